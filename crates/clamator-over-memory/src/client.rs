@@ -1,0 +1,152 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use clamator_protocol::{
+    build_notification, build_request, parse_envelope, unwrap_response, CallError, ClientLifecycle,
+    Envelope, LifecycleState, Response, RpcClient, RpcError, TransportError, DEFAULT_CALL_TIMEOUT,
+};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::MemoryBus;
+
+#[derive(Debug)]
+struct Inner {
+    bus: MemoryBus,
+    default_timeout: Duration,
+    lifecycle: ClientLifecycle,
+    stopped: CancellationToken,
+}
+
+/// Calls services on a [`MemoryBus`]. Cheap to clone; clones share one client.
+#[derive(Debug, Clone)]
+pub struct MemoryRpcClient {
+    inner: Arc<Inner>,
+}
+
+/// Builds a [`MemoryRpcClient`].
+#[derive(Debug)]
+#[must_use]
+pub struct MemoryRpcClientBuilder {
+    bus: MemoryBus,
+    default_timeout: Duration,
+}
+
+impl MemoryRpcClientBuilder {
+    /// The timeout of calls made without one. Default: 30 s.
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = timeout;
+        self
+    }
+
+    /// Builds the client (not started).
+    pub fn build(self) -> MemoryRpcClient {
+        MemoryRpcClient {
+            inner: Arc::new(Inner {
+                bus: self.bus,
+                default_timeout: self.default_timeout,
+                lifecycle: ClientLifecycle::default(),
+                stopped: CancellationToken::new(),
+            }),
+        }
+    }
+}
+
+impl MemoryRpcClient {
+    /// A client on `bus` with the default settings (not started).
+    pub fn new(bus: &MemoryBus) -> Self {
+        Self::builder(bus).build()
+    }
+
+    /// Starts building a client on `bus`.
+    pub fn builder(bus: &MemoryBus) -> MemoryRpcClientBuilder {
+        MemoryRpcClientBuilder {
+            bus: bus.clone(),
+            default_timeout: DEFAULT_CALL_TIMEOUT,
+        }
+    }
+
+    /// Starts the client. Idempotent; an error after `stop`.
+    pub async fn start(&self) -> Result<(), TransportError> {
+        if self.inner.lifecycle.begin_start()? {
+            self.inner.lifecycle.finish_start();
+        }
+        Ok(())
+    }
+
+    /// Stops the client: pending calls fail with "transport stopped". Idempotent.
+    pub async fn stop(&self) {
+        self.inner.lifecycle.mark_stopped();
+        self.inner.stopped.cancel();
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> LifecycleState {
+        self.inner.lifecycle.state()
+    }
+}
+
+fn reparse(response: Response) -> Result<Value, CallError> {
+    let envelope: Envelope = parse_envelope(response.into_value())?;
+    unwrap_response(envelope)
+}
+
+impl RpcClient for MemoryRpcClient {
+    async fn call_value(
+        &self,
+        service: &str,
+        method: &str,
+        params: Value,
+        timeout: Option<Duration>,
+    ) -> Result<Value, CallError> {
+        self.inner.lifecycle.ensure_started()?;
+        let request = build_request(service, method, params)?;
+        let Some(route) = self.inner.bus.lookup(service) else {
+            return Err(RpcError::method_not_found().into());
+        };
+        let envelope = parse_envelope(request.into_value())?;
+        let shutdown = route.core.shutdown_token().clone();
+        let handle = route.core.tracker().spawn(async move {
+            tokio::select! {
+                reply = route.service.dispatch(envelope) => reply,
+                () = shutdown.cancelled() => None,
+            }
+        });
+        let timeout = timeout.unwrap_or(self.inner.default_timeout);
+        tokio::select! {
+            joined = handle => match joined {
+                Ok(Some(response)) => reparse(response),
+                Ok(None) | Err(_) => Err(TransportError::Stopped.into()),
+            },
+            () = tokio::time::sleep(timeout) => Err(TransportError::Timeout.into()),
+            () = self.inner.stopped.cancelled() => Err(TransportError::Stopped.into()),
+        }
+    }
+
+    async fn notify_value(
+        &self,
+        service: &str,
+        method: &str,
+        params: Value,
+    ) -> Result<(), CallError> {
+        self.inner.lifecycle.ensure_started()?;
+        let notification = build_notification(service, method, params)?;
+        let Some(route) = self.inner.bus.lookup(service) else {
+            tracing::debug!(
+                service,
+                method,
+                "notification dropped: service not on the bus"
+            );
+            return Ok(());
+        };
+        let envelope = parse_envelope(notification.into_value())?;
+        let shutdown = route.core.shutdown_token().clone();
+        route.core.tracker().spawn(async move {
+            tokio::select! {
+                _ = route.service.dispatch(envelope) => {},
+                () = shutdown.cancelled() => {},
+            }
+        });
+        Ok(())
+    }
+}

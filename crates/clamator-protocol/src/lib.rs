@@ -1,0 +1,48 @@
+//! # clamator-protocol
+//!
+//! The transport-independent core of clamator for Rust: JSON-RPC 2.0 envelopes
+//! ([`parse_envelope`]), name rules, the wire error object ([`RpcError`]) and the Rust error
+//! types ([`CallError`], [`ProtocolError`], [`TransportError`], [`HandlerError`]), contract
+//! descriptors ([`Contract`]), services and the dispatch pipeline ([`Service`]), and the
+//! server and client cores that transports build on ([`ServerCore`], [`RpcClient`]).
+//! It does no network I/O.
+//!
+//! Where the Python and TypeScript 0.1.9 implementations differ, this crate takes the
+//! Python side: `params: null` stays `null` (and fails validation of an object params
+//! type), fractional ids are rejected, and `id: null` means notification. Error codes must be
+//! integers (Python accepts `true`, TypeScript accepts fractions; we accept neither).
+
+mod client;
+mod contract;
+mod envelope;
+mod error;
+mod names;
+mod server;
+mod service;
+mod validation;
+
+pub use client::{
+    build_notification, build_request, unwrap_response, ClientLifecycle, RpcClient,
+    DEFAULT_CALL_TIMEOUT,
+};
+pub use contract::{schema_for, Contract, ContractBuilder, MethodDescriptor, MethodKind};
+pub use envelope::{
+    parse_envelope, parse_envelope_slice, parse_envelope_str, to_json, Envelope, EnvelopeError, Id,
+    Notification, Request, Response,
+};
+pub use error::{
+    codes, BoxError, CallError, ContractError, ErrorObject, HandlerError, InvalidRequest,
+    InvalidRequestReason, LifecycleState, ProtocolError, RpcError, ServerError, TransportError,
+};
+pub use names::{
+    is_valid_method, is_valid_service, snake_to_camel, METHOD_PATTERN, SERVICE_PATTERN,
+};
+pub use server::{ServerCore, Services, StartAction, DEFAULT_SHUTDOWN_GRACE};
+pub use service::{BoxFuture, IntoService, MethodFailure, Service, ServiceBuilder};
+pub use validation::{decode_params, ParamsError, ValidationIssue};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use schemars;
+    pub use serde_json;
+}

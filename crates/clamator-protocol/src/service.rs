@@ -1,0 +1,458 @@
+//! Services: a contract plus one handler per method, and the dispatch pipeline
+//! (method lookup → params validation → handler → error mapping → result serialisation).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::contract::{Contract, ContractBuilder, MethodKind};
+use crate::envelope::{Envelope, Id, Response};
+use crate::error::{ContractError, HandlerError, RpcError};
+use crate::validation::{decode_params, ParamsError};
+
+/// A boxed, `Send`, `'static` future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Why a method invocation failed, before it is mapped to an error object.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MethodFailure {
+    /// The params did not decode into the params type (`-32602`).
+    InvalidParams(ParamsError),
+    /// The handler failed.
+    Handler(HandlerError),
+    /// The handler's result could not be serialised (`-32603 Result validation failed`).
+    InvalidResult(String),
+}
+
+type RequestFn = dyn Fn(Value) -> BoxFuture<Result<Value, MethodFailure>> + Send + Sync;
+type NotificationFn = dyn Fn(Value) -> BoxFuture<Result<(), MethodFailure>> + Send + Sync;
+
+#[derive(Clone)]
+enum Handler {
+    Request(Arc<RequestFn>),
+    Notification(Arc<NotificationFn>),
+}
+
+struct ServiceInner {
+    contract: Contract,
+    /// Each method's handler, and whether its params schema demands a JSON object (serde
+    /// structs also accept arrays; clamator, like the originals, does not).
+    handlers: HashMap<String, (Handler, bool)>,
+}
+
+/// A served service: a [`Contract`] with a handler for every method.
+///
+/// Built by the macro-generated `<Name>Server::new(impl)` (through [`IntoService`]), or by hand
+/// with closures:
+///
+/// ```
+/// use clamator_protocol::{Service, RpcError};
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct AddParams { a: f64, b: f64 }
+/// #[derive(serde::Serialize, schemars::JsonSchema)]
+/// struct AddResult { sum: f64 }
+///
+/// let service = Service::builder("arith")
+///     .method("add", |p: AddParams| async move { Ok::<_, RpcError>(AddResult { sum: p.a + p.b }) })
+///     .raw_notification("ping", serde_json::json!({"type": "object"}), |_params| async {})
+///     .build()
+///     .unwrap();
+/// assert_eq!(service.name(), "arith");
+/// assert_eq!(service.contract().methods().len(), 2);
+/// ```
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<ServiceInner>,
+}
+
+impl fmt::Debug for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Service")
+            .field("contract", &self.inner.contract)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Converts something into a [`Service`]: implemented by [`Service`] itself and by the
+/// macro-generated `<Name>Server` wrappers.
+pub trait IntoService {
+    /// The service.
+    fn into_service(self) -> Service;
+}
+
+impl IntoService for Service {
+    fn into_service(self) -> Service {
+        self
+    }
+}
+
+fn wrap_request<P, R, E, F, Fut>(f: F) -> Arc<RequestFn>
+where
+    P: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    HandlerError: From<E>,
+    F: Fn(P) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, E>> + Send + 'static,
+{
+    Arc::new(
+        move |params: Value| -> BoxFuture<Result<Value, MethodFailure>> {
+            match decode_params::<P>(&params) {
+                Err(e) => Box::pin(std::future::ready(Err(MethodFailure::InvalidParams(e)))),
+                Ok(p) => {
+                    let fut = f(p);
+                    Box::pin(async move {
+                        let result = fut.await.map_err(|e| MethodFailure::Handler(e.into()))?;
+                        serde_json::to_value(result)
+                            .map_err(|e| MethodFailure::InvalidResult(e.to_string()))
+                    })
+                }
+            }
+        },
+    )
+}
+
+fn wrap_notification<P, F, Fut>(f: F) -> Arc<NotificationFn>
+where
+    P: DeserializeOwned + Send + 'static,
+    F: Fn(P) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Arc::new(
+        move |params: Value| -> BoxFuture<Result<(), MethodFailure>> {
+            match decode_params::<P>(&params) {
+                Err(e) => Box::pin(std::future::ready(Err(MethodFailure::InvalidParams(e)))),
+                Ok(p) => Box::pin(f(p).map(Ok)),
+            }
+        },
+    )
+}
+
+/// Builds a [`Service`] from closures, or fills in the handlers of an existing [`Contract`].
+#[must_use]
+pub struct ServiceBuilder {
+    contract: ContractSource,
+    handlers: Vec<(String, Handler)>,
+}
+
+enum ContractSource {
+    Building(ContractBuilder),
+    Given(Contract),
+}
+
+impl fmt::Debug for ServiceBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.handlers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("ServiceBuilder")
+            .field("handlers", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Starts a hand-built service called `service`; its contract is derived from the
+    /// handlers added.
+    pub fn builder(service: impl Into<String>) -> ServiceBuilder {
+        ServiceBuilder {
+            contract: ContractSource::Building(Contract::builder(service)),
+            handlers: Vec::new(),
+        }
+    }
+
+    /// Starts a service implementing `contract`; every contract method needs a handler
+    /// (added with [`ServiceBuilder::handle`], [`ServiceBuilder::handle_notification`] or the
+    /// `raw_` variants, without schemas).
+    pub fn for_contract(contract: Contract) -> ServiceBuilder {
+        ServiceBuilder {
+            contract: ContractSource::Given(contract),
+            handlers: Vec::new(),
+        }
+    }
+
+    /// The service name.
+    pub fn name(&self) -> &str {
+        self.inner.contract.service()
+    }
+
+    /// The contract.
+    pub fn contract(&self) -> &Contract {
+        &self.inner.contract
+    }
+
+    /// Runs the dispatch pipeline on an envelope addressed to this service and returns the
+    /// response to send, if any (spec §4.3, with the Rust differences in the README):
+    ///
+    /// 1. responses → no reply;
+    /// 2. unknown method → `-32601 Method not found` (notifications: dropped, logged at debug);
+    /// 3. a request to a notification method → `-32600 Invalid Request`, handler not run;
+    /// 4. params decoding failure → `-32602 Invalid params` with `{"errors": [...]}` (WARN);
+    /// 5. handler `RpcError` → verbatim; any other failure, panics included → `-32603
+    ///    Internal error` with `{"name", "message"}` (ERROR);
+    /// 6. result serialisation failure → `-32603 Result validation failed` (ERROR);
+    /// 7. notifications never produce a reply.
+    ///
+    /// The service segment of the envelope's method is not consulted: the caller has already
+    /// routed the envelope to this service.
+    pub fn dispatch(&self, envelope: Envelope) -> BoxFuture<Option<Response>> {
+        let (method, params, id) = match envelope {
+            Envelope::Response(_) => return Box::pin(std::future::ready(None)),
+            Envelope::Request(r) => (r.method, r.params, Some(r.id)),
+            Envelope::Notification(n) => (n.method, n.params, None),
+        };
+        let service = self.name().to_owned();
+        let Some((handler, expects_object)) = self.inner.handlers.get(&method).cloned() else {
+            tracing::debug!(%service, %method, "method not found: {service}.{method}");
+            return Box::pin(std::future::ready(
+                id.map(|id| Response::error(id.to_value(), RpcError::method_not_found())),
+            ));
+        };
+        if expects_object && !params.is_object() {
+            let failure = MethodFailure::InvalidParams(ParamsError::not_an_object(params));
+            return Box::pin(std::future::ready(match id {
+                Some(id) => Some(finish_request(&service, &method, &id, Err(failure))),
+                None => {
+                    log_failure(&service, &method, None, &failure);
+                    None
+                }
+            }));
+        }
+        match (handler, id) {
+            (Handler::Notification(_), Some(id)) => {
+                Box::pin(std::future::ready(Some(Response::error(
+                    id.to_value(),
+                    RpcError::invalid_request(json!({
+                        "reason": format!("{service}.{method} is a notification: send it without an id")
+                    })),
+                ))))
+            }
+            (Handler::Request(f), Some(id)) => Box::pin(async move {
+                let outcome = AssertUnwindSafe(async move { f(params).await })
+                    .catch_unwind()
+                    .await;
+                let outcome = outcome.unwrap_or_else(|p| Err(panic_failure(&*p)));
+                Some(finish_request(&service, &method, &id, outcome))
+            }),
+            (Handler::Request(f), None) => Box::pin(async move {
+                let outcome = AssertUnwindSafe(async move { f(params).await })
+                    .catch_unwind()
+                    .await;
+                let outcome = outcome.unwrap_or_else(|p| Err(panic_failure(&*p)));
+                if let Err(failure) = outcome {
+                    log_failure(&service, &method, None, &failure);
+                }
+                None
+            }),
+            (Handler::Notification(f), None) => Box::pin(async move {
+                let outcome = AssertUnwindSafe(async move { f(params).await })
+                    .catch_unwind()
+                    .await;
+                let outcome = outcome.unwrap_or_else(|p| Err(panic_failure(&*p)));
+                if let Err(failure) = outcome {
+                    log_failure(&service, &method, None, &failure);
+                }
+                None
+            }),
+        }
+    }
+}
+
+fn panic_failure(payload: &(dyn std::any::Any + Send)) -> MethodFailure {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "handler panicked".to_owned());
+    MethodFailure::Handler(HandlerError::internal("panic", message))
+}
+
+fn log_failure(service: &str, method: &str, id: Option<&Id>, failure: &MethodFailure) {
+    let rpc_id = id.map_or_else(|| "null".to_owned(), ToString::to_string);
+    match failure {
+        MethodFailure::InvalidParams(e) => tracing::warn!(
+            service, method, rpc_id, errors = %e,
+            "RPC params validation failed: {service}.{method} id={rpc_id}"
+        ),
+        MethodFailure::Handler(HandlerError::Rpc(e)) => tracing::debug!(
+            service,
+            method,
+            rpc_id,
+            code = e.code,
+            "RPC handler returned an error: {service}.{method} id={rpc_id}"
+        ),
+        MethodFailure::Handler(e) => tracing::error!(
+            service, method, rpc_id, error = %e,
+            "RPC handler raised: {service}.{method} id={rpc_id}"
+        ),
+        MethodFailure::InvalidResult(e) => tracing::error!(
+            service, method, rpc_id, error = %e,
+            "RPC result validation failed: {service}.{method} id={rpc_id}"
+        ),
+    }
+}
+
+fn finish_request(
+    service: &str,
+    method: &str,
+    id: &Id,
+    outcome: Result<Value, MethodFailure>,
+) -> Response {
+    let failure = match outcome {
+        Ok(result) => return Response::success(id.to_value(), result),
+        Err(failure) => failure,
+    };
+    log_failure(service, method, Some(id), &failure);
+    let error = match failure {
+        MethodFailure::InvalidParams(e) => RpcError::invalid_params(e.to_data()),
+        MethodFailure::Handler(e) => e.into_rpc_error(),
+        MethodFailure::InvalidResult(msg) => RpcError::result_validation_failed(json!({
+            "errors": [{"type": "serialization", "loc": [], "msg": msg, "input": null}]
+        })),
+    };
+    Response::error(id.to_value(), error)
+}
+
+impl ServiceBuilder {
+    fn push(mut self, name: impl Into<String>, handler: Handler) -> Self {
+        self.handlers.push((name.into(), handler));
+        self
+    }
+
+    fn declare(mut self, f: impl FnOnce(ContractBuilder) -> ContractBuilder) -> Self {
+        if let ContractSource::Building(b) = self.contract {
+            self.contract = ContractSource::Building(f(b));
+        }
+        self
+    }
+
+    /// Adds a typed request/response method; its schemas come from `P` and `R`.
+    pub fn method<P, R, E, F, Fut>(self, name: impl Into<String>, f: F) -> Self
+    where
+        P: DeserializeOwned + JsonSchema + Send + 'static,
+        R: Serialize + JsonSchema + Send + 'static,
+        HandlerError: From<E>,
+        F: Fn(P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        let name = name.into();
+        let declared = name.clone();
+        self.declare(|b| b.typed_method::<P, R>(declared))
+            .push(name, Handler::Request(wrap_request(f)))
+    }
+
+    /// Adds a typed notification; its schema comes from `P`.
+    pub fn notification<P, F, Fut>(self, name: impl Into<String>, f: F) -> Self
+    where
+        P: DeserializeOwned + JsonSchema + Send + 'static,
+        F: Fn(P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let name = name.into();
+        let declared = name.clone();
+        self.declare(|b| b.typed_notification::<P>(declared))
+            .push(name, Handler::Notification(wrap_notification(f)))
+    }
+
+    /// Adds a dynamic request/response method over raw JSON values with explicit schemas.
+    pub fn raw_method<E, F, Fut>(
+        self,
+        name: impl Into<String>,
+        params: Value,
+        result: Value,
+        f: F,
+    ) -> Self
+    where
+        HandlerError: From<E>,
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, E>> + Send + 'static,
+    {
+        let name = name.into();
+        let declared = name.clone();
+        self.declare(|b| b.method(declared, params, result))
+            .push(name, Handler::Request(wrap_request(f)))
+    }
+
+    /// Adds a dynamic notification over raw JSON values with an explicit schema.
+    pub fn raw_notification<F, Fut>(self, name: impl Into<String>, params: Value, f: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let name = name.into();
+        let declared = name.clone();
+        self.declare(|b| b.notification(declared, params))
+            .push(name, Handler::Notification(wrap_notification(f)))
+    }
+
+    /// Adds the handler of a request method declared in the contract given to
+    /// [`Service::for_contract`] (schemas are not touched).
+    pub fn handle<P, R, E, F, Fut>(self, name: impl Into<String>, f: F) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        HandlerError: From<E>,
+        F: Fn(P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        self.push(name, Handler::Request(wrap_request(f)))
+    }
+
+    /// Adds the handler of a notification declared in the contract given to
+    /// [`Service::for_contract`].
+    pub fn handle_notification<P, F, Fut>(self, name: impl Into<String>, f: F) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        F: Fn(P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.push(name, Handler::Notification(wrap_notification(f)))
+    }
+
+    /// Checks names, duplicates and that handlers and contract agree, and builds the service.
+    pub fn build(self) -> Result<Service, ContractError> {
+        let contract = match self.contract {
+            ContractSource::Building(b) => b.build()?,
+            ContractSource::Given(c) => c,
+        };
+        let mut handlers = HashMap::with_capacity(self.handlers.len());
+        for (name, handler) in self.handlers {
+            let Some(desc) = contract.method(&name) else {
+                return Err(ContractError::UnknownMethod(name));
+            };
+            let kind_ok = matches!(
+                (&handler, desc.kind),
+                (Handler::Request(_), MethodKind::Request)
+                    | (Handler::Notification(_), MethodKind::Notification)
+            );
+            if !kind_ok {
+                return Err(ContractError::KindMismatch(name));
+            }
+            let expects_object =
+                desc.params_schema.get("type").and_then(Value::as_str) == Some("object");
+            if handlers
+                .insert(name.clone(), (handler, expects_object))
+                .is_some()
+            {
+                return Err(ContractError::DuplicateMethod(name));
+            }
+        }
+        if let Some(m) = contract
+            .methods()
+            .iter()
+            .find(|m| !handlers.contains_key(&m.name))
+        {
+            return Err(ContractError::MissingHandler(m.name.clone()));
+        }
+        Ok(Service {
+            inner: Arc::new(ServiceInner { contract, handlers }),
+        })
+    }
+}

@@ -1,0 +1,95 @@
+//! # clamator
+//!
+//! Typed JSON-RPC 2.0 services in Rust, over an in-process bus or Redis Streams, wire-compatible
+//! with the Python and TypeScript clamator 0.1.9 packages.
+//!
+//! Declare a service once, as a trait:
+//!
+//! ```
+//! use clamator::{RpcError, RpcClient};
+//! use clamator::memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+//! pub struct AddParams { pub a: f64, pub b: f64 }
+//! #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+//! pub struct AddResult { pub sum: f64 }
+//! #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+//! pub struct PingParams { pub tag: Option<String> }
+//!
+//! #[clamator::contract(service = "arith")]
+//! pub trait Arith {
+//!     /// Adds two numbers.
+//!     async fn add(&self, params: AddParams) -> Result<AddResult, RpcError>;
+//!     #[notification]
+//!     async fn ping(&self, params: PingParams);
+//! }
+//!
+//! struct Calculator;
+//!
+//! impl Arith for Calculator {
+//!     async fn add(&self, p: AddParams) -> Result<AddResult, RpcError> {
+//!         Ok(AddResult { sum: p.a + p.b })
+//!     }
+//!     async fn ping(&self, _p: PingParams) {}
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let bus = MemoryBus::new();
+//! let server = MemoryRpcServer::builder(&bus).service(ArithServer::new(Calculator)).build()?;
+//! server.start().await?;
+//!
+//! let client = MemoryRpcClient::new(&bus);
+//! client.start().await?;
+//! let arith = ArithClient::new(client.clone());
+//! assert_eq!(arith.add(AddParams { a: 2.0, b: 3.0 }).await?.sum, 5.0);
+//! assert_eq!(ArithContract::descriptor().methods().len(), 2);
+//!
+//! client.stop().await;
+//! server.stop().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The macro generates, from `trait Arith`:
+//!
+//! * the server-side trait `Arith` (its methods return `impl Future + Send`; implement them
+//!   with plain `async fn`);
+//! * `ArithServer<T>`: wraps an implementation for a server builder;
+//! * `ArithClient<C>`: one async method per contract method over any [`RpcClient`], with
+//!   `with_timeout` for a per-call timeout;
+//! * `ArithContract`: `SERVICE` and `descriptor()` (methods, kinds, draft-07 JSON Schemas).
+//!
+//! Rust `snake_case` method names become camelCase wire names (`echo_text` → `echoText`);
+//! `#[method(name = "...")]` or `#[notification(name = "...")]` overrides. Handlers return
+//! `Result<T, E>` for any `E` that converts into [`HandlerError`]: [`RpcError`] is sent
+//! verbatim, other errors and panics become `-32603 Internal error`.
+//!
+//! Hand-built services (closures, built at run time) use [`Service::builder`].
+
+pub use clamator_protocol::{
+    codes, decode_params, is_valid_method, is_valid_service, parse_envelope, parse_envelope_str,
+    schema_for, to_json, BoxError, CallError, Contract, ContractBuilder, ContractError, Envelope,
+    EnvelopeError, ErrorObject, HandlerError, Id, IntoService, InvalidRequest,
+    InvalidRequestReason, LifecycleState, MethodDescriptor, MethodKind, Notification, ParamsError,
+    ProtocolError, Request, Response, RpcClient, RpcError, ServerError, Service, ServiceBuilder,
+    TransportError, ValidationIssue, DEFAULT_CALL_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
+};
+
+/// The protocol crate, for transport implementers (server and client cores).
+pub use clamator_protocol as protocol;
+
+#[cfg(feature = "macros")]
+pub use clamator_macros::contract;
+
+/// The in-process bus transport.
+#[cfg(feature = "memory")]
+pub mod memory {
+    pub use clamator_over_memory::{
+        MemoryBus, MemoryRpcClient, MemoryRpcClientBuilder, MemoryRpcServer, MemoryRpcServerBuilder,
+    };
+}
+
+/// Re-exported so contracts can derive `JsonSchema` with `#[schemars(crate = "clamator::schemars")]`.
+pub use schemars;
+/// Re-exported for raw JSON values.
+pub use serde_json;
