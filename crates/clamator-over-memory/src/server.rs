@@ -30,7 +30,7 @@ pub struct MemoryRpcServerBuilder {
 impl MemoryRpcServerBuilder {
     /// Adds a service (a macro-generated `<Name>Server` or a hand-built `Service`).
     pub fn service(mut self, service: impl IntoService) -> Self {
-        self.services = self.services.add(service);
+        self.services = self.services.with(service);
         self
     }
 

@@ -52,7 +52,7 @@ impl Services {
     }
 
     /// Adds a service.
-    pub fn add(mut self, service: impl IntoService) -> Self {
+    pub fn with(mut self, service: impl IntoService) -> Self {
         self.services.push(service.into_service());
         self
     }

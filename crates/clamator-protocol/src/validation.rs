@@ -194,6 +194,7 @@ mod tests {
         items: Vec<Inner>,
     }
 
+    #[allow(clippy::needless_pass_by_value)]
     fn first(v: Value) -> ValidationIssue {
         decode_params::<Outer>(&v).unwrap_err().issues.remove(0)
     }

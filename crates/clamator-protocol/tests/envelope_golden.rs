@@ -6,7 +6,7 @@ use clamator_protocol::{
 };
 use serde_json::{json, Value};
 
-fn reason(v: Value) -> R {
+fn reason(v: &Value) -> R {
     parse_envelope(v.clone())
         .map(|e| panic!("{v} parsed as {e:?}"))
         .unwrap_err()
@@ -89,7 +89,7 @@ fn every_rejection_row_of_the_table() {
         (json!({"jsonrpc": "2.0"}), R::Shape),
     ];
     for (value, expected) in rows {
-        assert_eq!(reason(value.clone()), expected, "{value}");
+        assert_eq!(reason(&value), expected, "{value}");
     }
 }
 

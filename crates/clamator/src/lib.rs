@@ -93,3 +93,8 @@ pub mod memory {
 pub use schemars;
 /// Re-exported for raw JSON values.
 pub use serde_json;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,1 @@
+//! Examples for clamator: run `cargo run --example quickstart`.

@@ -1,0 +1,15 @@
+use clamator::RpcError;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+pub struct P {
+    pub a: f64,
+}
+
+#[clamator::contract(service = "a")]
+pub trait A {
+    #[notification]
+    async fn ping(&self, params: P) -> Result<P, RpcError>;
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use clamator::RpcError;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+pub struct P {
+    pub a: f64,
+}
+
+#[clamator::contract(service = "a")]
+pub trait A {
+    async fn add(&self, params: P, extra: P) -> Result<P, RpcError>;
+}
+
+fn main() {}
