@@ -1,12 +1,15 @@
 //! The quickstart: the `arith` contract, a server implementing it, and a client calling
-//! `add(2, 3)`, over the in-process bus.
+//! `add(2, 3)`, over the in-process bus — or over Redis with `--redis` (uses `$REDIS_URL`,
+//! else `redis://localhost:6379`; `--redis <url>` picks another).
 //!
 //! ```text
 //! cargo run --example quickstart
+//! cargo run --example quickstart -- --redis
 //! ```
 
 use clamator::memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};
-use clamator::RpcError;
+use clamator::redis::{RedisRpcClient, RedisRpcServer};
+use clamator::{RpcClient, RpcError};
 use serde::{Deserialize, Serialize};
 
 /// Params of `arith.add`.
@@ -54,22 +57,9 @@ impl Arith for Calculator {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-
-    let bus = MemoryBus::new();
-    let server = MemoryRpcServer::builder(&bus)
-        .service(ArithServer::new(Calculator))
-        .build()?;
-    server.start().await?;
-
-    let client = MemoryRpcClient::new(&bus);
-    client.start().await?;
-    let arith = ArithClient::new(client.clone());
-
+/// Calls the service through any clamator client.
+async fn use_arith<C: RpcClient>(client: C) -> Result<(), Box<dyn std::error::Error>> {
+    let arith = ArithClient::new(client);
     let result = arith.add(AddParams { a: 2.0, b: 3.0 }).await?;
     println!("arith.add(2, 3) = {}", result.sum);
     arith
@@ -77,8 +67,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tag: Some("hello".into()),
         })
         .await?;
+    Ok(())
+}
 
-    client.stop().await;
-    server.stop().await; // drains the ping handler
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let mut args = std::env::args().skip(1);
+    let redis = match args.next().as_deref() {
+        None => None,
+        Some("--redis") => Some(args.next()),
+        Some(other) => {
+            return Err(
+                format!("unknown argument {other:?}; usage: quickstart [--redis [URL]]").into(),
+            )
+        }
+    };
+
+    match redis {
+        None => {
+            println!("transport: in-process bus");
+            let bus = MemoryBus::new();
+            let server = MemoryRpcServer::builder(&bus)
+                .service(ArithServer::new(Calculator))
+                .build()?;
+            server.start().await?;
+            let client = MemoryRpcClient::new(&bus);
+            client.start().await?;
+            use_arith(client.clone()).await?;
+            client.stop().await;
+            server.stop().await; // drains the ping handler
+        }
+        Some(url) => {
+            let prefix = format!("quickstart-{}", std::process::id());
+            let mut server = RedisRpcServer::builder(&prefix).service(ArithServer::new(Calculator));
+            let mut client = RedisRpcClient::builder(&prefix);
+            if let Some(url) = url {
+                server = server.redis_url(&url);
+                client = client.redis_url(&url);
+            }
+            let (server, client) = (server.build()?, client.build()?);
+            server.start().await?;
+            client.start().await?;
+            println!("transport: redis ({client:?})");
+            use_arith(client.clone()).await?;
+            client.stop().await;
+            server.stop().await;
+        }
+    }
     Ok(())
 }

@@ -89,6 +89,17 @@ pub mod memory {
     };
 }
 
+/// The Redis Streams transport (feature `redis`).
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use clamator_over_redis::{
+        command_stream, consumer_group_name, consumer_name, redact_url, redis, reply_stream,
+        RedisRpcClient, RedisRpcClientBuilder, RedisRpcServer, RedisRpcServerBuilder,
+        DEFAULT_CONCURRENCY, DEFAULT_CONSUMER_CLAIM_IDLE, DEFAULT_REDIS_URL,
+        DEFAULT_REPLY_STREAM_MAXLEN,
+    };
+}
+
 /// Re-exported so contracts can derive `JsonSchema` with `#[schemars(crate = "clamator::schemars")]`.
 pub use schemars;
 /// Re-exported for raw JSON values.

@@ -1,0 +1,409 @@
+//! `RedisRpcClient`: XADDs requests to `<prefix>:cmds:<service>` and reads replies from its own
+//! `<prefix>:replies:<instance_id>` stream.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use clamator_protocol::{
+    build_notification, build_request, parse_envelope_slice, to_json, unwrap_response, CallError,
+    ClientLifecycle, Envelope, LifecycleState, RpcClient, TransportError, DEFAULT_CALL_TIMEOUT,
+};
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::Value;
+use serde_json::Value as Json;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{
+    blocking_connection, command_connection, millis, Backoff, ConnectionSource, BLOCK,
+};
+use crate::entry::parse_read_reply;
+use crate::keys::{command_stream, reply_stream};
+
+/// Replies read per `XREAD` at most.
+const REPLY_BATCH: usize = 1024;
+
+type Pending = Mutex<HashMap<String, oneshot::Sender<Envelope>>>;
+
+struct Inner {
+    key_prefix: String,
+    instance_id: String,
+    reply_stream: String,
+    default_timeout: Duration,
+    source: ConnectionSource,
+    lifecycle: ClientLifecycle,
+    conn: Mutex<Option<ConnectionManager>>,
+    pending: Pending,
+    stopped: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Calls services over Redis Streams, wire-compatible with `clamator-over-redis` 0.1.9.
+///
+/// All calls share one multiplexed connection for `XADD`s and one dedicated connection for
+/// the blocking `XREAD` of replies, however many calls are in flight. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisRpcClient {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for RedisRpcClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRpcClient")
+            .field("key_prefix", &self.inner.key_prefix)
+            .field("instance_id", &self.inner.instance_id)
+            .field("default_timeout", &self.inner.default_timeout)
+            .field("connection", &self.inner.source)
+            .field("state", &self.inner.lifecycle.state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RedisRpcClient`]; see [`RedisRpcClient::builder`].
+#[must_use]
+pub struct RedisRpcClientBuilder {
+    key_prefix: String,
+    instance_id: String,
+    default_timeout: Duration,
+    source: ConnectionSource,
+    url_and_client: bool,
+}
+
+impl fmt::Debug for RedisRpcClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRpcClientBuilder")
+            .field("key_prefix", &self.key_prefix)
+            .field("instance_id", &self.instance_id)
+            .field("connection", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisRpcClientBuilder {
+    /// The reply stream suffix (`<prefix>:replies:<instance_id>`). Default: a random UUID v4.
+    /// An empty string means the default.
+    pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
+        let id = instance_id.into();
+        if !id.is_empty() {
+            self.instance_id = id;
+        }
+        self
+    }
+
+    /// The timeout of calls made without one. Default: 30 s.
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = timeout;
+        self
+    }
+
+    /// Connect to this URL. Default: `$REDIS_URL`, else `redis://localhost:6379`. The client
+    /// owns the connections it opens and closes them on `stop`.
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.url_and_client |= matches!(self.source, ConnectionSource::Client(_));
+        self.source = ConnectionSource::Url(url.into());
+        self
+    }
+
+    /// Use a `redis::Client` you configured (injected); it stays yours. Giving both this and
+    /// `redis_url` is an error.
+    pub fn redis_client(mut self, client: redis::Client) -> Self {
+        self.url_and_client |= matches!(self.source, ConnectionSource::Url(_));
+        self.source = ConnectionSource::Client(client);
+        self
+    }
+
+    /// Builds the client (not started).
+    pub fn build(self) -> Result<RedisRpcClient, TransportError> {
+        if self.url_and_client {
+            return Err(TransportError::Config(
+                "provide either `redis_client` or `redis_url`, not both".into(),
+            ));
+        }
+        Ok(RedisRpcClient {
+            inner: Arc::new(Inner {
+                reply_stream: reply_stream(&self.key_prefix, &self.instance_id),
+                key_prefix: self.key_prefix,
+                instance_id: self.instance_id,
+                default_timeout: self.default_timeout,
+                source: self.source,
+                lifecycle: ClientLifecycle::default(),
+                conn: Mutex::new(None),
+                pending: Mutex::new(HashMap::new()),
+                stopped: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+            }),
+        })
+    }
+}
+
+impl RedisRpcClient {
+    /// Starts building a client with the given key prefix (used literally).
+    pub fn builder(key_prefix: impl Into<String>) -> RedisRpcClientBuilder {
+        RedisRpcClientBuilder {
+            key_prefix: key_prefix.into(),
+            instance_id: uuid::Uuid::new_v4().to_string(),
+            default_timeout: DEFAULT_CALL_TIMEOUT,
+            source: ConnectionSource::Default,
+            url_and_client: false,
+        }
+    }
+
+    /// The instance id (reply stream suffix).
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance_id
+    }
+
+    /// The reply stream key.
+    pub fn reply_stream(&self) -> &str {
+        &self.inner.reply_stream
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> LifecycleState {
+        self.inner.lifecycle.state()
+    }
+
+    /// Connects and starts reading replies. Idempotent; an error after `stop` or when Redis
+    /// cannot be reached.
+    pub async fn start(&self) -> Result<(), TransportError> {
+        let inner = &self.inner;
+        if !inner.lifecycle.begin_start()? {
+            return Ok(());
+        }
+        let client = inner.source.client()?;
+        let conn = command_connection(&client).await?;
+        let reader = blocking_connection(&client).await?;
+        *inner.conn.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
+        inner
+            .tasks
+            .spawn(reply_loop(Arc::clone(inner), client, reader));
+        inner.lifecycle.finish_start();
+        Ok(())
+    }
+
+    /// Stops: pending calls fail with "transport stopped", the reply stream is deleted (best
+    /// effort) and the connections are closed. Idempotent.
+    pub async fn stop(&self) {
+        let inner = &self.inner;
+        if inner.lifecycle.mark_stopped() != LifecycleState::Started {
+            return;
+        }
+        inner.stopped.cancel();
+        inner
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        inner.tasks.close();
+        let _ = tokio::time::timeout(BLOCK * 3, inner.tasks.wait()).await;
+        let conn = inner
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(mut conn) = conn {
+            let deleted: Result<redis::RedisResult<i64>, _> = tokio::time::timeout(
+                Duration::from_secs(2),
+                redis::cmd("DEL")
+                    .arg(&inner.reply_stream)
+                    .query_async(&mut conn),
+            )
+            .await;
+            if !matches!(deleted, Ok(Ok(_))) {
+                tracing::debug!(reply_stream = %inner.reply_stream, "could not delete the reply stream");
+            }
+        }
+    }
+
+    fn connection(&self) -> Result<ConnectionManager, TransportError> {
+        let state = self.inner.lifecycle.state();
+        match self
+            .inner
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            Some(conn) if state == LifecycleState::Started => Ok(conn.clone()),
+            _ => Err(TransportError::NotStarted { state }),
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+}
+
+/// Removes a pending call when its future is dropped or finishes.
+struct PendingGuard<'a> {
+    client: &'a RedisRpcClient,
+    key: String,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.client.forget(&self.key);
+    }
+}
+
+impl RpcClient for RedisRpcClient {
+    async fn call_value(
+        &self,
+        service: &str,
+        method: &str,
+        params: Json,
+        timeout: Option<Duration>,
+    ) -> Result<Json, CallError> {
+        let mut conn = self.connection()?;
+        let request = build_request(service, method, params)?;
+        let key = request.id.to_string();
+        let envelope = to_json(&request);
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.clone(), tx);
+        let _guard = PendingGuard { client: self, key };
+        let stream = command_stream(&self.inner.key_prefix, service);
+        let exchange = async {
+            let added: redis::RedisResult<Value> = redis::cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg("type")
+                .arg("rpc")
+                .arg("envelope")
+                .arg(envelope)
+                .arg("reply-to")
+                .arg(&self.inner.reply_stream)
+                .query_async(&mut conn)
+                .await;
+            added.map_err(|e| TransportError::connection("xadd failed", e))?;
+            rx.await.map_err(|_| TransportError::Stopped)
+        };
+        // The timer covers the XADD too, so a call's timeout fires even while Redis is
+        // unreachable.
+        let reply = tokio::select! {
+            reply = tokio::time::timeout(timeout.unwrap_or(self.inner.default_timeout), exchange) => {
+                reply.map_err(|_| TransportError::Timeout)??
+            }
+            () = self.inner.stopped.cancelled() => return Err(TransportError::Stopped.into()),
+        };
+        unwrap_response(reply)
+    }
+
+    async fn notify_value(
+        &self,
+        service: &str,
+        method: &str,
+        params: Json,
+    ) -> Result<(), CallError> {
+        let mut conn = self.connection()?;
+        let notification = build_notification(service, method, params)?;
+        let added: redis::RedisResult<Value> = redis::cmd("XADD")
+            .arg(command_stream(&self.inner.key_prefix, service))
+            .arg("*")
+            .arg("type")
+            .arg("rpc")
+            .arg("envelope")
+            .arg(to_json(&notification))
+            .query_async(&mut conn)
+            .await;
+        added.map_err(|e| TransportError::connection("xadd failed", e))?;
+        Ok(())
+    }
+}
+
+/// Reads the reply stream and completes pending calls; survives Redis outages.
+async fn reply_loop(inner: Arc<Inner>, client: redis::Client, reader: MultiplexedConnection) {
+    let mut reader: Option<MultiplexedConnection> = Some(reader);
+    let mut last_id = "0".to_owned();
+    let mut backoff = Backoff::new();
+    while !inner.stopped.is_cancelled() {
+        let conn = match reader.as_mut() {
+            Some(conn) => conn,
+            None => match blocking_connection(&client).await {
+                Ok(conn) => reader.insert(conn),
+                Err(error) => {
+                    tracing::warn!(%error, "redis reply loop reconnect failed");
+                    if !sleep_or_stop(backoff.next_delay(), &inner.stopped).await {
+                        break;
+                    }
+                    continue;
+                }
+            },
+        };
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(REPLY_BATCH)
+            .arg("BLOCK")
+            .arg(millis(BLOCK))
+            .arg("STREAMS")
+            .arg(&inner.reply_stream)
+            .arg(&last_id);
+        let read = tokio::select! {
+            read = cmd.query_async::<Value>(conn) => read,
+            () = inner.stopped.cancelled() => break,
+        };
+        match read {
+            Ok(reply) => {
+                backoff.reset();
+                for entry in parse_read_reply(&reply) {
+                    last_id.clone_from(&entry.id);
+                    let Some(raw) = entry.field("envelope") else {
+                        continue;
+                    };
+                    let envelope = match parse_envelope_slice(raw) {
+                        Ok(envelope) => envelope,
+                        Err(error) => {
+                            tracing::warn!(entry_id = %entry.id, %error, "redis reply parse failed");
+                            continue;
+                        }
+                    };
+                    let Envelope::Response(response) = &envelope else {
+                        continue;
+                    };
+                    let key = match &response.id {
+                        Json::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let waiter = inner
+                        .pending
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&key);
+                    if let Some(waiter) = waiter {
+                        let _ = waiter.send(envelope);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "redis reply loop error");
+                if e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout()
+                {
+                    reader = None;
+                }
+                if !sleep_or_stop(backoff.next_delay(), &inner.stopped).await {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_or_stop(d: Duration, token: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => true,
+        () = token.cancelled() => false,
+    }
+}

@@ -1,0 +1,148 @@
+//! Connection settings shared by the server and the client.
+
+use std::fmt;
+use std::time::Duration;
+
+use clamator_protocol::TransportError;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::AsyncConnectionConfig;
+
+/// The URL used when neither `redis_url` nor `$REDIS_URL` is set.
+pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
+
+/// How long a non-blocking command may take before it fails.
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection attempt may take.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The `BLOCK` of blocking reads (as the originals).
+pub(crate) const BLOCK: Duration = Duration::from_millis(1000);
+
+/// Where connections come from.
+#[derive(Clone, Default)]
+pub(crate) enum ConnectionSource {
+    /// `$REDIS_URL`, else `redis://localhost:6379`.
+    #[default]
+    Default,
+    /// A URL given by the user.
+    Url(String),
+    /// A `redis::Client` the user configured (injected).
+    Client(redis::Client),
+}
+
+/// `redis://user:secret@host` → `redis://user:***@host`; URLs without credentials unchanged.
+///
+/// ```
+/// use clamator_over_redis::redact_url;
+/// assert_eq!(redact_url("redis://app:s3cret@db:6379/0"), "redis://app:***@db:6379/0");
+/// assert_eq!(redact_url("rediss://:s3cret@db"), "rediss://:***@db");
+/// assert_eq!(redact_url("redis://localhost:6379"), "redis://localhost:6379");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &rest[..at];
+    let user = userinfo.split(':').next().unwrap_or("");
+    let masked = if userinfo.contains(':') {
+        format!("{user}:***")
+    } else {
+        "***".to_owned()
+    };
+    format!("{}{}{}", &url[..scheme_end], masked, &rest[at..])
+}
+
+impl fmt::Debug for ConnectionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("Default"),
+            Self::Url(u) => f.debug_tuple("Url").field(&redact_url(u)).finish(),
+            Self::Client(c) => {
+                let info = c.get_connection_info();
+                f.debug_tuple("Client")
+                    .field(&format_args!("{}", info.addr()))
+                    .finish()
+            }
+        }
+    }
+}
+
+impl ConnectionSource {
+    /// Resolves to a `redis::Client`; a malformed URL is a configuration error.
+    pub(crate) fn client(&self) -> Result<redis::Client, TransportError> {
+        let url = match self {
+            Self::Client(c) => return Ok(c.clone()),
+            Self::Url(u) => u.clone(),
+            Self::Default => std::env::var("REDIS_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned()),
+        };
+        redis::Client::open(url.as_str()).map_err(|e| {
+            TransportError::Config(format!("invalid redis url {}: {e}", redact_url(&url)))
+        })
+    }
+}
+
+/// The shared, auto-reconnecting connection for non-blocking commands.
+pub(crate) async fn command_connection(
+    client: &redis::Client,
+) -> Result<ConnectionManager, TransportError> {
+    let config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(COMMAND_TIMEOUT))
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_secs(2));
+    client
+        .get_connection_manager_with_config(config)
+        .await
+        .map_err(|e| TransportError::connection("redis connect failed", e))
+}
+
+/// A dedicated connection for blocking reads: its response timeout outlasts `BLOCK`.
+pub(crate) async fn blocking_connection(
+    client: &redis::Client,
+) -> Result<MultiplexedConnection, TransportError> {
+    let config = AsyncConnectionConfig::new()
+        .set_response_timeout(Some(BLOCK + COMMAND_TIMEOUT))
+        .set_connection_timeout(Some(CONNECT_TIMEOUT));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(|e| TransportError::connection("redis connect failed", e))
+}
+
+/// Exponential backoff with jitter for loops that hit Redis errors: 100 ms doubling to 5 s,
+/// each wait drawn from `[v/2, v)`.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const MIN: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+
+    pub(crate) fn new() -> Self {
+        Self { next: Self::MIN }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = Self::MIN;
+    }
+
+    /// The next wait.
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let v = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        v.mul_f64(0.5 + rand::random::<f64>() * 0.5)
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,134 @@
+//! Parsing of stream replies (`XREADGROUP`, `XREAD`, `XAUTOCLAIM`) from raw `redis::Value`s,
+//! tolerant of anything a peer may have written (non-UTF-8 fields, odd field counts, deleted
+//! entries), so one bad entry never breaks a batch.
+
+use redis::Value;
+
+/// One stream entry: its id and its field/value pairs in order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Entry {
+    pub(crate) id: String,
+    pub(crate) fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Entry {
+    /// The value of the first field called `name` (fields at even positions only).
+    pub(crate) fn field(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+fn bytes(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b.clone()),
+        Value::SimpleString(s) => Some(s.as_bytes().to_vec()),
+        Value::VerbatimString { text, .. } => Some(text.as_bytes().to_vec()),
+        Value::Int(i) => Some(i.to_string().into_bytes()),
+        _ => None,
+    }
+}
+
+pub(crate) fn string(v: &Value) -> Option<String> {
+    bytes(v).and_then(|b| String::from_utf8(b).ok())
+}
+
+fn items(v: &Value) -> Option<Vec<&Value>> {
+    match v {
+        Value::Array(a) | Value::Set(a) => Some(a.iter().collect()),
+        Value::Map(m) => Some(m.iter().flat_map(|(k, v)| [k, v]).collect()),
+        _ => None,
+    }
+}
+
+/// Parses `[id, [k, v, k, v, ...]]` (fields nil for deleted entries).
+fn parse_entry(v: &Value) -> Option<Entry> {
+    let parts = items(v)?;
+    let id = string(parts.first()?)?;
+    let mut fields = Vec::new();
+    if let Some(flat) = parts.get(1).and_then(|f| items(f)) {
+        for pair in flat.chunks(2) {
+            if let [k, v] = pair {
+                fields.push((bytes(k).unwrap_or_default(), bytes(v).unwrap_or_default()));
+            }
+        }
+    }
+    Some(Entry { id, fields })
+}
+
+/// Parses a list of entries.
+pub(crate) fn parse_entries(v: &Value) -> Vec<Entry> {
+    items(v)
+        .map(|list| list.into_iter().filter_map(parse_entry).collect())
+        .unwrap_or_default()
+}
+
+/// Parses an `XREAD`/`XREADGROUP` reply for a single stream (nil → no entries). Works for
+/// RESP2 (`[[key, entries]]`) and RESP3 (`{key: entries}`).
+pub(crate) fn parse_read_reply(v: &Value) -> Vec<Entry> {
+    match v {
+        Value::Nil => Vec::new(),
+        Value::Map(m) => m
+            .iter()
+            .flat_map(|(_, entries)| parse_entries(entries))
+            .collect(),
+        Value::Array(streams) => streams
+            .iter()
+            .filter_map(items)
+            .filter_map(|kv| kv.get(1).map(|entries| parse_entries(entries)))
+            .flatten()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Parses an `XAUTOCLAIM` reply: `[next_cursor, entries, deleted_ids?]`.
+pub(crate) fn parse_autoclaim_reply(v: &Value) -> (String, Vec<Entry>) {
+    let Some(parts) = items(v) else {
+        return ("0-0".to_owned(), Vec::new());
+    };
+    let cursor = parts
+        .first()
+        .and_then(|c| string(c))
+        .unwrap_or_else(|| "0-0".to_owned());
+    let entries = parts.get(1).map(|e| parse_entries(e)).unwrap_or_default();
+    (cursor, entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bs(s: &[u8]) -> Value {
+        Value::BulkString(s.to_vec())
+    }
+
+    #[test]
+    fn tolerant_parsing() {
+        let entry = Value::Array(vec![
+            bs(b"1-0"),
+            Value::Array(vec![
+                bs(b"type"),
+                bs(b"rpc"),
+                bs(b"\xff\xfe"),
+                bs(b"x"),
+                bs(b"envelope"),
+                bs(b"{}"),
+                bs(b"odd"),
+            ]),
+        ]);
+        let deleted = Value::Array(vec![bs(b"2-0"), Value::Nil]);
+        let reply = Value::Array(vec![Value::Array(vec![
+            bs(b"k"),
+            Value::Array(vec![entry, deleted]),
+        ])]);
+        let entries = parse_read_reply(&reply);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].field("envelope"), Some(&b"{}"[..]));
+        assert_eq!(entries[0].field("rpc"), None, "values are not keys");
+        assert!(entries[1].fields.is_empty());
+        assert!(parse_read_reply(&Value::Nil).is_empty());
+    }
+}

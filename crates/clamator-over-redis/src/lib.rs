@@ -1,0 +1,35 @@
+//! # clamator-over-redis
+//!
+//! The Redis Streams transport of clamator, byte-compatible with `clamator-over-redis` 0.1.9
+//! (Python) and `@clamator/over-redis` (TypeScript): Rust services and clients share a Redis
+//! with them.
+//!
+//! * Requests and notifications are `XADD`ed to `<prefix>:cmds:<service>` with fields
+//!   `type=rpc`, `envelope=<JSON>` and, on requests only, `reply-to=<prefix>:replies:<client>`.
+//! * Servers read with `XREADGROUP` in group `<service>` as consumer `<service>:<instance_id>`,
+//!   reply with `XADD <reply-to> MAXLEN ~ N *` and then `XACK` (pipelined), and reclaim the
+//!   entries of dead servers with `XAUTOCLAIM`.
+//! * Clients read their reply stream with a blocking `XREAD` and delete it on stop.
+//!
+//! Unlike the originals, a server runs up to `concurrency` handlers per service at once
+//! (`1` keeps their strict order), never reads more than it has free slots, keeps the entries
+//! it is still running from being reclaimed by others, answers unparseable requests with an
+//! error instead of letting the caller time out, and survives Redis restarts (reconnect with
+//! backoff, consumer groups recreated). See the README.
+
+mod client;
+mod config;
+mod entry;
+mod keys;
+mod server;
+
+pub use client::{RedisRpcClient, RedisRpcClientBuilder};
+pub use config::{redact_url, DEFAULT_REDIS_URL};
+pub use keys::{command_stream, consumer_group_name, consumer_name, reply_stream};
+pub use server::{
+    RedisRpcServer, RedisRpcServerBuilder, DEFAULT_CONCURRENCY, DEFAULT_CONSUMER_CLAIM_IDLE,
+    DEFAULT_REPLY_STREAM_MAXLEN,
+};
+
+/// The `redis` crate, re-exported for `redis_client` injection.
+pub use redis;

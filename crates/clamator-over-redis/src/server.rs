@@ -1,0 +1,615 @@
+//! `RedisRpcServer`: consumes `<prefix>:cmds:<service>` in consumer group `<service>`.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use clamator_protocol::{
+    parse_envelope_slice, to_json, IntoService, LifecycleState, Response, ServerCore, ServerError,
+    Service, Services, StartAction, TransportError, DEFAULT_SHUTDOWN_GRACE,
+};
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{
+    blocking_connection, command_connection, millis, Backoff, ConnectionSource, BLOCK,
+};
+use crate::entry::{parse_autoclaim_reply, parse_read_reply, Entry};
+use crate::keys::{command_stream, consumer_group_name, consumer_name};
+
+/// The default number of handlers a server runs at once per service.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+/// The default idle time after which another consumer reclaims a pending entry: 60 s.
+pub const DEFAULT_CONSUMER_CLAIM_IDLE: Duration = Duration::from_secs(60);
+/// The default `MAXLEN ~` of reply streams: 1024.
+pub const DEFAULT_REPLY_STREAM_MAXLEN: usize = 1024;
+
+/// Entries read per `XREADGROUP` at most (fewer when fewer handler slots are free).
+const MAX_READ_BATCH: usize = 128;
+/// Entries reclaimed per `XAUTOCLAIM` at most (as the originals). Reclaim runs in the
+/// consumer loop, with the slots it holds, every `max(1 s, claim_idle / 4)`.
+const MAX_CLAIM_BATCH: usize = 32;
+/// Reply/ack attempts before leaving an entry pending for reclaim.
+const FINISH_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    key_prefix: String,
+    instance_id: String,
+    claim_idle: Duration,
+    reply_maxlen: usize,
+    grace: Duration,
+    concurrency: NonZeroUsize,
+}
+
+/// Builds a [`RedisRpcServer`]; see [`RedisRpcServer::builder`].
+#[must_use]
+pub struct RedisRpcServerBuilder {
+    settings: Settings,
+    source: ConnectionSource,
+    url_and_client: bool,
+    services: Services,
+}
+
+impl fmt::Debug for RedisRpcServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRpcServerBuilder")
+            .field("settings", &self.settings)
+            .field("connection", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisRpcServerBuilder {
+    /// Adds a service (a macro-generated `<Name>Server` or a hand-built `Service`).
+    pub fn service(mut self, service: impl IntoService) -> Self {
+        self.services = self.services.with(service);
+        self
+    }
+
+    /// The consumer name suffix (`<service>:<instance_id>`). Default: a random UUID v4.
+    /// An empty string means the default, as in the Python package.
+    pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
+        let id = instance_id.into();
+        if !id.is_empty() {
+            self.settings.instance_id = id;
+        }
+        self
+    }
+
+    /// Connect to this URL (`redis://[user:password@]host[:port][/db]`, `rediss://` for TLS).
+    /// Default: `$REDIS_URL`, else `redis://localhost:6379`. The server owns the connections
+    /// it opens and closes them on `stop`.
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.url_and_client |= matches!(self.source, ConnectionSource::Client(_));
+        self.source = ConnectionSource::Url(url.into());
+        self
+    }
+
+    /// Use a `redis::Client` you configured (injected). Its connections are opened by the
+    /// server; the client itself stays yours. Giving both this and `redis_url` is an error.
+    pub fn redis_client(mut self, client: redis::Client) -> Self {
+        self.url_and_client |= matches!(self.source, ConnectionSource::Url(_));
+        self.source = ConnectionSource::Client(client);
+        self
+    }
+
+    /// Entries pending longer than this are reclaimed (XAUTOCLAIM) from dead consumers.
+    /// Default: 60 s. The reclaim loop runs every `max(1 s, claim_idle / 4)`.
+    pub fn consumer_claim_idle(mut self, idle: Duration) -> Self {
+        self.settings.claim_idle = idle;
+        self
+    }
+
+    /// `MAXLEN ~` of reply XADDs. Default: 1024.
+    pub fn reply_stream_maxlen(mut self, maxlen: usize) -> Self {
+        self.settings.reply_maxlen = maxlen;
+        self
+    }
+
+    /// How long `stop` waits for running handlers. Default: 5 s.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.settings.grace = grace;
+        self
+    }
+
+    /// How many handlers run at once per service. Default: 64. `1` keeps the originals'
+    /// strict in-order processing. The server never reads more entries than it has free slots.
+    pub fn concurrency(mut self, concurrency: NonZeroUsize) -> Self {
+        self.settings.concurrency = concurrency;
+        self
+    }
+
+    /// Builds the server (not started).
+    pub fn build(self) -> Result<RedisRpcServer, ServerError> {
+        if self.url_and_client {
+            return Err(TransportError::Config(
+                "provide either `redis_client` or `redis_url`, not both".into(),
+            )
+            .into());
+        }
+        let core = Arc::new(self.services.into_core()?);
+        Ok(RedisRpcServer {
+            inner: Arc::new(Inner {
+                settings: self.settings,
+                source: self.source,
+                core,
+                intake: CancellationToken::new(),
+                loops: TaskTracker::new(),
+                conn: Mutex::new(None),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    settings: Settings,
+    source: ConnectionSource,
+    core: Arc<ServerCore>,
+    intake: CancellationToken,
+    loops: TaskTracker,
+    conn: Mutex<Option<ConnectionManager>>,
+}
+
+/// Serves services over Redis Streams, wire-compatible with `clamator-over-redis` 0.1.9.
+///
+/// Servers with the same key prefix form a worker pool per service: they share the consumer
+/// group `<service>` and each entry is processed by one of them. Entries of a server that died
+/// are reclaimed by the others after `consumer_claim_idle` (at-least-once). Cheap to clone.
+#[derive(Clone)]
+pub struct RedisRpcServer {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for RedisRpcServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRpcServer")
+            .field("settings", &self.inner.settings)
+            .field("connection", &self.inner.source)
+            .field("state", &self.inner.core.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisRpcServer {
+    /// Starts building a server with the given key prefix (used literally).
+    pub fn builder(key_prefix: impl Into<String>) -> RedisRpcServerBuilder {
+        RedisRpcServerBuilder {
+            settings: Settings {
+                key_prefix: key_prefix.into(),
+                instance_id: uuid::Uuid::new_v4().to_string(),
+                claim_idle: DEFAULT_CONSUMER_CLAIM_IDLE,
+                reply_maxlen: DEFAULT_REPLY_STREAM_MAXLEN,
+                grace: DEFAULT_SHUTDOWN_GRACE,
+                concurrency: NonZeroUsize::new(DEFAULT_CONCURRENCY).unwrap_or(NonZeroUsize::MIN),
+            },
+            source: ConnectionSource::Default,
+            url_and_client: false,
+            services: Services::new(),
+        }
+    }
+
+    /// The instance id (consumer name suffix).
+    pub fn instance_id(&self) -> &str {
+        &self.inner.settings.instance_id
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> LifecycleState {
+        self.inner.core.state()
+    }
+
+    /// Connects, creates the consumer groups (`XGROUP CREATE <stream> <service> $ MKSTREAM`,
+    /// an existing group is kept) and starts consuming. Idempotent; an error after `stop` or
+    /// when Redis cannot be reached (then nothing runs).
+    pub async fn start(&self) -> Result<(), ServerError> {
+        let inner = &self.inner;
+        if inner.core.begin_start()? == StartAction::AlreadyStarted {
+            return Ok(());
+        }
+        let client = inner.source.client()?;
+        let mut conn = command_connection(&client).await?;
+        let mut contexts = Vec::new();
+        for service in inner.core.services() {
+            let ctx = Arc::new(ServiceCtx::new(
+                &inner.settings,
+                service.clone(),
+                conn.clone(),
+                Arc::clone(&inner.core),
+            ));
+            ctx.create_group(&mut conn, "$")
+                .await
+                .map_err(|e| TransportError::connection("xgroup create failed", e))?;
+            let reader = blocking_connection(&client).await?;
+            contexts.push((ctx, reader));
+        }
+        for (ctx, reader) in contexts {
+            inner.loops.spawn(consume(
+                Arc::clone(&ctx),
+                client.clone(),
+                reader,
+                inner.intake.clone(),
+            ));
+            inner.loops.spawn(heartbeat(ctx, inner.intake.clone()));
+        }
+        *inner.conn.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
+        inner.core.finish_start();
+        tracing::info!(
+            key_prefix = %inner.settings.key_prefix,
+            instance_id = %inner.settings.instance_id,
+            services = ?inner.core.services().iter().map(Service::name).collect::<Vec<_>>(),
+            "redis server started"
+        );
+        Ok(())
+    }
+
+    /// Stops with the configured grace. See [`RedisRpcServer::stop_with_grace`].
+    pub async fn stop(&self) {
+        self.stop_with_grace(self.inner.settings.grace).await;
+    }
+
+    /// Stops reading (the read in progress completes and its entries are handled), waits up to
+    /// `grace` for running handlers (they reply and ack), cancels the rest — their entries
+    /// stay pending for another server to reclaim: nothing accepted is lost — and closes the
+    /// connections. Idempotent.
+    pub async fn stop_with_grace(&self, grace: Duration) {
+        let inner = &self.inner;
+        if inner.core.mark_stopped() != LifecycleState::Started {
+            return;
+        }
+        inner.intake.cancel();
+        inner.loops.close();
+        if tokio::time::timeout(BLOCK * 3, inner.loops.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("redis server loops did not stop in time");
+        }
+        let all_done = inner.core.drain(grace).await;
+        inner
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        tracing::info!(all_done, instance_id = %inner.settings.instance_id, "redis server stopped");
+    }
+}
+
+/// Per-service state shared by its loops and handler tasks.
+struct ServiceCtx {
+    service: Service,
+    stream: String,
+    group: String,
+    consumer: String,
+    settings: Settings,
+    conn: ConnectionManager,
+    core: Arc<ServerCore>,
+    slots: Arc<Semaphore>,
+    inflight: Mutex<HashSet<String>>,
+}
+
+fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
+fn is_nogroup(e: &redis::RedisError) -> bool {
+    e.code() == Some("NOGROUP")
+}
+
+async fn sleep_or_cancel(d: Duration, token: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => true,
+        () = token.cancelled() => false,
+    }
+}
+
+impl ServiceCtx {
+    fn new(
+        settings: &Settings,
+        service: Service,
+        conn: ConnectionManager,
+        core: Arc<ServerCore>,
+    ) -> Self {
+        let name = service.name().to_owned();
+        Self {
+            stream: command_stream(&settings.key_prefix, &name),
+            group: consumer_group_name(&name),
+            consumer: consumer_name(&name, &settings.instance_id),
+            slots: Arc::new(Semaphore::new(settings.concurrency.get())),
+            inflight: Mutex::new(HashSet::new()),
+            settings: settings.clone(),
+            service,
+            conn,
+            core,
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.service.name()
+    }
+
+    /// `XGROUP CREATE <stream> <group> <start> MKSTREAM`, ignoring BUSYGROUP.
+    async fn create_group(
+        &self,
+        conn: &mut ConnectionManager,
+        start: &str,
+    ) -> redis::RedisResult<()> {
+        let created: redis::RedisResult<Value> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg(start)
+            .arg("MKSTREAM")
+            .query_async(conn)
+            .await;
+        match created {
+            Err(e) if e.code() != Some("BUSYGROUP") => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Up to `max` free handler slots without waiting.
+    fn try_slots(&self, max: usize) -> Vec<OwnedSemaphorePermit> {
+        std::iter::from_fn(|| Arc::clone(&self.slots).try_acquire_owned().ok())
+            .take(max)
+            .collect()
+    }
+
+    fn inflight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.inflight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs one entry on the server's handler tracker, holding one slot.
+    fn spawn_entry(self: &Arc<Self>, entry: Entry, slot: OwnedSemaphorePermit) {
+        self.inflight().insert(entry.id.clone());
+        let ctx = Arc::clone(self);
+        let shutdown = self.core.shutdown_token().clone();
+        self.core.tracker().spawn(async move {
+            tokio::select! {
+                () = ctx.handle_entry(&entry) => {}
+                () = shutdown.cancelled() => {
+                    tracing::debug!(service = ctx.name(), entry_id = %entry.id, "handler abandoned at shutdown; entry stays pending");
+                }
+            }
+            ctx.inflight().remove(&entry.id);
+            drop(slot);
+        });
+    }
+
+    /// Reclaims entries idle longer than `claim_idle` (dead consumers' work) with
+    /// `XAUTOCLAIM`, following its cursor, into the given free slots; returns the slots left.
+    async fn reclaim(
+        self: &Arc<Self>,
+        mut slots: Vec<OwnedSemaphorePermit>,
+        cursor: &mut String,
+    ) -> Vec<OwnedSemaphorePermit> {
+        let mut conn = self.conn.clone();
+        while !slots.is_empty() {
+            let claimed: redis::RedisResult<Value> = redis::cmd("XAUTOCLAIM")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg(&self.consumer)
+                .arg(millis(self.settings.claim_idle))
+                .arg(cursor.as_str())
+                .arg("COUNT")
+                .arg(slots.len().min(MAX_CLAIM_BATCH))
+                .query_async(&mut conn)
+                .await;
+            let (next, entries) = match claimed {
+                Ok(reply) => parse_autoclaim_reply(&reply),
+                Err(e) => {
+                    if !is_nogroup(&e) {
+                        tracing::error!(service = self.name(), error = %e, "redis reclaim loop error: service={}", self.name());
+                    }
+                    break;
+                }
+            };
+            for entry in entries {
+                if self.inflight().contains(&entry.id) {
+                    continue;
+                }
+                let Some(slot) = slots.pop() else { break };
+                tracing::info!(service = self.name(), entry_id = %entry.id, "reclaimed a pending entry");
+                self.spawn_entry(entry, slot);
+            }
+            *cursor = next;
+            if cursor == "0-0" {
+                break;
+            }
+        }
+        slots
+    }
+
+    /// Spec §2.4, with an error reply for poison entries whose id and reply-to are known.
+    async fn handle_entry(&self, entry: &Entry) {
+        let reply_to = entry
+            .field("reply-to")
+            .filter(|v| !v.is_empty())
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::to_owned);
+        let Some(raw) = entry.field("envelope").filter(|v| !v.is_empty()) else {
+            tracing::warn!(service = self.name(), entry_id = %entry.id, "redis entry without envelope: service={} entry={}", self.name(), entry.id);
+            self.finish(entry, None).await;
+            return;
+        };
+        let envelope = match parse_envelope_slice(raw) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::warn!(service = self.name(), entry_id = %entry.id, %error, "redis poison envelope: service={} entry={}", self.name(), entry.id);
+                let reply = reply_to
+                    .zip(recover_id(raw))
+                    .map(|(to, id)| (to, Response::error(id, error.to_rpc_error())));
+                self.finish(entry, reply).await;
+                return;
+            }
+        };
+        let reply = self.service.dispatch(envelope).await;
+        self.finish(entry, reply_to.zip(reply)).await;
+    }
+
+    /// Replies (`XADD <reply-to> MAXLEN ~ N *`) and then acks, in one pipelined round trip,
+    /// retrying on connection errors. If it cannot, the entry stays pending for reclaim.
+    async fn finish(&self, entry: &Entry, reply: Option<(String, Response)>) {
+        let mut pipe = redis::pipe();
+        if let Some((reply_to, response)) = &reply {
+            pipe.cmd("XADD")
+                .arg(reply_to)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.settings.reply_maxlen)
+                .arg("*")
+                .arg("type")
+                .arg("rpc")
+                .arg("envelope")
+                .arg(to_json(response))
+                .ignore();
+        }
+        pipe.cmd("XACK")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg(&entry.id)
+            .ignore();
+        let mut backoff = Backoff::new();
+        for attempt in 1..=FINISH_ATTEMPTS {
+            let mut conn = self.conn.clone();
+            match pipe.query_async::<()>(&mut conn).await {
+                Ok(()) => return,
+                Err(e) if is_connection_error(&e) && attempt < FINISH_ATTEMPTS => {
+                    tracing::warn!(service = self.name(), entry_id = %entry.id, error = %e, attempt, "reply/ack failed; retrying");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                Err(e) => {
+                    tracing::error!(service = self.name(), entry_id = %entry.id, error = %e, "reply/ack failed; entry stays pending for reclaim");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The request id of an envelope that failed validation, if it has a usable one.
+fn recover_id(raw: &[u8]) -> Option<serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    let id = value.get("id")?;
+    clamator_protocol::Id::from_value(id).map(|id| id.to_value())
+}
+
+/// The consumer loop of one service: reads as many entries as it has free handler slots.
+async fn consume(
+    ctx: Arc<ServiceCtx>,
+    client: redis::Client,
+    reader: MultiplexedConnection,
+    intake: CancellationToken,
+) {
+    let mut reader = Some(reader);
+    let mut backoff = Backoff::new();
+    let batch_cap = ctx.settings.concurrency.get().min(MAX_READ_BATCH);
+    let claim_interval = (ctx.settings.claim_idle / 4).max(Duration::from_secs(1));
+    let mut next_claim = tokio::time::Instant::now() + claim_interval;
+    let mut cursor = "0-0".to_owned();
+    loop {
+        let first = tokio::select! {
+            slot = Arc::clone(&ctx.slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = intake.cancelled() => break,
+        };
+        let mut slots = vec![first];
+        slots.extend(ctx.try_slots(batch_cap - 1));
+        if tokio::time::Instant::now() >= next_claim {
+            next_claim = tokio::time::Instant::now() + claim_interval;
+            slots = ctx.reclaim(slots, &mut cursor).await;
+            if slots.is_empty() {
+                continue;
+            }
+        }
+        let conn = match reader.as_mut() {
+            Some(conn) => conn,
+            None => match blocking_connection(&client).await {
+                Ok(conn) => reader.insert(conn),
+                Err(error) => {
+                    tracing::warn!(service = ctx.name(), %error, "redis consumer reconnect failed");
+                    drop(slots);
+                    if !sleep_or_cancel(backoff.next_delay(), &intake).await {
+                        break;
+                    }
+                    continue;
+                }
+            },
+        };
+        let read: redis::RedisResult<Value> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(&ctx.group)
+            .arg(&ctx.consumer)
+            .arg("COUNT")
+            .arg(slots.len())
+            .arg("BLOCK")
+            .arg(millis(BLOCK))
+            .arg("STREAMS")
+            .arg(&ctx.stream)
+            .arg(">")
+            .query_async(conn)
+            .await;
+        match read {
+            Ok(reply) => {
+                backoff.reset();
+                for (entry, slot) in parse_read_reply(&reply).into_iter().zip(slots) {
+                    ctx.spawn_entry(entry, slot);
+                }
+            }
+            Err(e) if is_nogroup(&e) => {
+                drop(slots);
+                tracing::warn!(service = ctx.name(), stream = %ctx.stream, "consumer group lost (NOGROUP); recreating it");
+                let mut conn = ctx.conn.clone();
+                // The stream was lost with its data: whatever is in it now is new work.
+                if let Err(error) = ctx.create_group(&mut conn, "0").await {
+                    tracing::error!(service = ctx.name(), %error, "could not recreate the consumer group");
+                    if !sleep_or_cancel(backoff.next_delay(), &intake).await {
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                drop(slots);
+                tracing::error!(service = ctx.name(), error = %e, "redis consumer loop error: service={}", ctx.name());
+                if is_connection_error(&e) {
+                    reader = None;
+                }
+                if !sleep_or_cancel(backoff.next_delay(), &intake).await {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the idle time of entries this server is still running fresh (`XCLAIM … JUSTID`,
+/// every `claim_idle / 3`), so other servers of the pool never reclaim live work.
+async fn heartbeat(ctx: Arc<ServiceCtx>, intake: CancellationToken) {
+    let tick = (ctx.settings.claim_idle / 3).max(Duration::from_millis(20));
+    let mut conn = ctx.conn.clone();
+    while sleep_or_cancel(tick, &intake).await {
+        let live: Vec<String> = ctx.inflight().iter().cloned().collect();
+        if live.is_empty() {
+            continue;
+        }
+        let refreshed: redis::RedisResult<Value> = redis::cmd("XCLAIM")
+            .arg(&ctx.stream)
+            .arg(&ctx.group)
+            .arg(&ctx.consumer)
+            .arg(0)
+            .arg(&live)
+            .arg("JUSTID")
+            .query_async(&mut conn)
+            .await;
+        if let Err(error) = refreshed {
+            tracing::debug!(service = ctx.name(), %error, "could not refresh in-flight entries");
+        }
+    }
+}

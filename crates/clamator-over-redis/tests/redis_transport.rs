@@ -1,0 +1,739 @@
+//! The Redis transport against a real `redis-server` started on a free port per test.
+#![allow(missing_docs)]
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clamator_over_redis::{RedisRpcClient, RedisRpcServer};
+use clamator_protocol::{CallError, HandlerError, RpcClient, RpcError, Service, TransportError};
+use clamator_test_support::RedisServer;
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, Notify};
+
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AddParams {
+    a: f64,
+    b: f64,
+}
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct SlowParams {
+    sleep_ms: u64,
+}
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+struct PingParams {
+    tag: Option<String>,
+}
+
+/// The arith service; `who` tags results with the serving instance.
+fn arith(
+    who: &'static str,
+    calls: Arc<AtomicUsize>,
+    pings: mpsc::UnboundedSender<String>,
+) -> Service {
+    let c1 = calls;
+    Service::builder("arith")
+        .method("add", move |p: AddParams| {
+            c1.fetch_add(1, Ordering::SeqCst);
+            async move { Ok::<_, RpcError>(json!({"sum": p.a + p.b, "by": who})) }
+        })
+        .method("slowAdd", move |p: SlowParams| async move {
+            tokio::time::sleep(Duration::from_millis(p.sleep_ms)).await;
+            Ok::<_, RpcError>(json!({"slept": p.sleep_ms, "by": who}))
+        })
+        .raw_method("deny", json!({}), json!({}), |_| async {
+            Err::<Value, _>(RpcError::new(-32000, "denied").with_data(json!({"why": "x"})))
+        })
+        .raw_method("explode", json!({}), json!({}), |_| async {
+            if true {
+                panic!("kaboom");
+            }
+            Ok::<Value, HandlerError>(Value::Null)
+        })
+        .notification("ping", move |p: PingParams| {
+            let pings = pings.clone();
+            async move {
+                let _ = pings.send(p.tag.unwrap_or_default());
+            }
+        })
+        .build()
+        .unwrap()
+}
+
+struct Setup {
+    redis: RedisServer,
+    prefix: String,
+    server: RedisRpcServer,
+    client: RedisRpcClient,
+    calls: Arc<AtomicUsize>,
+    pings: mpsc::UnboundedReceiver<String>,
+}
+
+async fn setup() -> Setup {
+    let redis = RedisServer::start();
+    let prefix = "t".to_owned();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (tx, pings) = mpsc::unbounded_channel();
+    let server = RedisRpcServer::builder(&prefix)
+        .redis_url(redis.url())
+        .instance_id("srv1")
+        .service(arith("srv1", calls.clone(), tx))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = client(&redis, &prefix, "cli1").await;
+    Setup {
+        redis,
+        prefix,
+        server,
+        client,
+        calls,
+        pings,
+    }
+}
+
+async fn client(redis: &RedisServer, prefix: &str, id: &str) -> RedisRpcClient {
+    let client = RedisRpcClient::builder(prefix)
+        .redis_url(redis.url())
+        .instance_id(id)
+        .build()
+        .unwrap();
+    client.start().await.unwrap();
+    client
+}
+
+async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+fn rpc(e: CallError) -> RpcError {
+    match e {
+        CallError::Rpc(e) => e,
+        other => panic!("expected an rpc error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn round_trip_and_wire_layout() {
+    let s = setup().await;
+    let out = s
+        .client
+        .call_value("arith", "add", json!({"a": 2, "b": 3}), None)
+        .await
+        .unwrap();
+    assert_eq!(out, json!({"sum": 5.0, "by": "srv1"}));
+
+    let mut r = raw(&s.redis).await;
+    // key names
+    let mut keys: Vec<String> = r.keys("t:*").await.unwrap();
+    keys.sort();
+    assert_eq!(keys, ["t:cmds:arith", "t:replies:cli1"]);
+    // the request entry: fields in order type, envelope, reply-to
+    let entries: Value = redis::cmd("XRANGE")
+        .arg("t:cmds:arith")
+        .arg("-")
+        .arg("+")
+        .query_async::<redis::Value>(&mut r)
+        .await
+        .map(redis_to_json)
+        .unwrap();
+    let fields = &entries[0][1];
+    assert_eq!(fields[0], "type");
+    assert_eq!(fields[1], "rpc");
+    assert_eq!(fields[2], "envelope");
+    assert_eq!(fields[4], "reply-to");
+    assert_eq!(fields[5], "t:replies:cli1");
+    let envelope: Value = serde_json::from_str(fields[3].as_str().unwrap()).unwrap();
+    assert_eq!(envelope["jsonrpc"], "2.0");
+    assert_eq!(envelope["method"], "arith.add");
+    assert_eq!(envelope["params"], json!({"a": 2, "b": 3}));
+    assert_eq!(envelope["id"].as_str().unwrap().len(), 36);
+    let raw_text = fields[3].as_str().unwrap();
+    assert!(
+        raw_text.starts_with(r#"{"jsonrpc":"2.0","method":"arith.add","params":"#),
+        "{raw_text}"
+    );
+    // the reply entry: type, envelope
+    let replies: Value = redis::cmd("XRANGE")
+        .arg("t:replies:cli1")
+        .arg("-")
+        .arg("+")
+        .query_async::<redis::Value>(&mut r)
+        .await
+        .map(redis_to_json)
+        .unwrap();
+    let reply = &replies[0][1];
+    assert_eq!(reply[0], "type");
+    assert_eq!(reply[1], "rpc");
+    assert_eq!(reply[2], "envelope");
+    assert_eq!(reply.as_array().unwrap().len(), 4);
+    let reply_env: Value = serde_json::from_str(reply[3].as_str().unwrap()).unwrap();
+    assert_eq!(reply_env["id"], envelope["id"]);
+    // group and consumer names; acked
+    let groups = redis_to_json(
+        redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg("t:cmds:arith")
+            .query_async::<redis::Value>(&mut r)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(groups[0][1], "arith");
+    let pending = redis_to_json(
+        redis::cmd("XPENDING")
+            .arg("t:cmds:arith")
+            .arg("arith")
+            .query_async::<redis::Value>(&mut r)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(pending[0], 0, "acked");
+    let consumers = redis_to_json(
+        redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg("t:cmds:arith")
+            .arg("arith")
+            .query_async::<redis::Value>(&mut r)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(consumers[0][1], "arith:srv1");
+
+    // the client deletes its reply stream on stop
+    s.client.stop().await;
+    let exists: bool = r.exists("t:replies:cli1").await.unwrap();
+    assert!(!exists);
+    s.server.stop().await;
+    // the server deletes nothing
+    let exists: bool = r.exists("t:cmds:arith").await.unwrap();
+    assert!(exists);
+}
+
+/// Turns a RESP value into JSON for easy assertions (bulk strings as strings).
+fn redis_to_json(v: redis::Value) -> Value {
+    match v {
+        redis::Value::Nil => Value::Null,
+        redis::Value::Int(i) => json!(i),
+        redis::Value::BulkString(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
+        redis::Value::SimpleString(s) => Value::String(s),
+        redis::Value::Array(a) | redis::Value::Set(a) => {
+            Value::Array(a.into_iter().map(redis_to_json).collect())
+        }
+        redis::Value::Map(m) => Value::Array(
+            m.into_iter()
+                .flat_map(|(k, v)| [redis_to_json(k), redis_to_json(v)])
+                .collect(),
+        ),
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+#[tokio::test]
+async fn notification_reaches_its_handler_without_a_reply() {
+    let mut s = setup().await;
+    s.client
+        .notify_value("arith", "ping", json!({"tag": "x"}))
+        .await
+        .unwrap();
+    let tag = tokio::time::timeout(Duration::from_secs(5), s.pings.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tag, "x");
+    let mut r = raw(&s.redis).await;
+    let entries = redis_to_json(
+        redis::cmd("XRANGE")
+            .arg("t:cmds:arith")
+            .arg("-")
+            .arg("+")
+            .query_async::<redis::Value>(&mut r)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        entries[0][1].as_array().unwrap().len(),
+        4,
+        "no reply-to on notifications"
+    );
+    let replies: bool = r
+        .exists(format!("{}:replies:cli1", s.prefix))
+        .await
+        .unwrap();
+    assert!(!replies, "no reply written");
+}
+
+#[tokio::test]
+async fn errors_are_mapped_over_redis() {
+    let s = setup().await;
+    let e = rpc(s
+        .client
+        .call_value("arith", "deny", json!({}), None)
+        .await
+        .unwrap_err());
+    assert_eq!(
+        e,
+        RpcError::new(-32000, "denied").with_data(json!({"why": "x"}))
+    );
+    let e = rpc(s
+        .client
+        .call_value("arith", "explode", json!({}), None)
+        .await
+        .unwrap_err());
+    assert_eq!(
+        (e.code, e.data.clone()),
+        (-32603, json!({"name": "panic", "message": "kaboom"}))
+    );
+    let e = rpc(s
+        .client
+        .call_value("arith", "add", json!({"a": "two", "b": 3}), None)
+        .await
+        .unwrap_err());
+    assert_eq!(e.code, -32602);
+    assert_eq!(e.data["errors"][0]["loc"], json!(["a"]));
+    let e = rpc(s
+        .client
+        .call_value("arith", "nope", json!({}), None)
+        .await
+        .unwrap_err());
+    assert_eq!(e.code, -32601);
+    let e = rpc(s
+        .client
+        .call_value("arith", "ping", json!({}), None)
+        .await
+        .unwrap_err());
+    assert_eq!(e.code, -32600);
+    // still serving
+    assert!(s
+        .client
+        .call_value("arith", "add", json!({"a": 1, "b": 1}), None)
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn timeout_fires() {
+    let s = setup().await;
+    let started = Instant::now();
+    let e = s
+        .client
+        .call_value(
+            "arith",
+            "slowAdd",
+            json!({"sleepMs": 800}),
+            Some(Duration::from_millis(100)),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e:?}");
+    assert!(started.elapsed() < Duration::from_millis(600));
+    // an unknown service nobody consumes times out too (as in the originals)
+    let e = s
+        .client
+        .call_value("nobody", "x", json!({}), Some(Duration::from_millis(100)))
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout());
+}
+
+#[tokio::test]
+async fn five_hundred_concurrent_calls_are_correlated() {
+    let s = setup().await;
+    let calls = (0..500).map(|i| {
+        let client = s.client.clone();
+        async move {
+            let out = client
+                .call_value("arith", "add", json!({"a": i, "b": 1000}), None)
+                .await
+                .unwrap();
+            assert_eq!(out["sum"], json!(f64::from(i) + 1000.0));
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(calls))
+        .await
+        .unwrap();
+    assert_eq!(s.calls.load(Ordering::SeqCst), 500);
+    // on a fixed number of connections
+    let mut r = raw(&s.redis).await;
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert!(list.lines().count() <= 8, "{list}");
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded_and_one_keeps_order() {
+    let redis = RedisServer::start();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (r2, p2) = (running.clone(), peak.clone());
+    let svc = Service::builder("work")
+        .raw_method("go", json!({}), json!({}), move |p: Value| {
+            let (running, peak) = (r2.clone(), p2.clone());
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, RpcError>(p)
+            }
+        })
+        .build()
+        .unwrap();
+    let server = RedisRpcServer::builder("c")
+        .redis_url(redis.url())
+        .concurrency(NonZeroUsize::new(4).unwrap())
+        .service(svc)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = client(&redis, "c", "cli").await;
+    let calls = (0..40).map(|i| client.call_value("work", "go", json!({"i": i}), None));
+    let out = futures::future::join_all(calls).await;
+    assert!(out.iter().all(Result::is_ok));
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        4,
+        "at most `concurrency` handlers at once, and it is used"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_servers_share_sequential_calls() {
+    let redis = RedisServer::start();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let (a_calls, b_calls) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut servers = Vec::new();
+    for (who, calls) in [("srv-a", a_calls.clone()), ("srv-b", b_calls.clone())] {
+        let server = RedisRpcServer::builder("pool")
+            .redis_url(redis.url())
+            .instance_id(who)
+            .service(arith(who, calls, tx.clone()))
+            .build()
+            .unwrap();
+        server.start().await.unwrap();
+        servers.push(server);
+    }
+    let client = client(&redis, "pool", "cli").await;
+    for _ in 0..50 {
+        client
+            .call_value("arith", "add", json!({"a": 1, "b": 1}), None)
+            .await
+            .unwrap();
+    }
+    let (a, b) = (
+        a_calls.load(Ordering::SeqCst),
+        b_calls.load(Ordering::SeqCst),
+    );
+    assert_eq!(a + b, 50, "each call processed exactly once");
+    assert!(a >= 5 && b >= 5, "both servers worked: {a} / {b}");
+}
+
+#[tokio::test]
+async fn crashed_server_work_is_reclaimed() {
+    let redis = RedisServer::start();
+    let hang = Arc::new(Notify::new());
+    let started = Arc::new(Notify::new());
+    let (h, st) = (hang.clone(), started.clone());
+    // srv-a accepts the call and hangs mid-handler
+    let stuck = Service::builder("arith")
+        .method("add", move |p: AddParams| {
+            let (h, st) = (h.clone(), st.clone());
+            async move {
+                st.notify_one();
+                h.notified().await;
+                Ok::<_, RpcError>(json!({"sum": p.a + p.b, "by": "srv-a"}))
+            }
+        })
+        .build()
+        .unwrap();
+    let idle = Duration::from_millis(300);
+    let srv_a = RedisRpcServer::builder("crash")
+        .redis_url(redis.url())
+        .instance_id("srv-a")
+        .consumer_claim_idle(idle)
+        .service(stuck)
+        .build()
+        .unwrap();
+    srv_a.start().await.unwrap();
+    let client = client(&redis, "crash", "cli").await;
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .call_value(
+                    "arith",
+                    "add",
+                    json!({"a": 1, "b": 2}),
+                    Some(Duration::from_secs(10)),
+                )
+                .await
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(5), started.notified())
+        .await
+        .unwrap();
+    // crash: srv-a dies mid-handler without acking
+    srv_a.stop_with_grace(Duration::ZERO).await;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let srv_b = RedisRpcServer::builder("crash")
+        .redis_url(redis.url())
+        .instance_id("srv-b")
+        .consumer_claim_idle(idle)
+        .service(arith("srv-b", Arc::default(), tx))
+        .build()
+        .unwrap();
+    srv_b.start().await.unwrap();
+    let out = call.await.unwrap().unwrap();
+    assert_eq!(out, json!({"sum": 3.0, "by": "srv-b"}));
+    srv_b.stop().await;
+}
+
+#[tokio::test]
+async fn live_long_handlers_are_not_reclaimed() {
+    // A handler running 3x claim_idle in a pool of two runs exactly once.
+    let redis = RedisServer::start();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut servers = Vec::new();
+    for who in ["a", "b"] {
+        let runs = runs.clone();
+        let svc = Service::builder("long")
+            .raw_method("run", json!({}), json!({}), move |_p: Value| {
+                let runs = runs.clone();
+                async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(900)).await;
+                    Ok::<_, RpcError>(json!(who))
+                }
+            })
+            .build()
+            .unwrap();
+        let server = RedisRpcServer::builder("long")
+            .redis_url(redis.url())
+            .instance_id(who)
+            .consumer_claim_idle(Duration::from_millis(300))
+            .service(svc)
+            .build()
+            .unwrap();
+        server.start().await.unwrap();
+        servers.push(server);
+    }
+    let client = client(&redis, "long", "cli").await;
+    client
+        .call_value("long", "run", json!({}), None)
+        .await
+        .unwrap();
+    // give a would-be duplicate time to show up
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn redis_restarted_mid_test() {
+    let mut s = setup().await;
+    assert!(s
+        .client
+        .call_value("arith", "add", json!({"a": 1, "b": 1}), None)
+        .await
+        .is_ok());
+    s.redis.kill();
+    // calls during the outage fail with a clear transport error, within their timeout
+    let started = Instant::now();
+    let e = s
+        .client
+        .call_value(
+            "arith",
+            "add",
+            json!({"a": 1, "b": 1}),
+            Some(Duration::from_millis(500)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CallError::Transport(_)), "{e:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    s.redis.restart(); // empty: streams and the consumer group are gone
+                       // calls succeed again without restarting anything (group recreated, connections redone)
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match s
+            .client
+            .call_value(
+                "arith",
+                "add",
+                json!({"a": 2, "b": 2}),
+                Some(Duration::from_secs(2)),
+            )
+            .await
+        {
+            Ok(out) => {
+                assert_eq!(out["sum"], 4.0);
+                break;
+            }
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "still failing after restart: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn owned_connections_are_closed_injected_client_stays_usable() {
+    let redis = RedisServer::start();
+    let mut r = raw(&redis).await;
+    let count = |list: String| list.lines().count();
+    let baseline = count(
+        redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut r)
+            .await
+            .unwrap(),
+    );
+    let (tx, _rx) = mpsc::unbounded_channel();
+
+    // owned
+    let server = RedisRpcServer::builder("own")
+        .redis_url(redis.url())
+        .service(arith("x", Arc::default(), tx.clone()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = client(&redis, "own", "c").await;
+    let during = count(
+        redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut r)
+            .await
+            .unwrap(),
+    );
+    assert!(during > baseline);
+    client.stop().await;
+    server.stop().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = count(
+            redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut r)
+                .await
+                .unwrap(),
+        );
+        if now == baseline {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "owned connections still open: {now} > {baseline}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // injected: the user's client works after our stop
+    let injected = redis::Client::open(redis.url()).unwrap();
+    let server = RedisRpcServer::builder("inj")
+        .redis_client(injected.clone())
+        .service(arith("y", Arc::default(), tx.clone()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = RedisRpcClient::builder("inj")
+        .redis_client(injected.clone())
+        .build()
+        .unwrap();
+    client.start().await.unwrap();
+    assert!(client
+        .call_value("arith", "add", json!({"a": 1, "b": 1}), None)
+        .await
+        .is_ok());
+    client.stop().await;
+    server.stop().await;
+    let mut mine = injected.get_multiplexed_async_connection().await.unwrap();
+    let pong: String = redis::cmd("PING").query_async(&mut mine).await.unwrap();
+    assert_eq!(pong, "PONG");
+
+    // both → error
+    let e = RedisRpcClient::builder("x")
+        .redis_url(redis.url())
+        .redis_client(injected.clone())
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("not both"), "{e}");
+    let e = RedisRpcServer::builder("x")
+        .redis_client(injected)
+        .redis_url(redis.url())
+        .service(arith("z", Arc::default(), tx))
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("not both"), "{e}");
+}
+
+#[tokio::test]
+async fn lifecycle_errors() {
+    let redis = RedisServer::start();
+    let client = RedisRpcClient::builder("l")
+        .redis_url(redis.url())
+        .build()
+        .unwrap();
+    let e = client
+        .call_value("a", "b", json!({}), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "transport not started (state=idle)");
+    client.start().await.unwrap();
+    client.start().await.unwrap();
+    client.stop().await;
+    client.stop().await;
+    assert!(matches!(
+        client.start().await,
+        Err(TransportError::AlreadyStopped)
+    ));
+    // unreachable Redis is a clear error at start
+    let port = clamator_test_support::free_port();
+    let client = RedisRpcClient::builder("l")
+        .redis_url(format!("redis://127.0.0.1:{port}"))
+        .build()
+        .unwrap();
+    let e = client.start().await.unwrap_err();
+    assert!(e.is_connection_lost(), "{e:?}");
+    assert!(e.to_string().starts_with("redis connect failed"), "{e}");
+}
+
+#[tokio::test]
+async fn stop_drains_running_handlers_and_acks_them() {
+    let s = setup().await;
+    let client = s.client.clone();
+    let call = tokio::spawn(async move {
+        client
+            .call_value("arith", "slowAdd", json!({"sleepMs": 300}), None)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.server.stop().await;
+    assert_eq!(call.await.unwrap().unwrap()["slept"], 300);
+    let mut r = raw(&s.redis).await;
+    let pending = redis_to_json(
+        redis::cmd("XPENDING")
+            .arg("t:cmds:arith")
+            .arg("arith")
+            .query_async::<redis::Value>(&mut r)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(pending[0], 0);
+}
