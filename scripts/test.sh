@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: formatting, lints, docs, unit/integration/doc tests.
+# Runs the whole test suite: formatting, lints, docs, unit/integration/doc tests, and the
+# interop suite against the released Python clamator 0.1.9 (installed into .venv here).
+# Needs: Rust stable, Python >= 3.11, redis-server on PATH.
 # Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,5 +15,11 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
 
+echo "== python venv with clamator 0.1.9 (interop/requirements.txt)"
+bash scripts/setup-python.sh
+
 echo "== cargo test (unit, integration, doc tests)"
-cargo test --workspace --all-features
+cargo test --workspace --all-features -- --skip interop_suite
+
+echo "== interop suite (Rust <-> Python clamator 0.1.9 over Redis)"
+cargo test -p clamator-interop --test interop -- --nocapture interop_suite

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -142,6 +143,7 @@ impl RedisRpcServerBuilder {
                 intake: CancellationToken::new(),
                 loops: TaskTracker::new(),
                 conn: Mutex::new(None),
+                contexts: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -154,6 +156,7 @@ struct Inner {
     intake: CancellationToken,
     loops: TaskTracker,
     conn: Mutex<Option<ConnectionManager>>,
+    contexts: Mutex<Vec<Arc<ServiceCtx>>>,
 }
 
 /// Serves services over Redis Streams, wire-compatible with `clamator-over-redis` 0.1.9.
@@ -225,10 +228,16 @@ impl RedisRpcServer {
             ctx.create_group(&mut conn, "$")
                 .await
                 .map_err(|e| TransportError::connection("xgroup create failed", e))?;
-            let reader = blocking_connection(&client).await?;
+            let mut reader = blocking_connection(&client).await?;
+            ctx.register_reader(&mut reader).await;
             contexts.push((ctx, reader));
         }
         for (ctx, reader) in contexts {
+            inner
+                .contexts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Arc::clone(&ctx));
             inner.loops.spawn(consume(
                 Arc::clone(&ctx),
                 client.clone(),
@@ -263,6 +272,16 @@ impl RedisRpcServer {
             return;
         }
         inner.intake.cancel();
+        // Wake the blocked XREADGROUPs at once (they return no entries) instead of waiting
+        // out their BLOCK.
+        let contexts = inner
+            .contexts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for ctx in contexts {
+            ctx.unblock_reader().await;
+        }
         inner.loops.close();
         if tokio::time::timeout(BLOCK * 3, inner.loops.wait())
             .await
@@ -291,6 +310,8 @@ struct ServiceCtx {
     core: Arc<ServerCore>,
     slots: Arc<Semaphore>,
     inflight: Mutex<HashSet<String>>,
+    /// `CLIENT ID` of the reader connection, for `CLIENT UNBLOCK` on stop.
+    reader_id: AtomicI64,
 }
 
 fn is_connection_error(e: &redis::RedisError) -> bool {
@@ -322,6 +343,7 @@ impl ServiceCtx {
             consumer: consumer_name(&name, &settings.instance_id),
             slots: Arc::new(Semaphore::new(settings.concurrency.get())),
             inflight: Mutex::new(HashSet::new()),
+            reader_id: AtomicI64::new(0),
             settings: settings.clone(),
             service,
             conn,
@@ -331,6 +353,40 @@ impl ServiceCtx {
 
     fn name(&self) -> &str {
         self.service.name()
+    }
+
+    /// Records the reader connection's `CLIENT ID`.
+    async fn register_reader(&self, reader: &mut MultiplexedConnection) {
+        let id: redis::RedisResult<i64> = redis::cmd("CLIENT").arg("ID").query_async(reader).await;
+        match id {
+            Ok(id) => self.reader_id.store(id, Ordering::SeqCst),
+            Err(error) => tracing::debug!(service = self.name(), %error, "CLIENT ID failed"),
+        }
+    }
+
+    /// `CLIENT UNBLOCK <reader>`: its blocking read returns at once, with no entries.
+    async fn unblock_reader(&self) {
+        let id = self.reader_id.load(Ordering::SeqCst);
+        if id == 0 {
+            return;
+        }
+        let mut conn = self.conn.clone();
+        let unblocked: redis::RedisResult<i64> = redis::cmd("CLIENT")
+            .arg("UNBLOCK")
+            .arg(id)
+            .query_async(&mut conn)
+            .await;
+        match unblocked {
+            Ok(n) => tracing::debug!(
+                service = self.name(),
+                reader = id,
+                unblocked = n,
+                "reader unblocked"
+            ),
+            Err(error) => {
+                tracing::debug!(service = self.name(), %error, "could not unblock the reader")
+            }
+        }
     }
 
     /// `XGROUP CREATE <stream> <group> <start> MKSTREAM`, ignoring BUSYGROUP.
@@ -514,11 +570,12 @@ async fn consume(
     let mut cursor = "0-0".to_owned();
     loop {
         let first = tokio::select! {
+            biased;
+            () = intake.cancelled() => break,
             slot = Arc::clone(&ctx.slots).acquire_owned() => match slot {
                 Ok(slot) => slot,
                 Err(_) => break,
             },
-            () = intake.cancelled() => break,
         };
         let mut slots = vec![first];
         slots.extend(ctx.try_slots(batch_cap - 1));
@@ -532,7 +589,10 @@ async fn consume(
         let conn = match reader.as_mut() {
             Some(conn) => conn,
             None => match blocking_connection(&client).await {
-                Ok(conn) => reader.insert(conn),
+                Ok(mut conn) => {
+                    ctx.register_reader(&mut conn).await;
+                    reader.insert(conn)
+                }
                 Err(error) => {
                     tracing::warn!(service = ctx.name(), %error, "redis consumer reconnect failed");
                     drop(slots);

@@ -1,0 +1,89 @@
+//! `clamator-interop-server`: serves `arith` and `notifications` over Redis.
+//!
+//! Flags: `--redis-url`, `--prefix`, `--instance-id`, `--claim-idle-ms`, `--concurrency`.
+//! Prints `READY` on stdout once consuming; on SIGTERM (or SIGINT) stops gracefully and prints
+//! `HANDLED:<n>` (handler invocations, notifications included) on stderr.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use clamator::redis::RedisRpcServer;
+use clamator_interop::{ArithServer, Fixture, NotificationsServer};
+use tokio::signal::unix::{signal, SignalKind};
+
+fn usage(msg: &str) -> ! {
+    eprintln!("error: {msg}");
+    eprintln!(
+        "usage: clamator-interop-server --prefix <p> [--redis-url <url>] [--instance-id <id>] \
+         [--claim-idle-ms <ms>] [--concurrency <n>]"
+    );
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let (mut url, mut prefix, mut instance, mut idle, mut concurrency) =
+        (None, None, None, None, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        match flag.as_str() {
+            "--redis-url" => url = Some(value),
+            "--prefix" => prefix = Some(value),
+            "--instance-id" => instance = Some(value),
+            "--claim-idle-ms" => {
+                idle = Some(Duration::from_millis(
+                    value
+                        .parse()
+                        .unwrap_or_else(|_| usage("bad --claim-idle-ms")),
+                ));
+            }
+            "--concurrency" => {
+                concurrency = Some(
+                    value
+                        .parse::<NonZeroUsize>()
+                        .unwrap_or_else(|_| usage("bad --concurrency")),
+                );
+            }
+            other => usage(&format!("unknown flag {other}")),
+        }
+    }
+    let prefix = prefix.unwrap_or_else(|| usage("--prefix is required"));
+    let fixture = Fixture::default();
+    let mut builder = RedisRpcServer::builder(prefix)
+        .service(ArithServer::new(fixture.clone()))
+        .service(NotificationsServer::new(fixture.clone()));
+    if let Some(url) = url {
+        builder = builder.redis_url(url);
+    }
+    if let Some(instance) = instance {
+        builder = builder.instance_id(instance);
+    }
+    if let Some(idle) = idle {
+        builder = builder.consumer_claim_idle(idle);
+    }
+    if let Some(concurrency) = concurrency {
+        builder = builder.concurrency(concurrency);
+    }
+    let server = builder.build()?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    server.start().await?;
+    println!("READY");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    server.stop().await;
+    eprintln!("HANDLED:{}", fixture.handled());
+    Ok(())
+}

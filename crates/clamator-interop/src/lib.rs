@@ -1,0 +1,134 @@
+//! The interop contracts of the original suite (spec §6.1) and the fixture implementation
+//! served by `clamator-interop-server`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clamator::RpcError;
+use serde::{Deserialize, Serialize};
+
+/// `arith.add` / `arith.divide` params.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddParams {
+    /// Left operand.
+    pub a: f64,
+    /// Right operand.
+    pub b: f64,
+}
+
+/// `arith.add` / `arith.slowAdd` result.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddResult {
+    /// `a + b`.
+    pub sum: f64,
+}
+
+/// `arith.slowAdd` params.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SlowAddParams {
+    /// Left operand.
+    pub a: f64,
+    /// Right operand.
+    pub b: f64,
+    /// How long the handler sleeps, in milliseconds.
+    pub sleep_ms: u64,
+}
+
+/// `arith.divide` result.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DivideResult {
+    /// `a / b`.
+    pub q: f64,
+}
+
+/// `arith.echoText` params and result.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EchoText {
+    /// The text.
+    pub text: String,
+}
+
+/// `notifications.ping` params.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PingParams {
+    /// Optional tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+/// The interop `arith` service.
+#[clamator::contract(service = "arith")]
+pub trait Arith {
+    /// `a + b`.
+    async fn add(&self, params: AddParams) -> Result<AddResult, RpcError>;
+    /// `a / b`; `RpcError(-32000, "division by zero")` when `b == 0`.
+    async fn divide(&self, params: AddParams) -> Result<DivideResult, RpcError>;
+    /// Echoes the text.
+    async fn echo_text(&self, params: EchoText) -> Result<EchoText, RpcError>;
+    /// Sleeps `sleepMs`, then `a + b`.
+    async fn slow_add(&self, params: SlowAddParams) -> Result<AddResult, RpcError>;
+}
+
+/// The interop `notifications` service.
+#[clamator::contract(service = "notifications")]
+pub trait Notifications {
+    /// Fire-and-forget.
+    #[notification]
+    async fn ping(&self, params: PingParams);
+}
+
+/// The fixture implementation; counts handler invocations (notifications included).
+#[derive(Debug, Clone, Default)]
+pub struct Fixture {
+    handled: Arc<AtomicU64>,
+}
+
+impl Fixture {
+    /// Handler invocations so far.
+    pub fn handled(&self) -> u64 {
+        self.handled.load(Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.handled.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Arith for Fixture {
+    async fn add(&self, p: AddParams) -> Result<AddResult, RpcError> {
+        self.count();
+        Ok(AddResult { sum: p.a + p.b })
+    }
+
+    async fn divide(&self, p: AddParams) -> Result<DivideResult, RpcError> {
+        self.count();
+        if p.b == 0.0 {
+            return Err(RpcError::new(-32000, "division by zero"));
+        }
+        Ok(DivideResult { q: p.a / p.b })
+    }
+
+    async fn echo_text(&self, p: EchoText) -> Result<EchoText, RpcError> {
+        self.count();
+        Ok(p)
+    }
+
+    async fn slow_add(&self, p: SlowAddParams) -> Result<AddResult, RpcError> {
+        self.count();
+        tokio::time::sleep(Duration::from_millis(p.sleep_ms)).await;
+        Ok(AddResult { sum: p.a + p.b })
+    }
+}
+
+impl Notifications for Fixture {
+    async fn ping(&self, _p: PingParams) {
+        self.count();
+    }
+}
