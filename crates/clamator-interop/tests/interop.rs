@@ -194,7 +194,9 @@ impl Env {
     }
 
     fn client_config(&self, prefix: &str, timeout_ms: u64, calls: Value) -> Value {
-        json!({"redisUrl": self.redis.url(), "keyPrefix": prefix, "defaultTimeoutMs": timeout_ms, "calls": calls})
+        let mut config = json!({"redisUrl": self.redis.url(), "keyPrefix": prefix, "defaultTimeoutMs": timeout_ms});
+        config["calls"] = calls;
+        config
     }
 
     /// Waits until every entry of the service's command stream was delivered and acked.

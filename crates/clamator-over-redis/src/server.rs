@@ -274,11 +274,13 @@ impl RedisRpcServer {
         inner.intake.cancel();
         // Wake the blocked XREADGROUPs at once (they return no entries) instead of waiting
         // out their BLOCK.
-        let contexts = inner
-            .contexts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        // Taken, not cloned: the contexts hold the command connection, closed when dropped.
+        let contexts = std::mem::take(
+            &mut *inner
+                .contexts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         for ctx in contexts {
             ctx.unblock_reader().await;
         }
