@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use clamator_protocol::{ServerCore, ServerError, Service};
 
@@ -15,7 +15,7 @@ pub(crate) struct Route {
 /// Cheap to clone; clones share the registry. Different buses are independent.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryBus {
-    routes: Arc<Mutex<HashMap<String, Route>>>,
+    routes: Arc<RwLock<HashMap<String, Route>>>,
 }
 
 impl MemoryBus {
@@ -26,13 +26,19 @@ impl MemoryBus {
 
     /// The names of the services currently served on this bus, sorted.
     pub fn services(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.lock().keys().cloned().collect();
+        let mut names: Vec<String> = self
+            .routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
         names.sort();
         names
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Route>> {
-        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Route>> {
+        self.routes.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Registers all of `core`'s services, or none of them if one is taken.
@@ -64,6 +70,10 @@ impl MemoryBus {
     }
 
     pub(crate) fn lookup(&self, service: &str) -> Option<Route> {
-        self.lock().get(service).cloned()
+        self.routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(service)
+            .cloned()
     }
 }

@@ -2,8 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clamator_protocol::{
-    build_notification, build_request, parse_envelope, unwrap_response, CallError, ClientLifecycle,
-    Envelope, LifecycleState, Response, RpcClient, RpcError, TransportError, DEFAULT_CALL_TIMEOUT,
+    build_notification, build_request, parse_envelope, CallError, ClientLifecycle, LifecycleState,
+    RpcClient, RpcError, TransportError, DEFAULT_CALL_TIMEOUT,
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -86,11 +86,6 @@ impl MemoryRpcClient {
     }
 }
 
-fn reparse(response: Response) -> Result<Value, CallError> {
-    let envelope: Envelope = parse_envelope(response.into_value())?;
-    unwrap_response(envelope)
-}
-
 impl RpcClient for MemoryRpcClient {
     async fn call_value(
         &self,
@@ -105,19 +100,22 @@ impl RpcClient for MemoryRpcClient {
             return Err(RpcError::method_not_found().into());
         };
         let envelope = parse_envelope(request.into_value())?;
-        let shutdown = route.core.shutdown_token().clone();
-        let handle = route.core.tracker().spawn(async move {
-            tokio::select! {
-                reply = route.service.dispatch(envelope) => reply,
-                () = shutdown.cancelled() => None,
-            }
-        });
+        // The dispatch runs in the caller's task (no spawn, no cross-thread wake-up) and is
+        // tracked by the server, so the server's stop drains it.
+        let dispatch = route
+            .core
+            .tracker()
+            .track_future(route.service.dispatch(envelope));
         let timeout = timeout.unwrap_or(self.inner.default_timeout);
+        // Biased: most handlers finish on the first poll, and then the stop and timeout futures
+        // are never polled (no timer registered, no waiter queued on the shared tokens).
         tokio::select! {
-            joined = handle => match joined {
-                Ok(Some(response)) => reparse(response),
-                Ok(None) | Err(_) => Err(TransportError::Stopped.into()),
+            biased;
+            reply = dispatch => match reply {
+                Some(response) => response.outcome.map_err(CallError::Rpc),
+                None => Err(TransportError::Stopped.into()),
             },
+            () = route.core.shutdown_token().cancelled() => Err(TransportError::Stopped.into()),
             () = tokio::time::sleep(timeout) => Err(TransportError::Timeout.into()),
             () = self.inner.stopped.cancelled() => Err(TransportError::Stopped.into()),
         }

@@ -2,7 +2,7 @@
 //! implements, request building, reply unwrapping and lifecycle.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -115,27 +115,28 @@ pub fn unwrap_response(reply: Envelope) -> Result<Value, CallError> {
     }
 }
 
-/// The idle → started → stopped state machine of a client.
-#[derive(Debug)]
+/// The idle → started → stopped state machine of a client (lock-free: checked on every call).
+#[derive(Debug, Default)]
 pub struct ClientLifecycle {
-    state: Mutex<LifecycleState>,
+    state: AtomicU8,
 }
 
-impl Default for ClientLifecycle {
-    fn default() -> Self {
-        Self {
-            state: Mutex::new(LifecycleState::Idle),
-        }
+const IDLE: u8 = 0;
+const STARTED: u8 = 1;
+const STOPPED: u8 = 2;
+
+fn decode(v: u8) -> LifecycleState {
+    match v {
+        IDLE => LifecycleState::Idle,
+        STARTED => LifecycleState::Started,
+        _ => LifecycleState::Stopped,
     }
 }
 
 impl ClientLifecycle {
     /// The current state.
     pub fn state(&self) -> LifecycleState {
-        *self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        decode(self.state.load(Ordering::Acquire))
     }
 
     /// `Ok(true)` when the caller should start the transport now, `Ok(false)` when it is
@@ -148,31 +149,25 @@ impl ClientLifecycle {
         }
     }
 
-    /// Marks the client started.
+    /// Marks the client started (unless it was stopped meanwhile).
     pub fn finish_start(&self) {
-        let mut s = self
+        let _ = self
             .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *s == LifecycleState::Idle {
-            *s = LifecycleState::Started;
-        }
+            .compare_exchange(IDLE, STARTED, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// Marks the client stopped, returning the previous state.
     pub fn mark_stopped(&self) -> LifecycleState {
-        let mut s = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::mem::replace(&mut *s, LifecycleState::Stopped)
+        decode(self.state.swap(STOPPED, Ordering::AcqRel))
     }
 
     /// Errors unless started.
     pub fn ensure_started(&self) -> Result<(), TransportError> {
-        match self.state() {
-            LifecycleState::Started => Ok(()),
-            state => Err(TransportError::NotStarted { state }),
+        match self.state.load(Ordering::Acquire) {
+            STARTED => Ok(()),
+            other => Err(TransportError::NotStarted {
+                state: decode(other),
+            }),
         }
     }
 }

@@ -208,9 +208,8 @@ impl Service {
             Envelope::Request(r) => (r.method, r.params, Some(r.id)),
             Envelope::Notification(n) => (n.method, n.params, None),
         };
-        let service = self.name().to_owned();
         let Some((handler, expects_object)) = self.inner.handlers.get(&method).cloned() else {
-            tracing::debug!(%service, %method, "method not found: {service}.{method}");
+            tracing::debug!(service = self.name(), %method, "method not found: {}.{method}", self.name());
             return Box::pin(std::future::ready(
                 id.map(|id| Response::error(id.to_value(), RpcError::method_not_found())),
             ));
@@ -218,49 +217,53 @@ impl Service {
         if expects_object && !params.is_object() {
             let failure = MethodFailure::InvalidParams(ParamsError::not_an_object(params));
             return Box::pin(std::future::ready(match id {
-                Some(id) => Some(finish_request(&service, &method, &id, Err(failure))),
+                Some(id) => Some(finish_request(self.name(), &method, &id, Err(failure))),
                 None => {
-                    log_failure(&service, &method, None, &failure);
+                    log_failure(self.name(), &method, None, &failure);
                     None
                 }
             }));
         }
-        match (handler, id) {
-            (Handler::Notification(_), Some(id)) => {
-                Box::pin(std::future::ready(Some(Response::error(
-                    id.to_value(),
-                    RpcError::invalid_request(json!({
-                        "reason": format!("{service}.{method} is a notification: send it without an id")
-                    })),
-                ))))
+        if let (Handler::Notification(_), Some(id)) = (&handler, &id) {
+            let reason = format!(
+                "{}.{method} is a notification: send it without an id",
+                self.name()
+            );
+            return Box::pin(std::future::ready(Some(Response::error(
+                id.to_value(),
+                RpcError::invalid_request(json!({ "reason": reason })),
+            ))));
+        }
+        let this = self.clone();
+        Box::pin(async move {
+            // The handler is called inside the unwind guard, so a panic anywhere in it
+            // (decoding included) becomes -32603.
+            let outcome = AssertUnwindSafe(async { handler.call(params).await })
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|p| Err(panic_failure(&*p)));
+            match id {
+                Some(id) => Some(finish_request(this.name(), &method, &id, outcome)),
+                None => {
+                    if let Err(failure) = outcome {
+                        log_failure(this.name(), &method, None, &failure);
+                    }
+                    None
+                }
             }
-            (Handler::Request(f), Some(id)) => Box::pin(async move {
-                let outcome = AssertUnwindSafe(async move { f(params).await })
-                    .catch_unwind()
-                    .await;
-                let outcome = outcome.unwrap_or_else(|p| Err(panic_failure(&*p)));
-                Some(finish_request(&service, &method, &id, outcome))
-            }),
-            (Handler::Request(f), None) => Box::pin(async move {
-                let outcome = AssertUnwindSafe(async move { f(params).await })
-                    .catch_unwind()
-                    .await;
-                let outcome = outcome.unwrap_or_else(|p| Err(panic_failure(&*p)));
-                if let Err(failure) = outcome {
-                    log_failure(&service, &method, None, &failure);
-                }
-                None
-            }),
-            (Handler::Notification(f), None) => Box::pin(async move {
-                let outcome = AssertUnwindSafe(async move { f(params).await })
-                    .catch_unwind()
-                    .await;
-                let outcome = outcome.unwrap_or_else(|p| Err(panic_failure(&*p)));
-                if let Err(failure) = outcome {
-                    log_failure(&service, &method, None, &failure);
-                }
-                None
-            }),
+        })
+    }
+}
+
+impl Handler {
+    /// Runs the handler; a notification's outcome is `null`.
+    fn call(&self, params: Value) -> BoxFuture<Result<Value, MethodFailure>> {
+        match self {
+            Self::Request(f) => f(params),
+            Self::Notification(f) => {
+                let fut = f(params);
+                Box::pin(async move { fut.await.map(|()| Value::Null) })
+            }
         }
     }
 }

@@ -82,6 +82,10 @@ impl std::fmt::Display for ParamsError {
 /// assert_eq!(err.issues[0].input, serde_json::json!("two"));
 /// ```
 pub fn decode_params<P: DeserializeOwned>(params: &Value) -> Result<P, ParamsError> {
+    // Fast path without path tracking; on failure decode again to find where it failed.
+    if let Ok(p) = P::deserialize(params) {
+        return Ok(p);
+    }
     serde_path_to_error::deserialize(params).map_err(|e| {
         let mut loc: Vec<Value> = e
             .path()

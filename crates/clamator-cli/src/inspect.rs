@@ -1,0 +1,244 @@
+//! `clamator inspect`: what a key prefix holds in Redis — command streams with their groups,
+//! consumers and pending entries, reply streams, dead-letter streams.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clamator::redis::redis::{self, aio::MultiplexedConnection, AsyncCommands, Value};
+use serde::Serialize;
+
+/// One consumer of a group.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsumerInfo {
+    /// `<service>:<instance_id>`.
+    pub name: String,
+    /// Entries delivered to it and not acked.
+    pub pending: u64,
+    /// Milliseconds since its last interaction.
+    pub idle_ms: u64,
+}
+
+/// One consumer group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupInfo {
+    /// Group name (the service).
+    pub name: String,
+    /// Entries delivered and not acked.
+    pub pending: u64,
+    /// Entries not yet delivered to the group, if Redis reports it (≥ 7).
+    pub lag: Option<u64>,
+    /// Age of the oldest pending entry, ms.
+    pub oldest_pending_age_ms: Option<u64>,
+    /// Its consumers.
+    pub consumers: Vec<ConsumerInfo>,
+}
+
+/// One service's command stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceInfo {
+    /// Service name.
+    pub service: String,
+    /// The stream key.
+    pub stream: String,
+    /// `XLEN`.
+    pub length: u64,
+    /// Consumer groups.
+    pub groups: Vec<GroupInfo>,
+    /// Entries in `<prefix>:dead:<service>`.
+    pub dead_letters: u64,
+}
+
+/// One client reply stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplyStreamInfo {
+    /// The key.
+    pub stream: String,
+    /// `XLEN`.
+    pub length: u64,
+}
+
+/// Everything under a prefix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The key prefix.
+    pub prefix: String,
+    /// Services (command streams), by name.
+    pub services: Vec<ServiceInfo>,
+    /// Reply streams.
+    pub reply_streams: Vec<ReplyStreamInfo>,
+}
+
+async fn scan(conn: &mut MultiplexedConnection, pattern: &str) -> redis::RedisResult<Vec<String>> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut iter: redis::AsyncIter<'_, String> = conn.scan_match(pattern).await?;
+    while let Some(k) = iter.next_item().await {
+        keys.push(k?);
+    }
+    keys.sort();
+    Ok(keys)
+}
+
+fn field<'a>(map: &'a [(Value, Value)], name: &str) -> Option<&'a Value> {
+    map.iter()
+        .find(|(k, _)| {
+            matches!(k, Value::BulkString(b) if b == name.as_bytes())
+                || matches!(k, Value::SimpleString(s) if s == name)
+        })
+        .map(|(_, v)| v)
+}
+
+fn as_map(v: &Value) -> Vec<(Value, Value)> {
+    match v {
+        Value::Map(m) => m.clone(),
+        Value::Array(a) => a
+            .chunks(2)
+            .filter(|c| c.len() == 2)
+            .map(|c| (c[0].clone(), c[1].clone()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn as_u64(v: Option<&Value>) -> Option<u64> {
+    match v? {
+        Value::Int(i) => u64::try_from(*i).ok(),
+        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_string(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(Value::SimpleString(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+fn list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Reads the layout of `prefix` from Redis.
+pub async fn inspect(conn: &mut MultiplexedConnection, prefix: &str) -> redis::RedisResult<Report> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let cmd_prefix = format!("{prefix}:cmds:");
+    let mut services = Vec::new();
+    for stream in scan(conn, &format!("{cmd_prefix}*")).await? {
+        let service = stream[cmd_prefix.len()..].to_owned();
+        let length: u64 = conn.xlen(&stream).await.unwrap_or(0);
+        let groups_raw: Value = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&stream)
+            .query_async(conn)
+            .await
+            .unwrap_or(Value::Nil);
+        let mut groups = Vec::new();
+        for g in list(&groups_raw) {
+            let g = as_map(&g);
+            let name = as_string(field(&g, "name"));
+            let consumers_raw: Value = redis::cmd("XINFO")
+                .arg("CONSUMERS")
+                .arg(&stream)
+                .arg(&name)
+                .query_async(conn)
+                .await
+                .unwrap_or(Value::Nil);
+            let consumers = list(&consumers_raw)
+                .iter()
+                .map(|c| {
+                    let c = as_map(c);
+                    ConsumerInfo {
+                        name: as_string(field(&c, "name")),
+                        pending: as_u64(field(&c, "pending")).unwrap_or(0),
+                        idle_ms: as_u64(field(&c, "idle")).unwrap_or(0),
+                    }
+                })
+                .collect();
+            let summary: Value = redis::cmd("XPENDING")
+                .arg(&stream)
+                .arg(&name)
+                .query_async(conn)
+                .await
+                .unwrap_or(Value::Nil);
+            let oldest = list(&summary).get(1).map(|v| as_string(Some(v)));
+            let oldest_pending_age_ms = oldest
+                .and_then(|id| id.split('-').next().and_then(|ms| ms.parse::<u64>().ok()))
+                .map(|ms| now_ms.saturating_sub(ms));
+            groups.push(GroupInfo {
+                pending: as_u64(field(&g, "pending")).unwrap_or(0),
+                lag: as_u64(field(&g, "lag")),
+                oldest_pending_age_ms,
+                consumers,
+                name,
+            });
+        }
+        let dead_letters: u64 = conn
+            .xlen(format!("{prefix}:dead:{service}"))
+            .await
+            .unwrap_or(0);
+        services.push(ServiceInfo {
+            service,
+            stream,
+            length,
+            groups,
+            dead_letters,
+        });
+    }
+    let mut reply_streams = Vec::new();
+    for stream in scan(conn, &format!("{prefix}:replies:*")).await? {
+        let length: u64 = conn.xlen(&stream).await.unwrap_or(0);
+        reply_streams.push(ReplyStreamInfo { stream, length });
+    }
+    Ok(Report {
+        prefix: prefix.to_owned(),
+        services,
+        reply_streams,
+    })
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "prefix {}", self.prefix)?;
+        if self.services.is_empty() {
+            writeln!(f, "  no command streams")?;
+        }
+        for s in &self.services {
+            writeln!(
+                f,
+                "\nservice {:<24} stream {}  length {}  dead letters {}",
+                s.service, s.stream, s.length, s.dead_letters
+            )?;
+            for g in &s.groups {
+                let oldest = g
+                    .oldest_pending_age_ms
+                    .map_or("-".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0));
+                let lag = g.lag.map_or("-".into(), |l| l.to_string());
+                writeln!(
+                    f,
+                    "  group {:<20} pending {:<6} lag {:<6} oldest pending {oldest}",
+                    g.name, g.pending, lag
+                )?;
+                writeln!(f, "    {:<48} {:>8} {:>12}", "consumer", "pending", "idle")?;
+                for c in &g.consumers {
+                    writeln!(
+                        f,
+                        "    {:<48} {:>8} {:>10.1} s",
+                        c.name,
+                        c.pending,
+                        c.idle_ms as f64 / 1000.0
+                    )?;
+                }
+            }
+        }
+        writeln!(f, "\nreply streams: {}", self.reply_streams.len())?;
+        for r in &self.reply_streams {
+            writeln!(f, "  {:<60} length {}", r.stream, r.length)?;
+        }
+        Ok(())
+    }
+}

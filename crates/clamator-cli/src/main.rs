@@ -1,0 +1,262 @@
+//! `clamator`: call, notify, inspect and load-test clamator services over Redis, whatever
+//! language they are written in.
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clamator::redis::{redact_url, redis, RedisRpcClient};
+use clamator::{CallError, RpcClient};
+use clamator_cli::{bench, inspect};
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+/// Call, notify, inspect and benchmark clamator services over Redis.
+#[derive(Debug, Parser)]
+#[command(name = "clamator", version, about)]
+struct Cli {
+    /// Redis URL.
+    #[arg(long, global = true, env = "REDIS_URL", default_value = clamator::redis::DEFAULT_REDIS_URL, hide_env_values = true)]
+    redis_url: String,
+    /// Key prefix of the services.
+    #[arg(long, global = true, env = "CLAMATOR_PREFIX", default_value = "")]
+    prefix: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Call `<service.method>` and print the result (or the error object, exiting 1).
+    Call {
+        /// `<service>.<method>`.
+        method: String,
+        /// Params as JSON (`-` reads stdin). Default `{}`.
+        params: Option<String>,
+        /// Call timeout (e.g. `500ms`, `5s`).
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Send the notification `<service.method>`.
+    Notify {
+        /// `<service>.<method>`.
+        method: String,
+        /// Params as JSON (`-` reads stdin). Default `{}`.
+        params: Option<String>,
+    },
+    /// Show command streams, groups, consumers, pending entries and reply streams.
+    Inspect {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load-test a method (closed loop: `--concurrency` calls in flight).
+    Bench {
+        /// `<service>.<method>`.
+        #[arg(long)]
+        method: String,
+        /// Params of every call, as JSON.
+        #[arg(long, default_value = "{}")]
+        params: String,
+        /// Number of calls.
+        #[arg(long, default_value_t = 10_000)]
+        calls: usize,
+        /// Calls in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Stop after this long (e.g. `10s`), even if fewer calls ran.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Per-call timeout.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        timeout: Duration,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `250ms`, `5s`, `2m`, or a bare number of milliseconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "ms"), |i| s.split_at(i));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (examples: 500ms, 5s, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+fn split_method(full: &str) -> Result<(&str, &str), String> {
+    full.split_once('.')
+        .ok_or_else(|| format!("expected <service>.<method>, got {full:?}"))
+}
+
+fn read_params(params: Option<&str>) -> Result<Value, String> {
+    let text = match params {
+        None => return Ok(Value::Object(serde_json::Map::new())),
+        Some("-") => {
+            let mut buf = String::new();
+            std::io::stdin()
+                .read_to_string(&mut buf)
+                .map_err(|e| format!("reading stdin: {e}"))?;
+            buf
+        }
+        Some(text) => text.to_owned(),
+    };
+    serde_json::from_str(&text).map_err(|e| format!("params are not valid JSON: {e}"))
+}
+
+async fn client(cli: &Cli, timeout: Duration) -> Result<RedisRpcClient, String> {
+    let client = RedisRpcClient::builder(&cli.prefix)
+        .redis_url(&cli.redis_url)
+        .default_timeout(timeout)
+        .build()
+        .map_err(|e| e.to_string())?;
+    client
+        .start()
+        .await
+        .map_err(|e| format!("{e} ({})", redact_url(&cli.redis_url)))?;
+    Ok(client)
+}
+
+fn pretty(v: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("<unprintable: {e}>"))
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    match &cli.command {
+        Command::Call {
+            method,
+            params,
+            timeout,
+        } => {
+            let (service, method) = split_method(method)?;
+            let params = read_params(params.as_deref())?;
+            let client = client(&cli, *timeout).await?;
+            let outcome = client
+                .call_value(service, method, params, Some(*timeout))
+                .await;
+            client.stop().await;
+            match outcome {
+                Ok(result) => {
+                    println!("{}", pretty(&result));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(CallError::Rpc(e)) => {
+                    println!("{}", pretty(&e));
+                    Ok(ExitCode::from(1))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Command::Notify { method, params } => {
+            let (service, method) = split_method(method)?;
+            let params = read_params(params.as_deref())?;
+            let client = client(&cli, Duration::from_secs(30)).await?;
+            let sent = client.notify_value(service, method, params).await;
+            client.stop().await;
+            sent.map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { json } => {
+            let redis_client =
+                redis::Client::open(cli.redis_url.as_str()).map_err(|e| e.to_string())?;
+            let mut conn = redis_client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", redact_url(&cli.redis_url)))?;
+            let report = inspect::inspect(&mut conn, &cli.prefix)
+                .await
+                .map_err(|e| e.to_string())?;
+            if *json {
+                println!("{}", pretty(&report));
+            } else {
+                print!("{report}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            method,
+            params,
+            calls,
+            concurrency,
+            duration,
+            timeout,
+            json,
+        } => {
+            let (service, method) = split_method(method)?;
+            let params: Value = serde_json::from_str(params)
+                .map_err(|e| format!("--params is not valid JSON: {e}"))?;
+            let spec = bench::BenchSpec {
+                service: service.to_owned(),
+                method: method.to_owned(),
+                params,
+                calls: *calls,
+                concurrency: *concurrency,
+                duration: *duration,
+                timeout: Some(*timeout),
+            };
+            let client = client(&cli, *timeout).await?;
+            let progress = Arc::new(AtomicUsize::new(0));
+            let bar = std::io::stderr().is_terminal().then(|| {
+                let bar = indicatif::ProgressBar::new(*calls as u64);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:40} {pos}/{len} calls  {per_sec}  eta {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                let (bar2, progress2) = (bar.clone(), Arc::clone(&progress));
+                tokio::spawn(async move {
+                    loop {
+                        bar2.set_position(progress2.load(Ordering::Relaxed) as u64);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                });
+                bar
+            });
+            let report = bench::run(&client, &spec, progress).await;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            client.stop().await;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&report).map_err(|e| e.to_string())?
+                );
+            } else {
+                println!("{report}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

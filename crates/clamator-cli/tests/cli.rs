@@ -1,0 +1,187 @@
+//! The `clamator` binary against a real server on a private redis-server.
+#![allow(missing_docs)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use clamator::redis::RedisRpcServer;
+use clamator_interop::{ArithServer, Fixture, NotificationsServer};
+use clamator_test_support::RedisServer;
+use serde_json::{json, Value};
+
+fn clamator(redis: &RedisServer, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clamator"))
+        .args(["--redis-url", &redis.url(), "--prefix", "cli"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn call_notify_inspect_bench() {
+    let redis = RedisServer::start();
+    let fixture = Fixture::default();
+    let server = RedisRpcServer::builder("cli")
+        .redis_url(redis.url())
+        .instance_id("srv1")
+        .service(ArithServer::new(fixture.clone()))
+        .service(NotificationsServer::new(fixture.clone()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+
+    let out = tokio::task::block_in_place(|| {
+        clamator(&redis, &["call", "arith.add", r#"{"a":2,"b":3}"#], None)
+    });
+    assert!(out.status.success());
+    assert_eq!(stdout_json(&out), json!({"sum": 5.0}));
+
+    // params from stdin
+    let out = tokio::task::block_in_place(|| {
+        clamator(
+            &redis,
+            &["call", "arith.echoText", "-"],
+            Some(r#"{"text":"hé"}"#),
+        )
+    });
+    assert_eq!(stdout_json(&out), json!({"text": "hé"}));
+
+    // an error object, exit 1
+    let out = tokio::task::block_in_place(|| {
+        clamator(&redis, &["call", "arith.divide", r#"{"a":1,"b":0}"#], None)
+    });
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout_json(&out),
+        json!({"code": -32000, "message": "division by zero", "data": null})
+    );
+
+    // a timeout, exit 2 with the reason
+    let out = tokio::task::block_in_place(|| {
+        clamator(
+            &redis,
+            &[
+                "call",
+                "arith.slowAdd",
+                r#"{"a":1,"b":2,"sleepMs":2000}"#,
+                "--timeout",
+                "100ms",
+            ],
+            None,
+        )
+    });
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("call timeout"));
+
+    // bad params JSON is a usage error
+    let out =
+        tokio::task::block_in_place(|| clamator(&redis, &["call", "arith.add", "{nope"], None));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid JSON"));
+
+    // notify reaches the handler
+    let before = fixture.handled();
+    let out = tokio::task::block_in_place(|| {
+        clamator(
+            &redis,
+            &["notify", "notifications.ping", r#"{"tag":"x"}"#],
+            None,
+        )
+    });
+    assert!(out.status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while fixture.handled() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "notification not handled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // bench --json
+    let out = tokio::task::block_in_place(|| {
+        clamator(
+            &redis,
+            &[
+                "bench",
+                "--method",
+                "arith.add",
+                "--params",
+                r#"{"a":1,"b":1}"#,
+                "--calls",
+                "500",
+                "--concurrency",
+                "8",
+                "--json",
+            ],
+            None,
+        )
+    });
+    assert!(out.status.success());
+    let report = stdout_json(&out);
+    assert_eq!(report["calls"], 500);
+    assert_eq!(report["ok"], 500);
+    for k in ["calls_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms"] {
+        assert!(report[k].as_f64().unwrap() > 0.0, "{k}: {report}");
+    }
+    assert_eq!(report["errors"], json!({}));
+    // errors are counted by kind
+    let out = tokio::task::block_in_place(|| {
+        clamator(
+            &redis,
+            &[
+                "bench",
+                "--method",
+                "arith.divide",
+                "--params",
+                r#"{"a":1,"b":0}"#,
+                "--calls",
+                "20",
+                "--json",
+            ],
+            None,
+        )
+    });
+    assert_eq!(stdout_json(&out)["errors"], json!({"rpc -32000": 20}));
+
+    // inspect --json
+    let out = tokio::task::block_in_place(|| clamator(&redis, &["inspect", "--json"], None));
+    let report = stdout_json(&out);
+    let arith = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "arith")
+        .unwrap()
+        .clone();
+    assert_eq!(arith["stream"], "cli:cmds:arith");
+    assert_eq!(arith["groups"][0]["name"], "arith");
+    assert_eq!(arith["groups"][0]["consumers"][0]["name"], "arith:srv1");
+    assert!(arith["length"].as_u64().unwrap() >= 520);
+    let out = tokio::task::block_in_place(|| clamator(&redis, &["inspect"], None));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("service arith") && text.contains("arith:srv1"),
+        "{text}"
+    );
+    server.stop().await;
+}
