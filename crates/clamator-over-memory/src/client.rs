@@ -102,11 +102,12 @@ impl RpcClient for MemoryRpcClient {
         let envelope = parse_envelope(request.into_value())?;
         // The dispatch runs in the caller's task (no spawn, no cross-thread wake-up) and is
         // tracked by the server, so the server's stop drains it.
+        let timeout = timeout.unwrap_or(self.inner.default_timeout);
+        let deadline = std::time::Instant::now().checked_add(timeout);
         let dispatch = route
             .core
             .tracker()
-            .track_future(route.service.dispatch(envelope));
-        let timeout = timeout.unwrap_or(self.inner.default_timeout);
+            .track_future(route.service.dispatch_with_deadline(envelope, deadline));
         // Biased: most handlers finish on the first poll, and then the stop and timeout futures
         // are never polled (no timer registered, no waiter queued on the shared tokens).
         tokio::select! {

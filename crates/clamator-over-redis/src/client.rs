@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{
     blocking_connection, command_connection, millis, Backoff, ConnectionSource, BLOCK,
+    DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL,
 };
 use crate::entry::parse_read_reply;
 use crate::keys::{command_stream, reply_stream};
@@ -33,6 +34,8 @@ struct Inner {
     instance_id: String,
     reply_stream: String,
     default_timeout: Duration,
+    max_envelope_bytes: usize,
+    reply_ttl: Duration,
     source: ConnectionSource,
     lifecycle: ClientLifecycle,
     conn: Mutex<Option<ConnectionManager>>,
@@ -68,6 +71,8 @@ pub struct RedisRpcClientBuilder {
     key_prefix: String,
     instance_id: String,
     default_timeout: Duration,
+    max_envelope_bytes: usize,
+    reply_ttl: Duration,
     source: ConnectionSource,
     url_and_client: bool,
 }
@@ -111,7 +116,21 @@ impl RedisRpcClientBuilder {
     /// `redis_url` is an error.
     pub fn redis_client(mut self, client: redis::Client) -> Self {
         self.url_and_client |= matches!(self.source, ConnectionSource::Url(_));
-        self.source = ConnectionSource::Client(client);
+        self.source = ConnectionSource::Client(Box::new(client));
+        self
+    }
+
+    /// Requests and notifications larger than this fail with `TransportError::TooLarge`
+    /// before anything is sent. Default: 4 MiB (the server default too).
+    pub fn max_envelope_bytes(mut self, max: usize) -> Self {
+        self.max_envelope_bytes = max;
+        self
+    }
+
+    /// TTL of the reply stream, refreshed while the client runs, so it expires if the client
+    /// dies. Default: 10 minutes.
+    pub fn reply_stream_ttl(mut self, ttl: Duration) -> Self {
+        self.reply_ttl = ttl;
         self
     }
 
@@ -128,6 +147,8 @@ impl RedisRpcClientBuilder {
                 key_prefix: self.key_prefix,
                 instance_id: self.instance_id,
                 default_timeout: self.default_timeout,
+                max_envelope_bytes: self.max_envelope_bytes,
+                reply_ttl: self.reply_ttl,
                 source: self.source,
                 lifecycle: ClientLifecycle::default(),
                 conn: Mutex::new(None),
@@ -146,6 +167,8 @@ impl RedisRpcClient {
             key_prefix: key_prefix.into(),
             instance_id: uuid::Uuid::new_v4().to_string(),
             default_timeout: DEFAULT_CALL_TIMEOUT,
+            max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
+            reply_ttl: DEFAULT_REPLY_STREAM_TTL,
             source: ConnectionSource::Default,
             url_and_client: false,
         }
@@ -174,8 +197,14 @@ impl RedisRpcClient {
             return Ok(());
         }
         let client = inner.source.client()?;
-        let conn = command_connection(&client).await?;
+        let mut conn = command_connection(&client).await?;
         let reader = blocking_connection(&client).await?;
+        touch_reply_stream(&mut conn, &inner.reply_stream, inner.reply_ttl)
+            .await
+            .map_err(|e| TransportError::connection("creating the reply stream failed", e))?;
+        inner
+            .tasks
+            .spawn(keep_reply_stream(Arc::clone(inner), conn.clone()));
         *inner.conn.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
         inner
             .tasks
@@ -265,6 +294,14 @@ impl RpcClient for RedisRpcClient {
         let request = build_request(service, method, params)?;
         let key = request.id.to_string();
         let envelope = to_json(&request);
+        if envelope.len() > self.inner.max_envelope_bytes {
+            return Err(TransportError::TooLarge {
+                size: envelope.len(),
+                limit: self.inner.max_envelope_bytes,
+            }
+            .into());
+        }
+        let timeout = timeout.unwrap_or(self.inner.default_timeout);
         let (tx, rx) = oneshot::channel();
         self.inner
             .pending
@@ -283,6 +320,8 @@ impl RpcClient for RedisRpcClient {
                 .arg(envelope)
                 .arg("reply-to")
                 .arg(&self.inner.reply_stream)
+                .arg("timeout-ms")
+                .arg(millis(timeout))
                 .query_async(&mut conn)
                 .await;
             added.map_err(|e| TransportError::connection("xadd failed", e))?;
@@ -291,7 +330,7 @@ impl RpcClient for RedisRpcClient {
         // The timer covers the XADD too, so a call's timeout fires even while Redis is
         // unreachable.
         let reply = tokio::select! {
-            reply = tokio::time::timeout(timeout.unwrap_or(self.inner.default_timeout), exchange) => {
+            reply = tokio::time::timeout(timeout, exchange) => {
                 reply.map_err(|_| TransportError::Timeout)??
             }
             () = self.inner.stopped.cancelled() => return Err(TransportError::Stopped.into()),
@@ -306,14 +345,21 @@ impl RpcClient for RedisRpcClient {
         params: Json,
     ) -> Result<(), CallError> {
         let mut conn = self.connection()?;
-        let notification = build_notification(service, method, params)?;
+        let notification = to_json(&build_notification(service, method, params)?);
+        if notification.len() > self.inner.max_envelope_bytes {
+            return Err(TransportError::TooLarge {
+                size: notification.len(),
+                limit: self.inner.max_envelope_bytes,
+            }
+            .into());
+        }
         let added: redis::RedisResult<Value> = redis::cmd("XADD")
             .arg(command_stream(&self.inner.key_prefix, service))
             .arg("*")
             .arg("type")
             .arg("rpc")
             .arg("envelope")
-            .arg(to_json(&notification))
+            .arg(notification)
             .query_async(&mut conn)
             .await;
         added.map_err(|e| TransportError::connection("xadd failed", e))?;
@@ -405,5 +451,51 @@ async fn sleep_or_stop(d: Duration, token: &CancellationToken) -> bool {
     tokio::select! {
         () = tokio::time::sleep(d) => true,
         () = token.cancelled() => false,
+    }
+}
+
+/// Makes sure the reply stream exists (empty) and carries the TTL. Returns whether it existed.
+async fn touch_reply_stream(
+    conn: &mut ConnectionManager,
+    key: &str,
+    ttl: Duration,
+) -> redis::RedisResult<bool> {
+    let refreshed: i64 = redis::cmd("PEXPIRE")
+        .arg(key)
+        .arg(millis(ttl))
+        .query_async(conn)
+        .await?;
+    if refreshed == 1 {
+        return Ok(true);
+    }
+    // XADD with MAXLEN 0 creates the stream and trims the entry away at once: an empty stream
+    // that can carry a TTL before any reply arrives.
+    redis::pipe()
+        .cmd("XADD")
+        .arg(key)
+        .arg("MAXLEN")
+        .arg("0")
+        .arg("*")
+        .arg("type")
+        .arg("rpc")
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg(key)
+        .arg(millis(ttl))
+        .ignore()
+        .query_async::<()>(conn)
+        .await?;
+    Ok(false)
+}
+
+/// Refreshes the reply stream's TTL every third of it while the client runs.
+async fn keep_reply_stream(inner: Arc<Inner>, mut conn: ConnectionManager) {
+    let every = (inner.reply_ttl / 3).max(Duration::from_millis(100));
+    while sleep_or_stop(every, &inner.stopped).await {
+        if let Err(error) =
+            touch_reply_stream(&mut conn, &inner.reply_stream, inner.reply_ttl).await
+        {
+            tracing::debug!(%error, "could not refresh the reply stream TTL");
+        }
     }
 }

@@ -10,6 +10,40 @@ use redis::AsyncConnectionConfig;
 /// The URL used when neither `redis_url` nor `$REDIS_URL` is set.
 pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
 
+/// The default largest envelope a client sends or a server accepts: 4 MiB.
+pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
+/// The default time-to-live of reply streams: 10 minutes. A live client keeps refreshing it;
+/// servers set it (`EXPIRE … NX`) when they reply, so streams of dead clients expire.
+pub const DEFAULT_REPLY_STREAM_TTL: Duration = Duration::from_secs(600);
+
+/// The Redis server version as `(major, minor)`, from `INFO server`.
+pub(crate) async fn server_version(conn: &mut ConnectionManager) -> (u32, u32) {
+    let info: redis::RedisResult<String> = redis::cmd("INFO").arg("server").query_async(conn).await;
+    let info = info.unwrap_or_default();
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("0.0");
+    let mut parts = version
+        .trim()
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// Milliseconds since the Unix epoch on Redis's clock minus the same on ours.
+pub(crate) async fn redis_clock_offset_ms(conn: &mut ConnectionManager) -> Option<i64> {
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await.ok()?;
+    Some(secs * 1000 + micros / 1000 - local_now_ms())
+}
+
+/// Milliseconds since the Unix epoch on our clock.
+pub(crate) fn local_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// How long a non-blocking command may take before it fails.
 pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection attempt may take.
@@ -26,7 +60,7 @@ pub(crate) enum ConnectionSource {
     /// A URL given by the user.
     Url(String),
     /// A `redis::Client` the user configured (injected).
-    Client(redis::Client),
+    Client(Box<redis::Client>),
 }
 
 /// `redis://user:secret@host` → `redis://user:***@host`; URLs without credentials unchanged.
@@ -75,7 +109,7 @@ impl ConnectionSource {
     /// Resolves to a `redis::Client`; a malformed URL is a configuration error.
     pub(crate) fn client(&self) -> Result<redis::Client, TransportError> {
         let url = match self {
-            Self::Client(c) => return Ok(c.clone()),
+            Self::Client(c) => return Ok((**c).clone()),
             Self::Url(u) => u.clone(),
             Self::Default => std::env::var("REDIS_URL")
                 .ok()

@@ -35,3 +35,13 @@ pub fn consumer_group_name(service: &str) -> String {
 pub fn consumer_name(service: &str, instance_id: &str) -> String {
     format!("{service}:{instance_id}")
 }
+
+/// The dead-letter stream of a service: `<prefix>:dead:<service>` (a Rust extension; the
+/// originals have none).
+///
+/// ```
+/// assert_eq!(clamator_over_redis::dead_letter_stream("app", "engine"), "app:dead:engine");
+/// ```
+pub fn dead_letter_stream(key_prefix: &str, service: &str) -> String {
+    format!("{key_prefix}:dead:{service}")
+}

@@ -24,11 +24,15 @@ mod keys;
 mod server;
 
 pub use client::{RedisRpcClient, RedisRpcClientBuilder};
-pub use config::{redact_url, DEFAULT_REDIS_URL};
-pub use keys::{command_stream, consumer_group_name, consumer_name, reply_stream};
+pub use config::{
+    redact_url, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL, DEFAULT_REPLY_STREAM_TTL,
+};
+pub use keys::{
+    command_stream, consumer_group_name, consumer_name, dead_letter_stream, reply_stream,
+};
 pub use server::{
-    RedisRpcServer, RedisRpcServerBuilder, DEFAULT_CONCURRENCY, DEFAULT_CONSUMER_CLAIM_IDLE,
-    DEFAULT_REPLY_STREAM_MAXLEN,
+    RedisRpcServer, RedisRpcServerBuilder, ServerStats, DEFAULT_CONCURRENCY,
+    DEFAULT_CONSUMER_CLAIM_IDLE, DEFAULT_MAX_DELIVERIES, DEFAULT_REPLY_STREAM_MAXLEN,
 };
 
 /// The `redis` crate, re-exported for `redis_client` injection.

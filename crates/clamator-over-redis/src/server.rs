@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -18,10 +18,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{
-    blocking_connection, command_connection, millis, Backoff, ConnectionSource, BLOCK,
+    blocking_connection, command_connection, local_now_ms, millis, redis_clock_offset_ms,
+    server_version, Backoff, ConnectionSource, BLOCK, DEFAULT_MAX_ENVELOPE_BYTES,
+    DEFAULT_REPLY_STREAM_TTL,
 };
 use crate::entry::{parse_autoclaim_reply, parse_read_reply, Entry};
-use crate::keys::{command_stream, consumer_group_name, consumer_name};
+use crate::keys::{command_stream, consumer_group_name, consumer_name, dead_letter_stream};
 
 /// The default number of handlers a server runs at once per service.
 pub const DEFAULT_CONCURRENCY: usize = 64;
@@ -29,6 +31,35 @@ pub const DEFAULT_CONCURRENCY: usize = 64;
 pub const DEFAULT_CONSUMER_CLAIM_IDLE: Duration = Duration::from_secs(60);
 /// The default `MAXLEN ~` of reply streams: 1024.
 pub const DEFAULT_REPLY_STREAM_MAXLEN: usize = 1024;
+
+/// The default number of deliveries after which an entry is dead-lettered.
+pub const DEFAULT_MAX_DELIVERIES: u32 = 5;
+
+/// Counters of a server, for monitoring and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Requests and notifications given to a handler.
+    pub dispatched: u64,
+    /// Requests skipped because their deadline had passed before a handler started.
+    pub expired: u64,
+    /// Entries that could not be used (no envelope, not JSON, invalid, too large).
+    pub poison: u64,
+    /// Entries moved to the dead-letter stream.
+    pub dead_lettered: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    dispatched: AtomicU64,
+    expired: AtomicU64,
+    poison: AtomicU64,
+    dead_lettered: AtomicU64,
+    /// Redis clock minus local clock, ms (deadlines are computed on Redis's clock).
+    clock_offset_ms: AtomicI64,
+    /// Redis ≥ 7: `EXPIRE … NX` is available.
+    expire_nx: AtomicBool,
+}
 
 /// Entries read per `XREADGROUP` at most (fewer when fewer handler slots are free).
 const MAX_READ_BATCH: usize = 128;
@@ -46,6 +77,9 @@ struct Settings {
     reply_maxlen: usize,
     grace: Duration,
     concurrency: NonZeroUsize,
+    max_deliveries: u32,
+    max_envelope_bytes: usize,
+    reply_ttl: Duration,
 }
 
 /// Builds a [`RedisRpcServer`]; see [`RedisRpcServer::builder`].
@@ -96,7 +130,7 @@ impl RedisRpcServerBuilder {
     /// server; the client itself stays yours. Giving both this and `redis_url` is an error.
     pub fn redis_client(mut self, client: redis::Client) -> Self {
         self.url_and_client |= matches!(self.source, ConnectionSource::Url(_));
-        self.source = ConnectionSource::Client(client);
+        self.source = ConnectionSource::Client(Box::new(client));
         self
     }
 
@@ -126,6 +160,28 @@ impl RedisRpcServerBuilder {
         self
     }
 
+    /// An entry delivered this many times (crashing or stalling its servers each time) is moved
+    /// to the dead-letter stream `<prefix>:dead:<service>` instead of being delivered again.
+    /// Default: 5.
+    pub fn max_deliveries(mut self, max: u32) -> Self {
+        self.settings.max_deliveries = max.max(1);
+        self
+    }
+
+    /// Envelopes larger than this are answered with `-32600` and acked without parsing them.
+    /// Default: 4 MiB.
+    pub fn max_envelope_bytes(mut self, max: usize) -> Self {
+        self.settings.max_envelope_bytes = max;
+        self
+    }
+
+    /// The TTL set on reply streams that have none (`EXPIRE … NX`, Redis ≥ 7), so the reply
+    /// streams of dead clients expire. Default: 10 minutes; live Rust clients refresh theirs.
+    pub fn reply_stream_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.reply_ttl = ttl;
+        self
+    }
+
     /// Builds the server (not started).
     pub fn build(self) -> Result<RedisRpcServer, ServerError> {
         if self.url_and_client {
@@ -144,6 +200,7 @@ impl RedisRpcServerBuilder {
                 loops: TaskTracker::new(),
                 conn: Mutex::new(None),
                 contexts: Mutex::new(Vec::new()),
+                shared: Arc::default(),
             }),
         })
     }
@@ -157,6 +214,7 @@ struct Inner {
     loops: TaskTracker,
     conn: Mutex<Option<ConnectionManager>>,
     contexts: Mutex<Vec<Arc<ServiceCtx>>>,
+    shared: Arc<Shared>,
 }
 
 /// Serves services over Redis Streams, wire-compatible with `clamator-over-redis` 0.1.9.
@@ -190,6 +248,9 @@ impl RedisRpcServer {
                 reply_maxlen: DEFAULT_REPLY_STREAM_MAXLEN,
                 grace: DEFAULT_SHUTDOWN_GRACE,
                 concurrency: NonZeroUsize::new(DEFAULT_CONCURRENCY).unwrap_or(NonZeroUsize::MIN),
+                max_deliveries: DEFAULT_MAX_DELIVERIES,
+                max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
+                reply_ttl: DEFAULT_REPLY_STREAM_TTL,
             },
             source: ConnectionSource::Default,
             url_and_client: false,
@@ -207,6 +268,17 @@ impl RedisRpcServer {
         self.inner.core.state()
     }
 
+    /// Counters: dispatched, expired, poison, dead-lettered entries.
+    pub fn stats(&self) -> ServerStats {
+        let s = &self.inner.shared;
+        ServerStats {
+            dispatched: s.dispatched.load(Ordering::Relaxed),
+            expired: s.expired.load(Ordering::Relaxed),
+            poison: s.poison.load(Ordering::Relaxed),
+            dead_lettered: s.dead_lettered.load(Ordering::Relaxed),
+        }
+    }
+
     /// Connects, creates the consumer groups (`XGROUP CREATE <stream> <service> $ MKSTREAM`,
     /// an existing group is kept) and starts consuming. Idempotent; an error after `stop` or
     /// when Redis cannot be reached (then nothing runs).
@@ -217,6 +289,14 @@ impl RedisRpcServer {
         }
         let client = inner.source.client()?;
         let mut conn = command_connection(&client).await?;
+        let (major, _) = server_version(&mut conn).await;
+        inner.shared.expire_nx.store(major >= 7, Ordering::Relaxed);
+        if let Some(offset) = redis_clock_offset_ms(&mut conn).await {
+            inner
+                .shared
+                .clock_offset_ms
+                .store(offset, Ordering::Relaxed);
+        }
         let mut contexts = Vec::new();
         for service in inner.core.services() {
             let ctx = Arc::new(ServiceCtx::new(
@@ -224,6 +304,7 @@ impl RedisRpcServer {
                 service.clone(),
                 conn.clone(),
                 Arc::clone(&inner.core),
+                Arc::clone(&inner.shared),
             ));
             ctx.create_group(&mut conn, "$")
                 .await
@@ -314,6 +395,8 @@ struct ServiceCtx {
     inflight: Mutex<HashSet<String>>,
     /// `CLIENT ID` of the reader connection, for `CLIENT UNBLOCK` on stop.
     reader_id: AtomicI64,
+    shared: Arc<Shared>,
+    dead_stream: String,
 }
 
 fn is_connection_error(e: &redis::RedisError) -> bool {
@@ -337,9 +420,12 @@ impl ServiceCtx {
         service: Service,
         conn: ConnectionManager,
         core: Arc<ServerCore>,
+        shared: Arc<Shared>,
     ) -> Self {
         let name = service.name().to_owned();
         Self {
+            dead_stream: dead_letter_stream(&settings.key_prefix, &name),
+            shared,
             stream: command_stream(&settings.key_prefix, &name),
             group: consumer_group_name(&name),
             consumer: consumer_name(&name, &settings.instance_id),
@@ -483,21 +569,37 @@ impl ServiceCtx {
         slots
     }
 
-    /// Spec §2.4, with an error reply for poison entries whose id and reply-to are known.
+    /// Spec §2.4, with error replies for poison entries whose id and reply-to are known, a
+    /// size limit, and deadlines (`timeout-ms` field) checked before the handler starts.
     async fn handle_entry(&self, entry: &Entry) {
-        let reply_to = entry
-            .field("reply-to")
-            .filter(|v| !v.is_empty())
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .map(str::to_owned);
+        let reply_to = reply_to(entry);
         let Some(raw) = entry.field("envelope").filter(|v| !v.is_empty()) else {
+            self.shared.poison.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(service = self.name(), entry_id = %entry.id, "redis entry without envelope: service={} entry={}", self.name(), entry.id);
             self.finish(entry, None).await;
             return;
         };
+        if raw.len() > self.settings.max_envelope_bytes {
+            self.shared.poison.fetch_add(1, Ordering::Relaxed);
+            let reason = format!(
+                "envelope too large: {} bytes exceeds the limit of {} bytes",
+                raw.len(),
+                self.settings.max_envelope_bytes
+            );
+            tracing::warn!(service = self.name(), entry_id = %entry.id, "redis poison envelope: service={} entry={}: {reason}", self.name(), entry.id);
+            let error = clamator_protocol::RpcError::invalid_request(
+                serde_json::json!({ "reason": reason }),
+            );
+            let reply = reply_to
+                .zip(recover_id(raw))
+                .map(|(to, id)| (to, Response::error(id, error)));
+            self.finish(entry, reply).await;
+            return;
+        }
         let envelope = match parse_envelope_slice(raw) {
             Ok(envelope) => envelope,
             Err(error) => {
+                self.shared.poison.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(service = self.name(), entry_id = %entry.id, %error, "redis poison envelope: service={} entry={}", self.name(), entry.id);
                 let reply = reply_to
                     .zip(recover_id(raw))
@@ -506,32 +608,76 @@ impl ServiceCtx {
                 return;
             }
         };
-        let reply = self.service.dispatch(envelope).await;
+        let deadline = match self.remaining(entry) {
+            Some(remaining) if remaining <= 0 => {
+                self.shared.expired.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(service = self.name(), entry_id = %entry.id, expired_ms = -remaining, "skipping a request whose deadline passed before it started");
+                self.finish(entry, None).await;
+                return;
+            }
+            Some(remaining) => std::time::Instant::now()
+                .checked_add(Duration::from_millis(u64::try_from(remaining).unwrap_or(0))),
+            None => None,
+        };
+        self.shared.dispatched.fetch_add(1, Ordering::Relaxed);
+        let reply = self
+            .service
+            .dispatch_with_deadline(envelope, deadline)
+            .await;
         self.finish(entry, reply_to.zip(reply)).await;
     }
 
-    /// Replies (`XADD <reply-to> MAXLEN ~ N *`) and then acks, in one pipelined round trip,
-    /// retrying on connection errors. If it cannot, the entry stays pending for reclaim.
+    /// Milliseconds left until the request's deadline (entry id time + `timeout-ms`, on
+    /// Redis's clock), if it carries one.
+    fn remaining(&self, entry: &Entry) -> Option<i64> {
+        let timeout: i64 = std::str::from_utf8(entry.field("timeout-ms")?)
+            .ok()?
+            .parse()
+            .ok()?;
+        let created: i64 = entry.id.split('-').next()?.parse().ok()?;
+        let redis_now = local_now_ms() + self.shared.clock_offset_ms.load(Ordering::Relaxed);
+        Some(created + timeout - redis_now)
+    }
+
+    /// Replies (`XADD <reply-to> MAXLEN ~ N *`, then `EXPIRE <reply-to> <ttl> NX`), acks and
+    /// deletes the entry, in one pipelined round trip, retrying on connection errors. If it
+    /// cannot, the entry stays pending for reclaim.
     async fn finish(&self, entry: &Entry, reply: Option<(String, Response)>) {
         let mut pipe = redis::pipe();
         if let Some((reply_to, response)) = &reply {
-            pipe.cmd("XADD")
-                .arg(reply_to)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.settings.reply_maxlen)
-                .arg("*")
-                .arg("type")
-                .arg("rpc")
-                .arg("envelope")
-                .arg(to_json(response))
-                .ignore();
+            self.push_reply(&mut pipe, reply_to, response);
         }
         pipe.cmd("XACK")
             .arg(&self.stream)
             .arg(&self.group)
             .arg(&entry.id)
             .ignore();
+        pipe.cmd("XDEL").arg(&self.stream).arg(&entry.id).ignore();
+        self.run_pipeline(&pipe, entry).await;
+    }
+
+    fn push_reply(&self, pipe: &mut redis::Pipeline, reply_to: &str, response: &Response) {
+        pipe.cmd("XADD")
+            .arg(reply_to)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.settings.reply_maxlen)
+            .arg("*")
+            .arg("type")
+            .arg("rpc")
+            .arg("envelope")
+            .arg(to_json(response))
+            .ignore();
+        if self.shared.expire_nx.load(Ordering::Relaxed) {
+            pipe.cmd("EXPIRE")
+                .arg(reply_to)
+                .arg(self.settings.reply_ttl.as_secs().max(1))
+                .arg("NX")
+                .ignore();
+        }
+    }
+
+    async fn run_pipeline(&self, pipe: &redis::Pipeline, entry: &Entry) {
         let mut backoff = Backoff::new();
         for attempt in 1..=FINISH_ATTEMPTS {
             let mut conn = self.conn.clone();
@@ -548,13 +694,106 @@ impl ServiceCtx {
             }
         }
     }
+
+    /// Moves entries that were delivered `max_deliveries` times and sit idle again to the
+    /// dead-letter stream (reason and original fields), answers their callers with an error,
+    /// and acks them.
+    async fn dead_letter_exhausted(&self, max: usize) {
+        let mut conn = self.conn.clone();
+        let idle = millis(self.settings.claim_idle);
+        let pending: redis::RedisResult<Vec<(String, String, u64, u64)>> = redis::cmd("XPENDING")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg("IDLE")
+            .arg(idle)
+            .arg("-")
+            .arg("+")
+            .arg(max)
+            .query_async(&mut conn)
+            .await;
+        let Ok(pending) = pending else { return };
+        for (id, consumer, _idle, deliveries) in pending {
+            if deliveries < u64::from(self.settings.max_deliveries) || self.inflight().contains(&id)
+            {
+                continue;
+            }
+            // Take it (only if still idle), with its fields.
+            let claimed: redis::RedisResult<Value> = redis::cmd("XCLAIM")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg(&self.consumer)
+                .arg(idle)
+                .arg(&id)
+                .query_async(&mut conn)
+                .await;
+            let Ok(claimed) = claimed else { continue };
+            for entry in crate::entry::parse_entries(&claimed) {
+                self.dead_letter(&entry, deliveries, &consumer).await;
+            }
+        }
+    }
+
+    async fn dead_letter(&self, entry: &Entry, deliveries: u64, last_consumer: &str) {
+        let reason = format!(
+            "delivered {deliveries} times without being acked (max_deliveries {})",
+            self.settings.max_deliveries
+        );
+        tracing::error!(service = self.name(), entry_id = %entry.id, %reason, dead_letter_stream = %self.dead_stream, "moving an entry to the dead-letter stream");
+        let mut pipe = redis::pipe();
+        let add = pipe.cmd("XADD").arg(&self.dead_stream).arg("*");
+        add.arg("dead-reason")
+            .arg(&reason)
+            .arg("dead-entry-id")
+            .arg(&entry.id);
+        add.arg("dead-deliveries")
+            .arg(deliveries)
+            .arg("dead-last-consumer")
+            .arg(last_consumer);
+        for (k, v) in &entry.fields {
+            add.arg(k.as_slice()).arg(v.as_slice());
+        }
+        add.ignore();
+        let id = entry.field("envelope").and_then(recover_id);
+        if let Some((reply_to, id)) = reply_to(entry).zip(id) {
+            let data = serde_json::json!({
+                "name": "DeadLettered",
+                "message": format!("{reason}; moved to {}", self.dead_stream),
+            });
+            self.push_reply(
+                &mut pipe,
+                &reply_to,
+                &Response::error(id, clamator_protocol::RpcError::internal(data)),
+            );
+        }
+        pipe.cmd("XACK")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg(&entry.id)
+            .ignore();
+        pipe.cmd("XDEL").arg(&self.stream).arg(&entry.id).ignore();
+        self.run_pipeline(&pipe, entry).await;
+        self.shared.dead_lettered.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn reply_to(entry: &Entry) -> Option<String> {
+    entry
+        .field("reply-to")
+        .filter(|v| !v.is_empty())
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::to_owned)
 }
 
 /// The request id of an envelope that failed validation, if it has a usable one.
+/// Only the `id` is kept; everything else is skipped without being built.
 fn recover_id(raw: &[u8]) -> Option<serde_json::Value> {
-    let value: serde_json::Value = serde_json::from_slice(raw).ok()?;
-    let id = value.get("id")?;
-    clamator_protocol::Id::from_value(id).map(|id| id.to_value())
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        #[serde(default)]
+        id: serde_json::Value,
+    }
+    let IdOnly { id } = serde_json::from_slice(raw).ok()?;
+    clamator_protocol::Id::from_value(&id).map(|id| id.to_value())
 }
 
 /// The consumer loop of one service: reads as many entries as it has free handler slots.
@@ -583,6 +822,7 @@ async fn consume(
         slots.extend(ctx.try_slots(batch_cap - 1));
         if tokio::time::Instant::now() >= next_claim {
             next_claim = tokio::time::Instant::now() + claim_interval;
+            ctx.dead_letter_exhausted(MAX_CLAIM_BATCH).await;
             slots = ctx.reclaim(slots, &mut cursor).await;
             if slots.is_empty() {
                 continue;
@@ -656,7 +896,14 @@ async fn consume(
 async fn heartbeat(ctx: Arc<ServiceCtx>, intake: CancellationToken) {
     let tick = (ctx.settings.claim_idle / 3).max(Duration::from_millis(20));
     let mut conn = ctx.conn.clone();
+    let mut clock_checked = tokio::time::Instant::now();
     while sleep_or_cancel(tick, &intake).await {
+        if clock_checked.elapsed() > Duration::from_secs(30) {
+            clock_checked = tokio::time::Instant::now();
+            if let Some(offset) = redis_clock_offset_ms(&mut conn).await {
+                ctx.shared.clock_offset_ms.store(offset, Ordering::Relaxed);
+            }
+        }
         let live: Vec<String> = ctx.inflight().iter().cloned().collect();
         if live.is_empty() {
             continue;

@@ -137,9 +137,24 @@ async fn round_trip_and_wire_layout() {
     let mut keys: Vec<String> = r.keys("t:*").await.unwrap();
     keys.sort();
     assert_eq!(keys, ["t:cmds:arith", "t:replies:cli1"]);
-    // the request entry: fields in order type, envelope, reply-to
+    // served entries are acked and deleted: the command stream holds only what is pending
+    let len: u64 = r.xlen("t:cmds:arith").await.unwrap();
+    assert_eq!(len, 0);
+    // the request entry (kept by a stream nobody serves): type, envelope, reply-to, and the
+    // Rust extension timeout-ms, which the 0.1.9 readers ignore
+    let e = s
+        .client
+        .call_value(
+            "arith2",
+            "add",
+            json!({"a": 2, "b": 3}),
+            Some(Duration::from_millis(50)),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout());
     let entries: Value = redis::cmd("XRANGE")
-        .arg("t:cmds:arith")
+        .arg("t:cmds:arith2")
         .arg("-")
         .arg("+")
         .query_async::<redis::Value>(&mut r)
@@ -152,14 +167,16 @@ async fn round_trip_and_wire_layout() {
     assert_eq!(fields[2], "envelope");
     assert_eq!(fields[4], "reply-to");
     assert_eq!(fields[5], "t:replies:cli1");
+    assert_eq!(fields[6], "timeout-ms");
+    assert_eq!(fields[7], "50");
     let envelope: Value = serde_json::from_str(fields[3].as_str().unwrap()).unwrap();
     assert_eq!(envelope["jsonrpc"], "2.0");
-    assert_eq!(envelope["method"], "arith.add");
+    assert_eq!(envelope["method"], "arith2.add");
     assert_eq!(envelope["params"], json!({"a": 2, "b": 3}));
     assert_eq!(envelope["id"].as_str().unwrap().len(), 36);
     let raw_text = fields[3].as_str().unwrap();
     assert!(
-        raw_text.starts_with(r#"{"jsonrpc":"2.0","method":"arith.add","params":"#),
+        raw_text.starts_with(r#"{"jsonrpc":"2.0","method":"arith2.add","params":"#),
         "{raw_text}"
     );
     // the reply entry: type, envelope
@@ -177,7 +194,8 @@ async fn round_trip_and_wire_layout() {
     assert_eq!(reply[2], "envelope");
     assert_eq!(reply.as_array().unwrap().len(), 4);
     let reply_env: Value = serde_json::from_str(reply[3].as_str().unwrap()).unwrap();
-    assert_eq!(reply_env["id"], envelope["id"]);
+    assert_eq!(reply_env["id"].as_str().unwrap().len(), 36);
+    assert_eq!(reply_env["result"], json!({"sum": 5.0, "by": "srv1"}));
     // group and consumer names; acked
     let groups = redis_to_json(
         redis::cmd("XINFO")
@@ -250,9 +268,16 @@ async fn notification_reaches_its_handler_without_a_reply() {
         .unwrap();
     assert_eq!(tag, "x");
     let mut r = raw(&s.redis).await;
+    let served: u64 = r.xlen("t:cmds:arith").await.unwrap();
+    assert_eq!(served, 0, "acked and deleted");
+    // the entry layout, kept by a stream nobody serves: no reply-to on notifications
+    s.client
+        .notify_value("quiet", "ping", json!({"tag": "x"}))
+        .await
+        .unwrap();
     let entries = redis_to_json(
         redis::cmd("XRANGE")
-            .arg("t:cmds:arith")
+            .arg("t:cmds:quiet")
             .arg("-")
             .arg("+")
             .query_async::<redis::Value>(&mut r)
@@ -260,15 +285,16 @@ async fn notification_reaches_its_handler_without_a_reply() {
             .unwrap(),
     );
     assert_eq!(
-        entries[0][1].as_array().unwrap().len(),
-        4,
-        "no reply-to on notifications"
+        entries[0][1],
+        json!([
+            "type",
+            "rpc",
+            "envelope",
+            r#"{"jsonrpc":"2.0","method":"quiet.ping","params":{"tag":"x"}}"#
+        ])
     );
-    let replies: bool = r
-        .exists(format!("{}:replies:cli1", s.prefix))
-        .await
-        .unwrap();
-    assert!(!replies, "no reply written");
+    let replies: u64 = r.xlen(format!("{}:replies:cli1", s.prefix)).await.unwrap();
+    assert_eq!(replies, 0, "no reply written");
 }
 
 #[tokio::test]

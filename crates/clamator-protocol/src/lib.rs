@@ -14,6 +14,7 @@
 
 mod client;
 mod contract;
+mod deadline;
 mod envelope;
 mod error;
 mod names;
@@ -26,6 +27,7 @@ pub use client::{
     DEFAULT_CALL_TIMEOUT,
 };
 pub use contract::{schema_for, Contract, ContractBuilder, MethodDescriptor, MethodKind};
+pub use deadline::{deadline, remaining, with_deadline};
 pub use envelope::{
     parse_envelope, parse_envelope_slice, parse_envelope_str, to_json, Envelope, EnvelopeError, Id,
     Notification, Request, Response,

@@ -203,6 +203,16 @@ impl Service {
     /// The service segment of the envelope's method is not consulted: the caller has already
     /// routed the envelope to this service.
     pub fn dispatch(&self, envelope: Envelope) -> BoxFuture<Option<Response>> {
+        self.dispatch_with_deadline(envelope, None)
+    }
+
+    /// [`Service::dispatch`], with the call's deadline visible to the handler through
+    /// [`crate::deadline`] / [`crate::remaining`].
+    pub fn dispatch_with_deadline(
+        &self,
+        envelope: Envelope,
+        deadline: Option<std::time::Instant>,
+    ) -> BoxFuture<Option<Response>> {
         let (method, params, id) = match envelope {
             Envelope::Response(_) => return Box::pin(std::future::ready(None)),
             Envelope::Request(r) => (r.method, r.params, Some(r.id)),
@@ -238,10 +248,12 @@ impl Service {
         Box::pin(async move {
             // The handler is called inside the unwind guard, so a panic anywhere in it
             // (decoding included) becomes -32603.
-            let outcome = AssertUnwindSafe(async { handler.call(params).await })
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|p| Err(panic_failure(&*p)));
+            let outcome = AssertUnwindSafe(crate::with_deadline(deadline, async {
+                handler.call(params).await
+            }))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|p| Err(panic_failure(&*p)));
             match id {
                 Some(id) => Some(finish_request(this.name(), &method, &id, outcome)),
                 None => {

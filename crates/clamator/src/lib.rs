@@ -67,12 +67,13 @@
 //! Hand-built services (closures, built at run time) use [`Service::builder`].
 
 pub use clamator_protocol::{
-    codes, decode_params, is_valid_method, is_valid_service, parse_envelope, parse_envelope_str,
-    schema_for, to_json, BoxError, CallError, Contract, ContractBuilder, ContractError, Envelope,
-    EnvelopeError, ErrorObject, HandlerError, Id, IntoService, InvalidRequest,
-    InvalidRequestReason, LifecycleState, MethodDescriptor, MethodKind, Notification, ParamsError,
-    ProtocolError, Request, Response, RpcClient, RpcError, ServerError, Service, ServiceBuilder,
-    TransportError, ValidationIssue, DEFAULT_CALL_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
+    codes, deadline, decode_params, is_valid_method, is_valid_service, parse_envelope,
+    parse_envelope_str, remaining, schema_for, to_json, with_deadline, BoxError, CallError,
+    Contract, ContractBuilder, ContractError, Envelope, EnvelopeError, ErrorObject, HandlerError,
+    Id, IntoService, InvalidRequest, InvalidRequestReason, LifecycleState, MethodDescriptor,
+    MethodKind, Notification, ParamsError, ProtocolError, Request, Response, RpcClient, RpcError,
+    ServerError, Service, ServiceBuilder, TransportError, ValidationIssue, DEFAULT_CALL_TIMEOUT,
+    DEFAULT_SHUTDOWN_GRACE,
 };
 
 /// The protocol crate, for transport implementers (server and client cores).
