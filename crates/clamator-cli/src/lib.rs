@@ -1,5 +1,6 @@
-//! The `clamator` command-line tool's building blocks: the load generator ([`bench`]) and the
-//! Redis layout report ([`inspect`]).
+//! The `clamator` command-line tool's building blocks: the load generator ([`bench`]), the
+//! Redis layout report ([`inspect`]) and dead-letter management ([`dlq`]).
 
 pub mod bench;
+pub mod dlq;
 pub mod inspect;

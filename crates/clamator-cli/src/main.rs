@@ -52,6 +52,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage dead letters (`<prefix>:dead:<service>`).
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
     /// Load-test a method (closed loop: `--concurrency` calls in flight).
     Bench {
         /// `<service>.<method>`.
@@ -75,6 +80,38 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// List the dead letters of a service.
+    List {
+        /// The service.
+        service: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead letters back on the command stream (the given ids, or `--all`).
+    Replay {
+        /// The service.
+        service: String,
+        /// Dead-letter ids.
+        ids: Vec<String>,
+        /// All of them.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+    /// Delete dead letters (the given ids, or `--all`).
+    Drop {
+        /// The service.
+        service: String,
+        /// Dead-letter ids.
+        ids: Vec<String>,
+        /// All of them.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
     },
 }
 
@@ -129,6 +166,14 @@ async fn client(cli: &Cli, timeout: Duration) -> Result<RedisRpcClient, String> 
     Ok(client)
 }
 
+async fn raw_connection(cli: &Cli) -> Result<redis::aio::MultiplexedConnection, String> {
+    let redis_client = redis::Client::open(cli.redis_url.as_str()).map_err(|e| e.to_string())?;
+    redis_client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", redact_url(&cli.redis_url)))
+}
+
 fn pretty(v: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("<unprintable: {e}>"))
 }
@@ -168,13 +213,57 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             sent.map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dlq { action } => {
+            let mut conn = raw_connection(&cli).await?;
+            let err = |e: redis::RedisError| e.to_string();
+            match action {
+                DlqAction::List { service, json } => {
+                    let letters = clamator_cli::dlq::list(&mut conn, &cli.prefix, service)
+                        .await
+                        .map_err(err)?;
+                    if *json {
+                        println!("{}", pretty(&letters));
+                    } else {
+                        println!(
+                            "{} dead letter(s) in {}",
+                            letters.len(),
+                            clamator::redis::dead_letter_stream(&cli.prefix, service)
+                        );
+                        for l in &letters {
+                            let envelope = l
+                                .fields
+                                .iter()
+                                .find(|(k, _)| k == "envelope")
+                                .map_or("", |(_, v)| v.as_str());
+                            let shown: String = envelope.chars().take(120).collect();
+                            println!("{}  entry {}  {}\n    {shown}", l.id, l.entry_id, l.reason);
+                        }
+                    }
+                }
+                DlqAction::Replay { service, ids, all } | DlqAction::Drop { service, ids, all } => {
+                    if ids.is_empty() && !*all {
+                        return Err("give dead-letter ids, or --all".into());
+                    }
+                    let replay = matches!(action, DlqAction::Replay { .. });
+                    let n = if replay {
+                        clamator_cli::dlq::replay(&mut conn, &cli.prefix, service, ids)
+                            .await
+                            .map_err(err)?
+                    } else {
+                        clamator_cli::dlq::drop(&mut conn, &cli.prefix, service, ids)
+                            .await
+                            .map_err(err)?
+                    };
+                    println!(
+                        "{} {n} dead letter(s)",
+                        if replay { "replayed" } else { "dropped" }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Inspect { json } => {
-            let redis_client =
-                redis::Client::open(cli.redis_url.as_str()).map_err(|e| e.to_string())?;
-            let mut conn = redis_client
-                .get_multiplexed_async_connection()
-                .await
-                .map_err(|e| format!("cannot connect to {}: {e}", redact_url(&cli.redis_url)))?;
+            let mut conn = raw_connection(&cli).await?;
             let report = inspect::inspect(&mut conn, &cli.prefix)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -1,0 +1,123 @@
+//! `clamator dlq`: list, replay and drop the dead letters of a service
+//! (`<prefix>:dead:<service>`, written by Rust servers for entries delivered `max_deliveries`
+//! times without being acked).
+
+use clamator::redis::redis::{self, aio::MultiplexedConnection};
+use clamator::redis::{command_stream, dead_letter_stream};
+use serde::Serialize;
+
+/// One dead letter.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    /// Its id in the dead-letter stream.
+    pub id: String,
+    /// Why it was moved there.
+    pub reason: String,
+    /// The id it had in the command stream.
+    pub entry_id: String,
+    /// How many times it had been delivered.
+    pub deliveries: String,
+    /// The original fields (`type`, `envelope`, `reply-to`, …).
+    pub fields: Vec<(String, String)>,
+}
+
+type RawEntry = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn to_letter((id, fields): RawEntry) -> DeadLetter {
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(f, _)| f == k.as_bytes())
+            .map(|(_, v)| text(v))
+            .unwrap_or_default()
+    };
+    DeadLetter {
+        reason: get("dead-reason"),
+        entry_id: get("dead-entry-id"),
+        deliveries: get("dead-deliveries"),
+        fields: fields
+            .iter()
+            .filter(|(k, _)| !k.starts_with(b"dead-"))
+            .map(|(k, v)| (text(k), text(v)))
+            .collect(),
+        id,
+    }
+}
+
+async fn read(conn: &mut MultiplexedConnection, stream: &str) -> redis::RedisResult<Vec<RawEntry>> {
+    redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await
+}
+
+/// The dead letters of `service`, oldest first.
+pub async fn list(
+    conn: &mut MultiplexedConnection,
+    prefix: &str,
+    service: &str,
+) -> redis::RedisResult<Vec<DeadLetter>> {
+    Ok(read(conn, &dead_letter_stream(prefix, service))
+        .await?
+        .into_iter()
+        .map(to_letter)
+        .collect())
+}
+
+fn selected(entries: Vec<RawEntry>, ids: &[String]) -> Vec<RawEntry> {
+    entries
+        .into_iter()
+        .filter(|(id, _)| ids.is_empty() || ids.contains(id))
+        .collect()
+}
+
+/// Puts dead letters back on the command stream with their original fields (all of them when
+/// `ids` is empty) and removes them from the dead-letter stream. Returns how many.
+pub async fn replay(
+    conn: &mut MultiplexedConnection,
+    prefix: &str,
+    service: &str,
+    ids: &[String],
+) -> redis::RedisResult<usize> {
+    let dead = dead_letter_stream(prefix, service);
+    let entries = selected(read(conn, &dead).await?, ids);
+    for (id, fields) in &entries {
+        let mut pipe = redis::pipe();
+        let add = pipe
+            .cmd("XADD")
+            .arg(command_stream(prefix, service))
+            .arg("*");
+        for (k, v) in fields.iter().filter(|(k, _)| !k.starts_with(b"dead-")) {
+            add.arg(k.as_slice()).arg(v.as_slice());
+        }
+        add.ignore();
+        pipe.cmd("XDEL").arg(&dead).arg(id).ignore();
+        pipe.query_async::<()>(conn).await?;
+    }
+    Ok(entries.len())
+}
+
+/// Deletes dead letters (all of them when `ids` is empty). Returns how many.
+pub async fn drop(
+    conn: &mut MultiplexedConnection,
+    prefix: &str,
+    service: &str,
+    ids: &[String],
+) -> redis::RedisResult<usize> {
+    let dead = dead_letter_stream(prefix, service);
+    let entries = selected(read(conn, &dead).await?, ids);
+    for (id, _) in &entries {
+        redis::cmd("XDEL")
+            .arg(&dead)
+            .arg(id)
+            .query_async::<i64>(conn)
+            .await?;
+    }
+    Ok(entries.len())
+}
