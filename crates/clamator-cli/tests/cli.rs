@@ -176,8 +176,8 @@ async fn call_notify_inspect_bench() {
     assert_eq!(arith["stream"], "cli:cmds:arith");
     assert_eq!(arith["groups"][0]["name"], "arith");
     assert_eq!(arith["groups"][0]["consumers"][0]["name"], "arith:srv1");
-    assert_eq!(arith["length"], 0, "acked entries are deleted");
-    assert_eq!(arith["groups"][0]["pending"], 0);
+    // acked entries are deleted: the stream holds only what is pending (the slow call)
+    assert_eq!(arith["length"], arith["groups"][0]["pending"]);
     let out = tokio::task::block_in_place(|| clamator(&redis, &["inspect"], None));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
