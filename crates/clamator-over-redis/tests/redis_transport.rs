@@ -763,3 +763,65 @@ async fn stop_drains_running_handlers_and_acks_them() {
     );
     assert_eq!(pending[0], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_under_load() {
+    let mut s = setup().await;
+    let timeout = Duration::from_millis(1500);
+    let stop_at = Instant::now() + Duration::from_secs(6);
+    let worst = Arc::new(std::sync::Mutex::new(Duration::ZERO));
+    let (oks, errs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let workers: Vec<_> = (0..16)
+        .map(|w| {
+            let (client, worst, oks, errs) =
+                (s.client.clone(), worst.clone(), oks.clone(), errs.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while Instant::now() < stop_at {
+                    i += 1;
+                    let t = Instant::now();
+                    match client
+                        .call_value("arith", "add", json!({"a": w, "b": i}), Some(timeout))
+                        .await
+                    {
+                        Ok(v) => {
+                            assert_eq!(v["sum"], json!(f64::from(w) + f64::from(i)));
+                            oks.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => {
+                            assert!(matches!(e, CallError::Transport(_)), "{e:?}");
+                            errs.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                    let took = t.elapsed();
+                    let mut w = worst.lock().unwrap();
+                    *w = (*w).max(took);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = s.calls.load(Ordering::SeqCst);
+    assert!(before > 0);
+    tokio::task::block_in_place(|| s.redis.restart());
+    for w in workers {
+        w.await.unwrap();
+    }
+    // no call waited past its timeout (plus scheduling slack)
+    let worst = *worst.lock().unwrap();
+    assert!(
+        worst < timeout + Duration::from_millis(500),
+        "a call took {worst:?}"
+    );
+    // calls succeeded after the restart, without restarting any process
+    let after = s.calls.load(Ordering::SeqCst);
+    assert!(after > before + 50, "before {before}, after {after}");
+    assert!(errs.load(Ordering::SeqCst) > 0, "the outage was visible");
+    let out = s
+        .client
+        .call_value("arith", "add", json!({"a": 1, "b": 1}), None)
+        .await
+        .unwrap();
+    assert_eq!(out["sum"], 2.0);
+}
