@@ -771,8 +771,8 @@ impl ServiceCtx {
             .arg(&entry.id)
             .ignore();
         pipe.cmd("XDEL").arg(&self.stream).arg(&entry.id).ignore();
-        self.run_pipeline(&pipe, entry).await;
         self.shared.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        self.run_pipeline(&pipe, entry).await;
     }
 }
 
