@@ -76,8 +76,7 @@ async def main() -> None:
         report = await run(client, service, method, params, a.calls, a.concurrency, a.timeout_ms)
     else:
         from clamator_over_memory import MemoryBus, MemoryRpcClient, MemoryRpcServer
-        from contracts import arith_contract, notifications_contract
-        from server import Fixture
+        from server import Fixture, arith_contract, notifications_contract
         bus = MemoryBus()
         server = MemoryRpcServer(bus=bus)
         fixture = Fixture()

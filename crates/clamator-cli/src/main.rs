@@ -52,6 +52,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Generate Python, TypeScript and Rust code and a manifest from contract documents.
+    Codegen {
+        /// A contract document (OpenRPC JSON) or a directory of them.
+        #[arg(long)]
+        docs: std::path::PathBuf,
+        /// Write `<service>.py` here (Pydantic v2, for the released Python clamator 0.1.9).
+        #[arg(long)]
+        out_py: Option<std::path::PathBuf>,
+        /// Write `<service>.ts` here (Zod, self-contained).
+        #[arg(long)]
+        out_ts: Option<std::path::PathBuf>,
+        /// Write `<service>.rs` here (serde types + a `#[clamator::contract]` trait).
+        #[arg(long)]
+        out_rust: Option<std::path::PathBuf>,
+        /// Write the schema-hash manifest here.
+        #[arg(long)]
+        manifest: Option<std::path::PathBuf>,
+        /// Write nothing; exit 1 naming every file (and contract method) that drifted.
+        #[arg(long)]
+        check: bool,
+    },
     /// Manage dead letters (`<prefix>:dead:<service>`).
     Dlq {
         #[command(subcommand)]
@@ -211,6 +232,42 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let sent = client.notify_value(service, method, params).await;
             client.stop().await;
             sent.map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Codegen {
+            docs,
+            out_py,
+            out_ts,
+            out_rust,
+            manifest,
+            check,
+        } => {
+            let contracts = clamator_codegen::read_docs(docs).map_err(|e| e.to_string())?;
+            if contracts.is_empty() {
+                return Err(format!("no contract documents in {}", docs.display()));
+            }
+            let outputs = clamator_codegen::Outputs {
+                python: out_py.clone(),
+                typescript: out_ts.clone(),
+                rust: out_rust.clone(),
+                manifest: manifest.clone(),
+            };
+            let files = clamator_codegen::render(&contracts, &outputs);
+            if *check {
+                let drift = clamator_codegen::check(&files);
+                if drift.is_empty() {
+                    println!("codegen: {} file(s) up to date", files.len());
+                    return Ok(ExitCode::SUCCESS);
+                }
+                for d in &drift {
+                    eprintln!("drift: {d}");
+                }
+                return Ok(ExitCode::from(1));
+            }
+            clamator_codegen::write(&files).map_err(|e| e.to_string())?;
+            for (path, _) in &files {
+                println!("wrote {}", path.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Dlq { action } => {

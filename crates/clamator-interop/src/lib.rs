@@ -1,5 +1,9 @@
-//! The interop contracts of the original suite (spec §6.1) and the fixture implementation
-//! served by `clamator-interop-server`.
+//! The interop contracts of the original suite (spec §6.1), declared in Rust (the source of
+//! the committed documents in `contracts/`) and generated back from those documents
+//! ([`generated`]), and the fixture implementation of both. `clamator-interop-server` serves
+//! the generated ones.
+
+pub mod generated;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -130,5 +134,47 @@ impl Arith for Fixture {
 impl Notifications for Fixture {
     async fn ping(&self, _p: PingParams) {
         self.count();
+    }
+}
+
+mod generated_impl {
+    use std::time::Duration;
+
+    use clamator::{HandlerError, RpcError};
+
+    use super::Fixture;
+    use crate::generated::arith as g;
+    use crate::generated::notifications as n;
+
+    impl g::Arith for Fixture {
+        async fn add(&self, p: g::AddParams) -> Result<g::AddResult, HandlerError> {
+            self.count();
+            Ok(g::AddResult { sum: p.a + p.b })
+        }
+
+        async fn divide(&self, p: g::DivideParams) -> Result<g::DivideResult, HandlerError> {
+            self.count();
+            if p.b == 0.0 {
+                return Err(RpcError::new(-32000, "division by zero").into());
+            }
+            Ok(g::DivideResult { q: p.a / p.b })
+        }
+
+        async fn echo_text(&self, p: g::EchoTextParams) -> Result<g::EchoTextResult, HandlerError> {
+            self.count();
+            Ok(g::EchoTextResult { text: p.text })
+        }
+
+        async fn slow_add(&self, p: g::SlowAddParams) -> Result<g::SlowAddResult, HandlerError> {
+            self.count();
+            tokio::time::sleep(Duration::from_millis(p.sleep_ms)).await;
+            Ok(g::SlowAddResult { sum: p.a + p.b })
+        }
+    }
+
+    impl n::Notifications for Fixture {
+        async fn ping(&self, _p: n::PingParams) {
+            self.count();
+        }
     }
 }

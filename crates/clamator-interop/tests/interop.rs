@@ -677,6 +677,37 @@ fn poison(env: &Env, s: Lang, prefix: &str) -> Outcome {
     })
 }
 
+/// The generated, typed Python clients (interop/generated/py) against a Rust server.
+fn generated_python_client(env: &Env, prefix: &str) -> Outcome {
+    let srv = env.server(Lang::Rust, prefix, "srv-A", 60_000);
+    let out = Command::new(&env.python)
+        .arg(env.py_dir.join("typed_client.py"))
+        .args([env.redis.url(), prefix.to_owned()])
+        .current_dir(&env.py_dir)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let doc: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "typed client output is not JSON ({e}): {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    env.wait_consumed(prefix, "notifications")?;
+    let handled = srv.terminate();
+    let want = json!({
+        "add": {"sum": 5.0}, "echoText": {"text": "héllo ✓"}, "slowAdd": {"sum": 3.0},
+        "slowAddAlias": {"sum": 3.0}, "divide": {"code": -32000, "message": "division by zero"}, "ping": "sent"
+    });
+    if !json_eq(&doc, &want) {
+        return Err(format!("got {doc}"));
+    }
+    if handled != Some(7) {
+        return Err(format!("HANDLED {handled:?}, expected 7"));
+    }
+    Ok("ArithClient / NotificationsClient from `clamator codegen`, both field spellings".into())
+}
+
 #[test]
 fn interop_suite() {
     let env = Env::new();
@@ -729,6 +760,11 @@ fn interop_suite() {
             &|prefix| mixed_pool(&env, c, prefix),
         );
     }
+    run(
+        "generated Python client",
+        "rust-server <- py-client (generated)".into(),
+        &|prefix| generated_python_client(&env, prefix),
+    );
     for s in [Lang::Rust, Lang::Py] {
         run(
             "numeric/negative ids by raw XADD",

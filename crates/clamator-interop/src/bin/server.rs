@@ -1,4 +1,5 @@
-//! `clamator-interop-server`: serves `arith` and `notifications` over Redis.
+//! `clamator-interop-server`: serves `arith` and `notifications` over Redis, implemented on
+//! the Rust code generated from the committed contract documents (`contracts/`).
 //!
 //! Flags: `--redis-url`, `--prefix`, `--instance-id`, `--claim-idle-ms`, `--concurrency`.
 //! Prints `READY` on stdout once consuming; on SIGTERM (or SIGINT) stops gracefully and prints
@@ -8,7 +9,8 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use clamator::redis::RedisRpcServer;
-use clamator_interop::{ArithServer, Fixture, NotificationsServer};
+use clamator_interop::generated::{arith::ArithServer, notifications::NotificationsServer};
+use clamator_interop::Fixture;
 use tokio::signal::unix::{signal, SignalKind};
 
 fn usage(msg: &str) -> ! {

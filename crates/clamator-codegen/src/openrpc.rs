@@ -1,0 +1,155 @@
+//! Contract documents in OpenRPC 1.x, with clamator specifics in `x-clamator-*` extensions.
+//!
+//! Each contract is one document: `info.title` is the service, every method is
+//! `<service>.<method>` with its params object schema (as one by-name param per property, and
+//! whole in `x-clamator-params`), its result, and `x-clamator-kind` (`request` or
+//! `notification`). Codegen reads `x-clamator-params` / `result.schema`, so a schema survives
+//! the round trip exactly.
+
+use clamator_protocol::{Contract, MethodKind};
+use serde_json::{json, Map, Value};
+
+use crate::CodegenError;
+
+/// The OpenRPC version written.
+pub const OPENRPC_VERSION: &str = "1.3.2";
+
+/// One method read from a contract document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocMethod {
+    /// Wire method name (without the service).
+    pub name: String,
+    /// Whether it is a notification.
+    pub notification: bool,
+    /// Params JSON Schema.
+    pub params: Value,
+    /// Result JSON Schema (`None` for notifications).
+    pub result: Option<Value>,
+}
+
+/// A contract read from a document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContractDoc {
+    /// Service name.
+    pub service: String,
+    /// Methods, in document order.
+    pub methods: Vec<DocMethod>,
+    /// The file it came from (for headers), if any.
+    pub source: Option<String>,
+}
+
+/// The OpenRPC document of a contract.
+///
+/// ```
+/// let c = clamator_protocol::Contract::builder("arith")
+///     .method("add", serde_json::json!({"type": "object"}), serde_json::json!({"type": "number"}))
+///     .build().unwrap();
+/// let doc = clamator_codegen::to_openrpc(&c);
+/// assert_eq!(doc["methods"][0]["name"], "arith.add");
+/// assert_eq!(clamator_codegen::from_openrpc(&doc).unwrap().service, "arith");
+/// ```
+pub fn to_openrpc(contract: &Contract) -> Value {
+    let methods: Vec<Value> = contract
+        .methods()
+        .iter()
+        .map(|m| {
+            let notification = m.kind == MethodKind::Notification;
+            let required: Vec<&str> = m.params_schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let params: Vec<Value> = m.params_schema["properties"]
+                .as_object()
+                .map(|props| {
+                    props
+                        .iter()
+                        .map(|(name, schema)| {
+                            json!({"name": name, "required": required.contains(&name.as_str()), "schema": schema})
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut method = Map::new();
+            method.insert("name".into(), json!(format!("{}.{}", contract.service(), m.name)));
+            method.insert("paramStructure".into(), json!("by-name"));
+            method.insert("params".into(), Value::Array(params));
+            if let Some(result) = &m.result_schema {
+                method.insert("result".into(), json!({"name": "result", "schema": result}));
+            }
+            method.insert("x-clamator-kind".into(), json!(if notification { "notification" } else { "request" }));
+            method.insert("x-clamator-params".into(), m.params_schema.clone());
+            Value::Object(method)
+        })
+        .collect();
+    json!({
+        "openrpc": OPENRPC_VERSION,
+        "info": {"title": contract.service(), "version": "0.1.0", "x-clamator-service": contract.service()},
+        "methods": methods,
+    })
+}
+
+/// Reads a contract document written by [`to_openrpc`] (or by hand in the same shape).
+pub fn from_openrpc(doc: &Value) -> Result<ContractDoc, CodegenError> {
+    let bad = |why: String| CodegenError::Document(why);
+    let service = doc["info"]["x-clamator-service"]
+        .as_str()
+        .or_else(|| doc["info"]["title"].as_str())
+        .ok_or_else(|| bad("info.title (the service name) is missing".into()))?
+        .to_owned();
+    if !clamator_protocol::is_valid_service(&service) {
+        return Err(bad(format!("invalid service name {service:?}")));
+    }
+    let mut methods = Vec::new();
+    for m in doc["methods"]
+        .as_array()
+        .ok_or_else(|| bad("methods is missing".into()))?
+    {
+        let full = m["name"]
+            .as_str()
+            .ok_or_else(|| bad("a method has no name".into()))?;
+        let name = full
+            .strip_prefix(&format!("{service}."))
+            .unwrap_or(full)
+            .to_owned();
+        if !clamator_protocol::is_valid_method(&name) {
+            return Err(bad(format!("invalid method name {name:?}")));
+        }
+        let notification = m["x-clamator-kind"] == "notification" || m.get("result").is_none();
+        let params = match m.get("x-clamator-params") {
+            Some(p) => p.clone(),
+            None => params_from_list(m),
+        };
+        let result = if notification {
+            None
+        } else {
+            Some(m["result"]["schema"].clone())
+        };
+        methods.push(DocMethod {
+            name,
+            notification,
+            params,
+            result,
+        });
+    }
+    Ok(ContractDoc {
+        service,
+        methods,
+        source: None,
+    })
+}
+
+/// Builds the params object schema from OpenRPC by-name params.
+fn params_from_list(m: &Value) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for p in m["params"].as_array().into_iter().flatten() {
+        let Some(name) = p["name"].as_str() else {
+            continue;
+        };
+        properties.insert(name.to_owned(), p["schema"].clone());
+        if p["required"] == true {
+            required.push(json!(name));
+        }
+    }
+    json!({"type": "object", "properties": properties, "required": required})
+}
