@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, docs, unit/integration/doc tests, and the
 # interop suite against the released Python clamator 0.1.9 (installed into .venv here).
-# Needs: Rust stable, Python >= 3.11, redis-server on PATH.
+# Needs: Rust stable, Python >= 3.11, Node >= 18 with npm, redis-server and openssl on PATH.
 # Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,12 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quie
 
 echo "== python venv with clamator 0.1.9 (interop/requirements.txt)"
 bash scripts/setup-python.sh
+
+echo "== generated code is current (clamator codegen --check)"
+bash scripts/codegen.sh --check
+
+echo "== generated TypeScript type-checks (tsc + zod from npm)"
+bash scripts/check-ts.sh
 
 echo "== cargo test (unit, integration, doc tests)"
 cargo test --workspace --all-features -- --skip interop_suite

@@ -161,7 +161,39 @@ fn field(f: &Field) -> String {
     }
 }
 
-fn def(d: &Def, out: &mut String) {
+fn def(d: &Def, roots: &[&str], out: &mut String) {
+    // Method params and results must be models (the 0.1.9 dispatcher calls `model_validate`).
+    if roots.contains(&d.name()) {
+        let root_ty = match d {
+            Def::Enum { values, .. } => {
+                let vals: Vec<String> = values
+                    .iter()
+                    .map(|v| py_lit(&Value::from(v.as_str())))
+                    .collect();
+                Some(format!("Literal[{}]", vals.join(", ")))
+            }
+            Def::Union {
+                variants,
+                discriminator,
+                ..
+            } => {
+                let members: Vec<String> = variants.iter().map(ty).collect();
+                Some(match discriminator {
+                    Some(tag) => format!(
+                        "Annotated[{}, Field(discriminator={})]",
+                        members.join(" | "),
+                        py_lit(&Value::from(snake(tag)))
+                    ),
+                    None => members.join(" | "),
+                })
+            }
+            _ => None,
+        };
+        if let Some(root_ty) = root_ty {
+            let _ = writeln!(out, "class {}(RootModel[{root_ty}]):\n    pass", d.name());
+            return;
+        }
+    }
     match d {
         Def::Object {
             name,
@@ -223,14 +255,21 @@ pub(crate) fn emit(p: &Prepared<'_>) -> String {
     out.push_str("from pydantic import BaseModel, ConfigDict, Field, RootModel  # noqa: F401\n\n");
     out.push_str("from clamator_protocol import ClamatorClient, Contract, MethodEntry\n");
     let defs = topo_order(&p.lowered.defs);
+    let roots: Vec<&str> = p
+        .methods
+        .iter()
+        .flat_map(|(_, params, result)| std::iter::once(params.as_str()).chain(result.as_deref()))
+        .collect();
     for d in &defs {
         out.push_str("\n\n");
-        def(d, &mut out);
+        def(d, &roots, &mut out);
     }
     out.push_str("\n\n");
     let models: Vec<&str> = defs
         .iter()
-        .filter(|d| matches!(d, Def::Object { .. } | Def::Alias { .. }))
+        .filter(|d| {
+            matches!(d, Def::Object { .. } | Def::Alias { .. }) || roots.contains(&d.name())
+        })
         .map(|d| d.name())
         .collect();
     if !models.is_empty() {

@@ -88,15 +88,9 @@ pub trait Arith {
 
     /// `arith.echoText`.
     #[method(name = "echoText")]
-    async fn echo_text(
-        &self,
-        params: EchoTextParams,
-    ) -> Result<EchoTextResult, clamator::HandlerError>;
+    async fn echo_text(&self, params: EchoTextParams) -> Result<EchoTextResult, clamator::HandlerError>;
 
     /// `arith.slowAdd`.
     #[method(name = "slowAdd")]
-    async fn slow_add(
-        &self,
-        params: SlowAddParams,
-    ) -> Result<SlowAddResult, clamator::HandlerError>;
+    async fn slow_add(&self, params: SlowAddParams) -> Result<SlowAddResult, clamator::HandlerError>;
 }
