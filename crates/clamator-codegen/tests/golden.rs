@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 #[rustfmt::skip]
 #[path = "golden/launch_ctl.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unreachable_pub)]
 mod launch_ctl;
 
 fn dir() -> PathBuf {
