@@ -59,6 +59,9 @@ struct Shared {
     clock_offset_ms: AtomicI64,
     /// Redis ≥ 7: `EXPIRE … NX` is available.
     expire_nx: AtomicBool,
+    /// Reply streams given a TTL recently: `EXPIRE … NX` is sent at most once per stream per
+    /// tenth of the TTL, not with every reply.
+    ttl_set: Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// Entries read per `XREADGROUP` at most (fewer when fewer handler slots are free).
@@ -668,13 +671,36 @@ impl ServiceCtx {
             .arg("envelope")
             .arg(to_json(response))
             .ignore();
-        if self.shared.expire_nx.load(Ordering::Relaxed) {
+        if self.shared.expire_nx.load(Ordering::Relaxed) && self.ttl_due(reply_to) {
             pipe.cmd("EXPIRE")
                 .arg(reply_to)
                 .arg(self.settings.reply_ttl.as_secs().max(1))
                 .arg("NX")
                 .ignore();
         }
+    }
+
+    /// Whether the reply stream should get `EXPIRE … NX` now (not done in the last tenth of the
+    /// TTL, so a stream recreated by a late reply after expiring gets its TTL again soon).
+    fn ttl_due(&self, reply_to: &str) -> bool {
+        let now = std::time::Instant::now();
+        let fresh = self.settings.reply_ttl / 10;
+        let mut seen = self
+            .shared
+            .ttl_set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if seen
+            .get(reply_to)
+            .is_some_and(|at| now.duration_since(*at) < fresh)
+        {
+            return false;
+        }
+        if seen.len() >= 10_000 {
+            seen.retain(|_, at| now.duration_since(*at) < fresh);
+        }
+        seen.insert(reply_to.to_owned(), now);
+        true
     }
 
     async fn run_pipeline(&self, pipe: &redis::Pipeline, entry: &Entry) {
