@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== system packages"
+bash scripts/ensure-deps.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
