@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{
-    blocking_connection, command_connection, millis, Backoff, ConnectionSource, BLOCK,
-    DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL,
+    blocking_connection, command_connection, millis, Backoff, ConnectionChoice, ConnectionSource,
+    BLOCK, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL,
 };
 use crate::entry::parse_read_reply;
 use crate::keys::{command_stream, reply_stream};
@@ -73,8 +73,7 @@ pub struct RedisRpcClientBuilder {
     default_timeout: Duration,
     max_envelope_bytes: usize,
     reply_ttl: Duration,
-    source: ConnectionSource,
-    url_and_client: bool,
+    connection: ConnectionChoice,
 }
 
 impl fmt::Debug for RedisRpcClientBuilder {
@@ -82,7 +81,7 @@ impl fmt::Debug for RedisRpcClientBuilder {
         f.debug_struct("RedisRpcClientBuilder")
             .field("key_prefix", &self.key_prefix)
             .field("instance_id", &self.instance_id)
-            .field("connection", &self.source)
+            .field("connection", &self.connection)
             .finish_non_exhaustive()
     }
 }
@@ -107,16 +106,14 @@ impl RedisRpcClientBuilder {
     /// Connect to this URL. Default: `$REDIS_URL`, else `redis://localhost:6379`. The client
     /// owns the connections it opens and closes them on `stop`.
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.url_and_client |= matches!(self.source, ConnectionSource::Client(_));
-        self.source = ConnectionSource::Url(url.into());
+        self.connection.url(url.into());
         self
     }
 
     /// Use a `redis::Client` you configured (injected); it stays yours. Giving both this and
     /// `redis_url` is an error.
     pub fn redis_client(mut self, client: redis::Client) -> Self {
-        self.url_and_client |= matches!(self.source, ConnectionSource::Url(_));
-        self.source = ConnectionSource::Client(Box::new(client));
+        self.connection.client(client);
         self
     }
 
@@ -136,11 +133,7 @@ impl RedisRpcClientBuilder {
 
     /// Builds the client (not started).
     pub fn build(self) -> Result<RedisRpcClient, TransportError> {
-        if self.url_and_client {
-            return Err(TransportError::Config(
-                "provide either `redis_client` or `redis_url`, not both".into(),
-            ));
-        }
+        let source = self.connection.finish()?;
         Ok(RedisRpcClient {
             inner: Arc::new(Inner {
                 reply_stream: reply_stream(&self.key_prefix, &self.instance_id),
@@ -149,7 +142,7 @@ impl RedisRpcClientBuilder {
                 default_timeout: self.default_timeout,
                 max_envelope_bytes: self.max_envelope_bytes,
                 reply_ttl: self.reply_ttl,
-                source: self.source,
+                source,
                 lifecycle: ClientLifecycle::default(),
                 conn: Mutex::new(None),
                 pending: Mutex::new(HashMap::new()),
@@ -169,8 +162,7 @@ impl RedisRpcClient {
             default_timeout: DEFAULT_CALL_TIMEOUT,
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             reply_ttl: DEFAULT_REPLY_STREAM_TTL,
-            source: ConnectionSource::Default,
-            url_and_client: false,
+            connection: ConnectionChoice::default(),
         }
     }
 

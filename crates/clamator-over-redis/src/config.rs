@@ -105,6 +105,35 @@ impl fmt::Debug for ConnectionSource {
     }
 }
 
+/// The connection choice of a builder: a URL or an injected client, never both.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ConnectionChoice {
+    source: ConnectionSource,
+    both: bool,
+}
+
+impl ConnectionChoice {
+    pub(crate) fn url(&mut self, url: String) {
+        self.both |= matches!(self.source, ConnectionSource::Client(_));
+        self.source = ConnectionSource::Url(url);
+    }
+
+    pub(crate) fn client(&mut self, client: redis::Client) {
+        self.both |= matches!(self.source, ConnectionSource::Url(_));
+        self.source = ConnectionSource::Client(Box::new(client));
+    }
+
+    /// The source, or an error when both a URL and a client were given.
+    pub(crate) fn finish(self) -> Result<ConnectionSource, TransportError> {
+        if self.both {
+            return Err(TransportError::Config(
+                "provide either `redis_client` or `redis_url`, not both".into(),
+            ));
+        }
+        Ok(self.source)
+    }
+}
+
 impl ConnectionSource {
     /// Resolves to a `redis::Client`; a malformed URL is a configuration error.
     pub(crate) fn client(&self) -> Result<redis::Client, TransportError> {

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{
     blocking_connection, command_connection, local_now_ms, millis, redis_clock_offset_ms,
-    server_version, Backoff, ConnectionSource, BLOCK, DEFAULT_MAX_ENVELOPE_BYTES,
+    server_version, Backoff, ConnectionChoice, ConnectionSource, BLOCK, DEFAULT_MAX_ENVELOPE_BYTES,
     DEFAULT_REPLY_STREAM_TTL,
 };
 use crate::entry::{parse_autoclaim_reply, parse_read_reply, Entry};
@@ -89,8 +89,7 @@ struct Settings {
 #[must_use]
 pub struct RedisRpcServerBuilder {
     settings: Settings,
-    source: ConnectionSource,
-    url_and_client: bool,
+    connection: ConnectionChoice,
     services: Services,
 }
 
@@ -98,7 +97,7 @@ impl fmt::Debug for RedisRpcServerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisRpcServerBuilder")
             .field("settings", &self.settings)
-            .field("connection", &self.source)
+            .field("connection", &self.connection)
             .finish_non_exhaustive()
     }
 }
@@ -124,16 +123,14 @@ impl RedisRpcServerBuilder {
     /// Default: `$REDIS_URL`, else `redis://localhost:6379`. The server owns the connections
     /// it opens and closes them on `stop`.
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.url_and_client |= matches!(self.source, ConnectionSource::Client(_));
-        self.source = ConnectionSource::Url(url.into());
+        self.connection.url(url.into());
         self
     }
 
     /// Use a `redis::Client` you configured (injected). Its connections are opened by the
     /// server; the client itself stays yours. Giving both this and `redis_url` is an error.
     pub fn redis_client(mut self, client: redis::Client) -> Self {
-        self.url_and_client |= matches!(self.source, ConnectionSource::Url(_));
-        self.source = ConnectionSource::Client(Box::new(client));
+        self.connection.client(client);
         self
     }
 
@@ -187,17 +184,12 @@ impl RedisRpcServerBuilder {
 
     /// Builds the server (not started).
     pub fn build(self) -> Result<RedisRpcServer, ServerError> {
-        if self.url_and_client {
-            return Err(TransportError::Config(
-                "provide either `redis_client` or `redis_url`, not both".into(),
-            )
-            .into());
-        }
+        let source = self.connection.finish()?;
         let core = Arc::new(self.services.into_core()?);
         Ok(RedisRpcServer {
             inner: Arc::new(Inner {
                 settings: self.settings,
-                source: self.source,
+                source,
                 core,
                 intake: CancellationToken::new(),
                 loops: TaskTracker::new(),
@@ -255,8 +247,7 @@ impl RedisRpcServer {
                 max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
                 reply_ttl: DEFAULT_REPLY_STREAM_TTL,
             },
-            source: ConnectionSource::Default,
-            url_and_client: false,
+            connection: ConnectionChoice::default(),
             services: Services::new(),
         }
     }
