@@ -109,6 +109,12 @@ pub fn rust(doc: &ContractDoc) -> String {
     emit_rust::emit(&prepare(doc))
 }
 
+/// The Rust items of a contract (types and trait) without the file header, for macros that
+/// expand a document in place (`clamator::include_contract!`).
+pub fn rust_items(doc: &ContractDoc) -> String {
+    emit_rust::items(&prepare(doc))
+}
+
 /// Lowercase hex SHA-256 of the compact JSON of a schema.
 pub fn schema_hash(schema: &Value) -> String {
     let digest = Sha256::digest(serde_json::to_string(schema).unwrap_or_default().as_bytes());

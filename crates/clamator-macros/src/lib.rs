@@ -18,6 +18,40 @@ use proc_macro::TokenStream;
 mod expand;
 mod parse;
 
+/// Expands a contract document (OpenRPC, as written by `clamator_codegen::to_openrpc`) into
+/// the same items `clamator codegen --out-rust` writes: the params/result types and a
+/// `#[clamator::contract]` trait (so `<Name>Server`, `<Name>Client`, `<Name>Contract` too).
+/// The path is relative to the crate's `Cargo.toml`; the document is tracked for rebuilds.
+#[proc_macro]
+pub fn include_contract(input: TokenStream) -> TokenStream {
+    let lit = syn::parse_macro_input!(input as syn::LitStr);
+    let err = |msg: String| syn::Error::new(lit.span(), msg).to_compile_error().into();
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let path = std::path::Path::new(&dir).join(lit.value());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => return err(format!("cannot read {}: {e}", path.display())),
+    };
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return err(format!("{} is not JSON: {e}", path.display())),
+    };
+    let doc = match clamator_codegen::from_openrpc(&value) {
+        Ok(doc) => doc,
+        Err(e) => return err(format!("{}: {e}", path.display())),
+    };
+    let items: proc_macro2::TokenStream = match clamator_codegen::rust_items(&doc).parse() {
+        Ok(items) => items,
+        Err(e) => return err(format!("generated code does not parse: {e}")),
+    };
+    let tracked = path.to_string_lossy().into_owned();
+    quote::quote! {
+        const _: &str = include_str!(#tracked);
+        #items
+    }
+    .into()
+}
+
 /// Declares a clamator service contract on a trait. See the `clamator` crate docs.
 #[proc_macro_attribute]
 pub fn contract(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -80,7 +80,7 @@ pub use clamator_protocol::{
 pub use clamator_protocol as protocol;
 
 #[cfg(feature = "macros")]
-pub use clamator_macros::contract;
+pub use clamator_macros::{contract, include_contract};
 
 /// The in-process bus transport.
 #[cfg(feature = "memory")]
