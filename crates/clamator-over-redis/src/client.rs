@@ -42,6 +42,7 @@ struct Inner {
     pending: Pending,
     stopped: CancellationToken,
     tasks: TaskTracker,
+    starting: tokio::sync::Mutex<()>,
 }
 
 /// Calls services over Redis Streams, wire-compatible with `clamator-over-redis` 0.1.9.
@@ -148,6 +149,7 @@ impl RedisRpcClientBuilder {
                 pending: Mutex::new(HashMap::new()),
                 stopped: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                starting: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -185,6 +187,8 @@ impl RedisRpcClient {
     /// cannot be reached.
     pub async fn start(&self) -> Result<(), TransportError> {
         let inner = &self.inner;
+        // Concurrent starts: one connects, the others wait and then see it started.
+        let _starting = inner.starting.lock().await;
         if !inner.lifecycle.begin_start()? {
             return Ok(());
         }

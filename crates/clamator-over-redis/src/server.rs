@@ -196,6 +196,7 @@ impl RedisRpcServerBuilder {
                 conn: Mutex::new(None),
                 contexts: Mutex::new(Vec::new()),
                 shared: Arc::default(),
+                starting: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -210,6 +211,7 @@ struct Inner {
     conn: Mutex<Option<ConnectionManager>>,
     contexts: Mutex<Vec<Arc<ServiceCtx>>>,
     shared: Arc<Shared>,
+    starting: tokio::sync::Mutex<()>,
 }
 
 /// Serves services over Redis Streams, wire-compatible with `clamator-over-redis` 0.1.9.
@@ -278,6 +280,8 @@ impl RedisRpcServer {
     /// when Redis cannot be reached (then nothing runs).
     pub async fn start(&self) -> Result<(), ServerError> {
         let inner = &self.inner;
+        // Concurrent starts: one connects, the others wait and then see it started.
+        let _starting = inner.starting.lock().await;
         if inner.core.begin_start()? == StartAction::AlreadyStarted {
             return Ok(());
         }

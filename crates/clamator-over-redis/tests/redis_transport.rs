@@ -851,3 +851,53 @@ async fn redis_restarted_under_load() {
         .unwrap();
     assert_eq!(out["sum"], 2.0);
 }
+
+#[tokio::test]
+async fn concurrent_starts_start_once() {
+    let redis = RedisServer::start();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = RedisRpcServer::builder("cs")
+        .redis_url(redis.url())
+        .service(arith("x", calls.clone(), tx))
+        .build()
+        .unwrap();
+    let client = RedisRpcClient::builder("cs")
+        .redis_url(redis.url())
+        .build()
+        .unwrap();
+    let (a, b, c, d) = tokio::join!(
+        server.start(),
+        server.start(),
+        client.start(),
+        client.start()
+    );
+    (a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap());
+    client
+        .call_value("arith", "add", json!({"a": 1, "b": 1}), None)
+        .await
+        .unwrap();
+    // one consumer loop: one consumer in the group, one reader connection per service
+    let mut r = raw(&redis).await;
+    let consumers = redis_to_json(
+        redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg("cs:cmds:arith")
+            .arg("arith")
+            .query_async::<redis::Value>(&mut r)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(consumers.as_array().unwrap().len(), 1);
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(
+        list.lines().count(),
+        5,
+        "server: command + reader; client: command + reader; this one:\n{list}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
