@@ -872,7 +872,10 @@ async fn concurrent_starts_start_once() {
         client.start(),
         client.start()
     );
-    (a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap());
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    d.unwrap();
     client
         .call_value("arith", "add", json!({"a": 1, "b": 1}), None)
         .await
