@@ -153,14 +153,7 @@ async fn round_trip_and_wire_layout() {
         .await
         .unwrap_err();
     assert!(e.is_timeout());
-    let entries: Value = redis::cmd("XRANGE")
-        .arg("t:cmds:arith2")
-        .arg("-")
-        .arg("+")
-        .query_async::<redis::Value>(&mut r)
-        .await
-        .map(redis_to_json)
-        .unwrap();
+    let entries: Value = cmd_json(&mut r, &["XRANGE", "t:cmds:arith2", "-", "+"]).await;
     let fields = &entries[0][1];
     assert_eq!(fields[0], "type");
     assert_eq!(fields[1], "rpc");
@@ -180,14 +173,7 @@ async fn round_trip_and_wire_layout() {
         "{raw_text}"
     );
     // the reply entry: type, envelope
-    let replies: Value = redis::cmd("XRANGE")
-        .arg("t:replies:cli1")
-        .arg("-")
-        .arg("+")
-        .query_async::<redis::Value>(&mut r)
-        .await
-        .map(redis_to_json)
-        .unwrap();
+    let replies: Value = cmd_json(&mut r, &["XRANGE", "t:replies:cli1", "-", "+"]).await;
     let reply = &replies[0][1];
     assert_eq!(reply[0], "type");
     assert_eq!(reply[1], "rpc");
@@ -197,33 +183,11 @@ async fn round_trip_and_wire_layout() {
     assert_eq!(reply_env["id"].as_str().unwrap().len(), 36);
     assert_eq!(reply_env["result"], json!({"sum": 5.0, "by": "srv1"}));
     // group and consumer names; acked
-    let groups = redis_to_json(
-        redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg("t:cmds:arith")
-            .query_async::<redis::Value>(&mut r)
-            .await
-            .unwrap(),
-    );
+    let groups = cmd_json(&mut r, &["XINFO", "GROUPS", "t:cmds:arith"]).await;
     assert_eq!(groups[0][1], "arith");
-    let pending = redis_to_json(
-        redis::cmd("XPENDING")
-            .arg("t:cmds:arith")
-            .arg("arith")
-            .query_async::<redis::Value>(&mut r)
-            .await
-            .unwrap(),
-    );
+    let pending = cmd_json(&mut r, &["XPENDING", "t:cmds:arith", "arith"]).await;
     assert_eq!(pending[0], 0, "acked");
-    let consumers = redis_to_json(
-        redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg("t:cmds:arith")
-            .arg("arith")
-            .query_async::<redis::Value>(&mut r)
-            .await
-            .unwrap(),
-    );
+    let consumers = cmd_json(&mut r, &["XINFO", "CONSUMERS", "t:cmds:arith", "arith"]).await;
     assert_eq!(consumers[0][1], "arith:srv1");
 
     // the client deletes its reply stream on stop
@@ -234,6 +198,15 @@ async fn round_trip_and_wire_layout() {
     // the server deletes nothing
     let exists: bool = r.exists("t:cmds:arith").await.unwrap();
     assert!(exists);
+}
+
+/// Runs a command and returns its reply as JSON.
+async fn cmd_json(r: &mut redis::aio::MultiplexedConnection, args: &[&str]) -> Value {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    redis_to_json(cmd.query_async::<redis::Value>(r).await.unwrap())
 }
 
 /// Turns a RESP value into JSON for easy assertions (bulk strings as strings).
@@ -282,15 +255,7 @@ async fn notification_reaches_its_handler_without_a_reply() {
         .notify_value("quiet", "ping", json!({"tag": "x"}))
         .await
         .unwrap();
-    let entries = redis_to_json(
-        redis::cmd("XRANGE")
-            .arg("t:cmds:quiet")
-            .arg("-")
-            .arg("+")
-            .query_async::<redis::Value>(&mut r)
-            .await
-            .unwrap(),
-    );
+    let entries = cmd_json(&mut r, &["XRANGE", "t:cmds:quiet", "-", "+"]).await;
     assert_eq!(
         entries[0][1],
         json!([
@@ -760,14 +725,7 @@ async fn stop_drains_running_handlers_and_acks_them() {
     let mut r = raw(&s.redis).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let pending = redis_to_json(
-            redis::cmd("XPENDING")
-                .arg("t:cmds:arith")
-                .arg("arith")
-                .query_async::<redis::Value>(&mut r)
-                .await
-                .unwrap(),
-        );
+        let pending = cmd_json(&mut r, &["XPENDING", "t:cmds:arith", "arith"]).await;
         if pending[0] == 1 {
             break;
         }
@@ -779,14 +737,7 @@ async fn stop_drains_running_handlers_and_acks_them() {
     }
     s.server.stop().await;
     assert_eq!(call.await.unwrap().unwrap()["slept"], 300);
-    let pending = redis_to_json(
-        redis::cmd("XPENDING")
-            .arg("t:cmds:arith")
-            .arg("arith")
-            .query_async::<redis::Value>(&mut r)
-            .await
-            .unwrap(),
-    );
+    let pending = cmd_json(&mut r, &["XPENDING", "t:cmds:arith", "arith"]).await;
     assert_eq!(pending[0], 0);
 }
 
@@ -882,15 +833,7 @@ async fn concurrent_starts_start_once() {
         .unwrap();
     // one consumer loop: one consumer in the group, one reader connection per service
     let mut r = raw(&redis).await;
-    let consumers = redis_to_json(
-        redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg("cs:cmds:arith")
-            .arg("arith")
-            .query_async::<redis::Value>(&mut r)
-            .await
-            .unwrap(),
-    );
+    let consumers = cmd_json(&mut r, &["XINFO", "CONSUMERS", "cs:cmds:arith", "arith"]).await;
     assert_eq!(consumers.as_array().unwrap().len(), 1);
     let list: String = redis::cmd("CLIENT")
         .arg("LIST")
