@@ -18,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{
-    blocking_connection, command_connection, millis, Backoff, ConnectionChoice, ConnectionSource,
-    BLOCK, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL,
+    blocking_connection, command_connection, is_connection_error, millis, sleep_or_cancel, Backoff,
+    ConnectionChoice, ConnectionSource, BLOCK, DEFAULT_MAX_ENVELOPE_BYTES,
+    DEFAULT_REPLY_STREAM_TTL,
 };
 use crate::entry::parse_read_reply;
 use crate::keys::{command_stream, reply_stream};
@@ -375,7 +376,7 @@ async fn reply_loop(inner: Arc<Inner>, client: redis::Client, reader: Multiplexe
                 Ok(conn) => reader.insert(conn),
                 Err(error) => {
                     tracing::warn!(%error, "redis reply loop reconnect failed");
-                    if !sleep_or_stop(backoff.next_delay(), &inner.stopped).await {
+                    if !sleep_or_cancel(backoff.next_delay(), &inner.stopped).await {
                         break;
                     }
                     continue;
@@ -428,25 +429,14 @@ async fn reply_loop(inner: Arc<Inner>, client: redis::Client, reader: Multiplexe
             }
             Err(e) => {
                 tracing::error!(error = %e, "redis reply loop error");
-                if e.is_io_error()
-                    || e.is_connection_dropped()
-                    || e.is_connection_refusal()
-                    || e.is_timeout()
-                {
+                if is_connection_error(&e) {
                     reader = None;
                 }
-                if !sleep_or_stop(backoff.next_delay(), &inner.stopped).await {
+                if !sleep_or_cancel(backoff.next_delay(), &inner.stopped).await {
                     break;
                 }
             }
         }
-    }
-}
-
-async fn sleep_or_stop(d: Duration, token: &CancellationToken) -> bool {
-    tokio::select! {
-        () = tokio::time::sleep(d) => true,
-        () = token.cancelled() => false,
     }
 }
 
@@ -487,7 +477,7 @@ async fn touch_reply_stream(
 /// Refreshes the reply stream's TTL every third of it while the client runs.
 async fn keep_reply_stream(inner: Arc<Inner>, mut conn: ConnectionManager) {
     let every = (inner.reply_ttl / 3).max(Duration::from_millis(100));
-    while sleep_or_stop(every, &inner.stopped).await {
+    while sleep_or_cancel(every, &inner.stopped).await {
         if let Err(error) =
             touch_reply_stream(&mut conn, &inner.reply_stream, inner.reply_ttl).await
         {

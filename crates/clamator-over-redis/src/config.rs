@@ -209,3 +209,19 @@ impl Backoff {
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+/// Whether a Redis error means the connection is gone (reconnect), as opposed to a reply error.
+pub(crate) fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
+/// Sleeps `d`; `false` if `token` was cancelled first (the loop should end).
+pub(crate) async fn sleep_or_cancel(
+    d: Duration,
+    token: &tokio_util::sync::CancellationToken,
+) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => true,
+        () = token.cancelled() => false,
+    }
+}

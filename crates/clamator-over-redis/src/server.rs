@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{
-    blocking_connection, command_connection, local_now_ms, millis, redis_clock_offset_ms,
-    server_version, Backoff, ConnectionChoice, ConnectionSource, BLOCK, DEFAULT_MAX_ENVELOPE_BYTES,
-    DEFAULT_REPLY_STREAM_TTL,
+    blocking_connection, command_connection, is_connection_error, local_now_ms, millis,
+    redis_clock_offset_ms, server_version, sleep_or_cancel, Backoff, ConnectionChoice,
+    ConnectionSource, BLOCK, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL,
 };
 use crate::entry::{parse_autoclaim_reply, parse_read_reply, Entry};
 use crate::keys::{command_stream, consumer_group_name, consumer_name, dead_letter_stream};
@@ -397,19 +397,8 @@ struct ServiceCtx {
     dead_stream: String,
 }
 
-fn is_connection_error(e: &redis::RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
-}
-
 fn is_nogroup(e: &redis::RedisError) -> bool {
     e.code() == Some("NOGROUP")
-}
-
-async fn sleep_or_cancel(d: Duration, token: &CancellationToken) -> bool {
-    tokio::select! {
-        () = tokio::time::sleep(d) => true,
-        () = token.cancelled() => false,
-    }
 }
 
 impl ServiceCtx {
