@@ -2,8 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clamator_protocol::{
-    build_notification, build_request, parse_envelope, CallError, ClientLifecycle, LifecycleState,
-    RpcClient, RpcError, TransportError, DEFAULT_CALL_TIMEOUT,
+    build_notification, build_request, parse_envelope, CallError, Lifecycle, LifecycleState,
+    RpcClient, RpcError, StartStep, TransportError, DEFAULT_CALL_TIMEOUT,
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +14,7 @@ use crate::bus::MemoryBus;
 struct Inner {
     bus: MemoryBus,
     default_timeout: Duration,
-    lifecycle: ClientLifecycle,
+    lifecycle: Lifecycle,
     stopped: CancellationToken,
 }
 
@@ -45,7 +45,7 @@ impl MemoryRpcClientBuilder {
             inner: Arc::new(Inner {
                 bus: self.bus,
                 default_timeout: self.default_timeout,
-                lifecycle: ClientLifecycle::default(),
+                lifecycle: Lifecycle::new(),
                 stopped: CancellationToken::new(),
             }),
         }
@@ -68,16 +68,20 @@ impl MemoryRpcClient {
 
     /// Starts the client. Idempotent; an error after `stop`.
     pub async fn start(&self) -> Result<(), TransportError> {
-        if self.inner.lifecycle.begin_start()? {
-            self.inner.lifecycle.finish_start();
+        match self.inner.lifecycle.begin_start().await {
+            StartStep::Start(guard) => guard.started(),
+            StartStep::AlreadyStarted => {}
+            StartStep::Stopped => return Err(TransportError::AlreadyStopped),
         }
         Ok(())
     }
 
     /// Stops the client: pending calls fail with "transport stopped". Idempotent.
     pub async fn stop(&self) {
-        self.inner.lifecycle.mark_stopped();
-        self.inner.stopped.cancel();
+        if let Some(guard) = self.inner.lifecycle.begin_stop().await {
+            self.inner.stopped.cancel();
+            guard.stopped();
+        }
     }
 
     /// The lifecycle state.
@@ -104,10 +108,14 @@ impl RpcClient for MemoryRpcClient {
         // tracked by the server, so the server's stop drains it.
         let timeout = timeout.unwrap_or(self.inner.default_timeout);
         let deadline = std::time::Instant::now().checked_add(timeout);
-        let dispatch = route
-            .core
-            .tracker()
-            .track_future(route.service.dispatch_with_deadline(envelope, deadline));
+        // `cooperative`: a call takes part in tokio's budget like any tokio resource, so a
+        // loop of calls that finish at once still lets the runtime run its other tasks.
+        let dispatch = tokio::task::coop::cooperative(
+            route
+                .core
+                .tracker()
+                .track_future(route.service.dispatch_with_deadline(envelope, deadline)),
+        );
         // Biased: most handlers finish on the first poll, and then the stop and timeout futures
         // are never polled (no timer registered, no waiter queued on the shared tokens).
         tokio::select! {
@@ -129,6 +137,7 @@ impl RpcClient for MemoryRpcClient {
         params: Value,
     ) -> Result<(), CallError> {
         self.inner.lifecycle.ensure_started()?;
+        tokio::task::coop::consume_budget().await;
         let notification = build_notification(service, method, params)?;
         let Some(route) = self.inner.bus.lookup(service) else {
             tracing::debug!(

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clamator_protocol::{
-    IntoService, LifecycleState, ServerCore, ServerError, Services, StartAction,
+    IntoService, LifecycleState, ServerCore, ServerError, Services, StartStep,
     DEFAULT_SHUTDOWN_GRACE,
 };
 
@@ -10,12 +10,26 @@ use crate::bus::MemoryBus;
 
 /// Serves services on a [`MemoryBus`].
 ///
-/// Cheap to clone; clones share one server.
+/// Cheap to clone; clones share one server. Dropping the last handle without calling
+/// [`MemoryRpcServer::stop`] unregisters the services at once and cancels the handlers still
+/// running (their callers get "transport stopped"); `stop` is the graceful way.
 #[derive(Debug, Clone)]
 pub struct MemoryRpcServer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     bus: MemoryBus,
     core: Arc<ServerCore>,
     grace: Duration,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.bus.unregister_all(&self.core);
+        self.core.shutdown_token().cancel();
+    }
 }
 
 /// Builds a [`MemoryRpcServer`].
@@ -43,9 +57,11 @@ impl MemoryRpcServerBuilder {
     /// Builds the server; two services with one name are an error.
     pub fn build(self) -> Result<MemoryRpcServer, ServerError> {
         Ok(MemoryRpcServer {
-            bus: self.bus,
-            core: Arc::new(self.services.into_core()?),
-            grace: self.grace,
+            inner: Arc::new(Inner {
+                bus: self.bus,
+                core: Arc::new(self.services.into_core()?),
+                grace: self.grace,
+            }),
         })
     }
 }
@@ -60,36 +76,43 @@ impl MemoryRpcServer {
         }
     }
 
-    /// Registers the services on the bus. Idempotent; an error after `stop`, or when another
-    /// server on the bus already serves one of the services (then none is registered).
+    /// Registers the services on the bus. Idempotent (concurrent calls register once); an
+    /// error after `stop`, or when another server on the bus already serves one of the
+    /// services (then none is registered and the server stays idle).
     pub async fn start(&self) -> Result<(), ServerError> {
-        if self.core.begin_start()? == StartAction::AlreadyStarted {
-            return Ok(());
+        let Inner { bus, core, .. } = &*self.inner;
+        match core.lifecycle().begin_start().await {
+            StartStep::Start(guard) => {
+                bus.register_all(core)?;
+                guard.started();
+                tracing::debug!(services = ?bus.services(), "memory server started");
+                Ok(())
+            }
+            StartStep::AlreadyStarted => Ok(()),
+            StartStep::Stopped => Err(ServerError::AlreadyStopped),
         }
-        self.bus.register_all(&self.core)?;
-        self.core.finish_start();
-        tracing::debug!(services = ?self.bus.services(), "memory server started");
-        Ok(())
     }
 
     /// Stops with the configured grace: unregisters the services (new calls get `-32601`),
     /// then waits for in-flight handlers up to the grace and cancels those still running
-    /// (their callers get "transport stopped"). Idempotent.
+    /// (their callers get "transport stopped"). Idempotent; every caller returns once the
+    /// drain is over.
     pub async fn stop(&self) {
-        self.stop_with_grace(self.grace).await;
+        self.stop_with_grace(self.inner.grace).await;
     }
 
     /// [`MemoryRpcServer::stop`] with an explicit grace.
     pub async fn stop_with_grace(&self, grace: Duration) {
-        if self.core.mark_stopped() != LifecycleState::Started {
-            return;
+        let Inner { bus, core, .. } = &*self.inner;
+        if let Some(guard) = core.lifecycle().begin_stop().await {
+            bus.unregister_all(core);
+            core.drain(grace).await;
+            guard.stopped();
         }
-        self.bus.unregister_all(&self.core);
-        self.core.drain(grace).await;
     }
 
     /// The lifecycle state.
     pub fn state(&self) -> LifecycleState {
-        self.core.state()
+        self.inner.core.state()
     }
 }

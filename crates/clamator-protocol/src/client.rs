@@ -2,7 +2,6 @@
 //! implements, request building, reply unwrapping and lifecycle.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -10,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::envelope::{Envelope, Id, Notification, Request};
-use crate::error::{CallError, LifecycleState, ProtocolError, TransportError};
+use crate::error::{CallError, ProtocolError};
 use crate::names::{is_valid_method, is_valid_service};
 
 /// The default call timeout: 30 s, as in the originals.
@@ -112,62 +111,5 @@ pub fn unwrap_response(reply: Envelope) -> Result<Value, CallError> {
     match reply {
         Envelope::Response(r) => r.outcome.map_err(CallError::Rpc),
         other => Err(ProtocolError::UnexpectedResponseKind(other.kind()).into()),
-    }
-}
-
-/// The idle → started → stopped state machine of a client (lock-free: checked on every call).
-#[derive(Debug, Default)]
-pub struct ClientLifecycle {
-    state: AtomicU8,
-}
-
-const IDLE: u8 = 0;
-const STARTED: u8 = 1;
-const STOPPED: u8 = 2;
-
-fn decode(v: u8) -> LifecycleState {
-    match v {
-        IDLE => LifecycleState::Idle,
-        STARTED => LifecycleState::Started,
-        _ => LifecycleState::Stopped,
-    }
-}
-
-impl ClientLifecycle {
-    /// The current state.
-    pub fn state(&self) -> LifecycleState {
-        decode(self.state.load(Ordering::Acquire))
-    }
-
-    /// `Ok(true)` when the caller should start the transport now, `Ok(false)` when it is
-    /// already started, an error after stop.
-    pub fn begin_start(&self) -> Result<bool, TransportError> {
-        match self.state() {
-            LifecycleState::Stopped => Err(TransportError::AlreadyStopped),
-            LifecycleState::Started => Ok(false),
-            _ => Ok(true),
-        }
-    }
-
-    /// Marks the client started (unless it was stopped meanwhile).
-    pub fn finish_start(&self) {
-        let _ = self
-            .state
-            .compare_exchange(IDLE, STARTED, Ordering::AcqRel, Ordering::Acquire);
-    }
-
-    /// Marks the client stopped, returning the previous state.
-    pub fn mark_stopped(&self) -> LifecycleState {
-        decode(self.state.swap(STOPPED, Ordering::AcqRel))
-    }
-
-    /// Errors unless started.
-    pub fn ensure_started(&self) -> Result<(), TransportError> {
-        match self.state.load(Ordering::Acquire) {
-            STARTED => Ok(()),
-            other => Err(TransportError::NotStarted {
-                state: decode(other),
-            }),
-        }
     }
 }

@@ -202,8 +202,12 @@ pub enum ProtocolError {
 pub enum LifecycleState {
     /// Built, not started.
     Idle,
+    /// `start` is running.
+    Starting,
     /// Started.
     Started,
+    /// `stop` is running (intake stopped, draining).
+    Stopping,
     /// Stopped; it cannot be started again.
     Stopped,
 }
@@ -212,7 +216,9 @@ impl fmt::Display for LifecycleState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Idle => "idle",
+            Self::Starting => "starting",
             Self::Started => "started",
+            Self::Stopping => "stopping",
             Self::Stopped => "stopped",
         })
     }
@@ -249,6 +255,16 @@ pub enum TransportError {
         #[source]
         source: BoxError,
     },
+    /// The broker refused a command for a reason that will not pass by retrying (the user
+    /// lacks a permission, a key has the wrong type).
+    #[error("{context}: {source}")]
+    Rejected {
+        /// What was being done (e.g. `xreadgroup failed`).
+        context: &'static str,
+        /// The broker's message.
+        #[source]
+        source: BoxError,
+    },
     /// The message exceeds a size limit.
     #[error("message too large: {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge {
@@ -281,6 +297,14 @@ impl TransportError {
     /// Wraps a connection-level error.
     pub fn connection(context: &'static str, source: impl Into<BoxError>) -> Self {
         Self::Connection {
+            context,
+            source: source.into(),
+        }
+    }
+
+    /// Wraps a refusal by the broker.
+    pub fn rejected(context: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Rejected {
             context,
             source: source.into(),
         }

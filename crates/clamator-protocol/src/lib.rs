@@ -17,14 +17,14 @@ mod contract;
 mod deadline;
 mod envelope;
 mod error;
+mod lifecycle;
 mod names;
 mod server;
 mod service;
 mod validation;
 
 pub use client::{
-    build_notification, build_request, unwrap_response, ClientLifecycle, RpcClient,
-    DEFAULT_CALL_TIMEOUT,
+    build_notification, build_request, unwrap_response, RpcClient, DEFAULT_CALL_TIMEOUT,
 };
 pub use contract::{schema_for, Contract, ContractBuilder, MethodDescriptor, MethodKind};
 pub use deadline::{deadline, remaining, with_deadline};
@@ -36,10 +36,11 @@ pub use error::{
     codes, BoxError, CallError, ContractError, ErrorObject, HandlerError, InvalidRequest,
     InvalidRequestReason, LifecycleState, ProtocolError, RpcError, ServerError, TransportError,
 };
+pub use lifecycle::{Lifecycle, StartGuard, StartStep, StopGuard};
 pub use names::{
     is_valid_method, is_valid_service, snake_to_camel, METHOD_PATTERN, SERVICE_PATTERN,
 };
-pub use server::{ServerCore, Services, StartAction, DEFAULT_SHUTDOWN_GRACE};
+pub use server::{ServerCore, Services, DEFAULT_SHUTDOWN_GRACE};
 pub use service::{BoxFuture, IntoService, MethodFailure, Service, ServiceBuilder};
 pub use validation::{decode_params, ParamsError, ValidationIssue};
 

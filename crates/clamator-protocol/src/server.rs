@@ -2,38 +2,28 @@
 //! of in-flight handlers for a bounded drain on stop.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{LifecycleState, ServerError};
+use crate::lifecycle::Lifecycle;
 use crate::service::{IntoService, Service};
 
 /// The default drain window of `stop`: 5 s, as in the originals.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// What `start` should do, decided by [`ServerCore::begin_start`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StartAction {
-    /// The server is idle: the transport should start now and then call
-    /// [`ServerCore::finish_start`].
-    Start,
-    /// Already started: nothing to do (start is idempotent).
-    AlreadyStarted,
-}
-
 /// Services, lifecycle state and in-flight handler tracking shared by every transport's server.
 ///
-/// Transports use it like this: `begin_start` → set up intake → `finish_start`;
-/// handlers run on [`ServerCore::tracker`] and watch [`ServerCore::shutdown_token`];
-/// `stop` stops intake, then [`ServerCore::drain`]s.
+/// Transports use it like this: `start` goes through [`ServerCore::lifecycle`]
+/// (`begin_start` → set up intake → `started`); handlers run on [`ServerCore::tracker`] and
+/// watch [`ServerCore::shutdown_token`]; `stop` (`begin_stop`) stops intake, then
+/// [`ServerCore::drain`]s.
 #[derive(Debug)]
 pub struct ServerCore {
     services: Vec<Service>,
-    state: Mutex<LifecycleState>,
+    lifecycle: Lifecycle,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -82,7 +72,7 @@ impl ServerCore {
         }
         Ok(Self {
             services,
-            state: Mutex::new(LifecycleState::Idle),
+            lifecycle: Lifecycle::new(),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         })
@@ -100,40 +90,12 @@ impl ServerCore {
 
     /// The current lifecycle state.
     pub fn state(&self) -> LifecycleState {
-        *self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.lifecycle.state()
     }
 
-    /// Decides what `start` does: an error after stop, nothing when started.
-    pub fn begin_start(&self) -> Result<StartAction, ServerError> {
-        match self.state() {
-            LifecycleState::Stopped => Err(ServerError::AlreadyStopped),
-            LifecycleState::Started => Ok(StartAction::AlreadyStarted),
-            _ => Ok(StartAction::Start),
-        }
-    }
-
-    /// Marks the server started (after the transport's intake is running).
-    pub fn finish_start(&self) {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *state == LifecycleState::Idle {
-            *state = LifecycleState::Started;
-        }
-    }
-
-    /// Marks the server stopped; returns the state it was in (stop is idempotent: a transport
-    /// only tears down when this returns [`LifecycleState::Started`]).
-    pub fn mark_stopped(&self) -> LifecycleState {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::mem::replace(&mut *state, LifecycleState::Stopped)
+    /// The server's lifecycle (start once, stop once, concurrent callers wait).
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
     }
 
     /// Tracks in-flight handler tasks.
