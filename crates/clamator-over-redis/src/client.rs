@@ -1,14 +1,15 @@
 //! `RedisRpcClient`: XADDs requests to `<prefix>:cmds:<service>` and reads replies from its own
-//! `<prefix>:replies:<instance_id>` stream.
+//! `<prefix>:replies:<instance_id>` stream, which it trims itself as it reads.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clamator_protocol::{
     build_notification, build_request, parse_envelope_slice, to_json, unwrap_response, CallError,
-    ClientLifecycle, Envelope, LifecycleState, RpcClient, TransportError, DEFAULT_CALL_TIMEOUT,
+    Envelope, Lifecycle, LifecycleState, RpcClient, StartStep, TransportError,
+    DEFAULT_CALL_TIMEOUT,
 };
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::Value;
@@ -18,38 +19,63 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{
-    blocking_connection, command_connection, is_connection_error, millis, sleep_or_cancel, Backoff,
-    ConnectionChoice, ConnectionSource, BLOCK, DEFAULT_MAX_ENVELOPE_BYTES,
-    DEFAULT_REPLY_STREAM_TTL,
+    blocking_connection, command_connection, command_error, is_connection_error, is_transient,
+    millis, sleep_or_cancel, Backoff, ConnectionChoice, ConnectionSource, BLOCK,
+    DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL,
 };
 use crate::entry::parse_read_reply;
-use crate::keys::{command_stream, reply_stream};
+use crate::keys::{check_instance_id, check_key_prefix, command_stream, reply_stream};
+use crate::server::REPLY_TRIM_FIELD;
 
 /// Replies read per `XREAD` at most.
 const REPLY_BATCH: usize = 1024;
+/// The client trims the replies it has read once this many accumulated (and when idle).
+const TRIM_EVERY: usize = 64;
 
 type Pending = Mutex<HashMap<String, oneshot::Sender<Envelope>>>;
+
+/// What the client's background tasks use.
+struct Shared {
+    reply_stream: String,
+    reply_ttl: Duration,
+    pending: Pending,
+    /// Cancelled by `stop` or when the last handle is dropped.
+    stopped: CancellationToken,
+}
 
 struct Inner {
     key_prefix: String,
     instance_id: String,
-    reply_stream: String,
     default_timeout: Duration,
     max_envelope_bytes: usize,
-    reply_ttl: Duration,
     source: ConnectionSource,
-    lifecycle: ClientLifecycle,
+    lifecycle: Lifecycle,
     conn: Mutex<Option<ConnectionManager>>,
-    pending: Pending,
-    stopped: CancellationToken,
     tasks: TaskTracker,
-    starting: tokio::sync::Mutex<()>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone without `stop`: the reply loop and the TTL refresh end and
+    /// close their connections (the reply stream expires by its TTL).
+    fn drop(&mut self) {
+        self.shared.stopped.cancel();
+    }
 }
 
 /// Calls services over Redis Streams, wire-compatible with `clamator-over-redis` 0.1.9.
 ///
 /// All calls share one multiplexed connection for `XADD`s and one dedicated connection for
-/// the blocking `XREAD` of replies, however many calls are in flight. Cheap to clone.
+/// the blocking `XREAD` of replies, however many calls are in flight. The reply stream
+/// `<prefix>:replies:<instance_id>` carries a TTL the client refreshes while it runs; the
+/// client trims the replies it has read and asks servers (field `reply-trim: client`) not to
+/// trim it, so no reply is lost however many calls are in flight or however long the client
+/// pauses within a call's timeout.
+///
+/// Cheap to clone; clones share one client. [`stop`](Self::stop) fails pending calls, deletes
+/// the reply stream and closes the connections; dropping the last handle without `stop` ends
+/// the background tasks and closes the connections too (the reply stream then expires by its
+/// TTL).
 #[derive(Clone)]
 pub struct RedisRpcClient {
     inner: Arc<Inner>,
@@ -89,8 +115,9 @@ impl fmt::Debug for RedisRpcClientBuilder {
 }
 
 impl RedisRpcClientBuilder {
-    /// The reply stream suffix (`<prefix>:replies:<instance_id>`). Default: a random UUID v4.
-    /// An empty string means the default.
+    /// The reply stream suffix (`<prefix>:replies:<instance_id>`), at most 256 bytes (servers
+    /// do not reply to longer ones). Default: a random UUID v4. An empty string means the
+    /// default.
     pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
         let id = instance_id.into();
         if !id.is_empty() {
@@ -133,31 +160,49 @@ impl RedisRpcClientBuilder {
         self
     }
 
-    /// Builds the client (not started).
+    /// Builds the client (not started). Fails on a setting that cannot work, naming it.
     pub fn build(self) -> Result<RedisRpcClient, TransportError> {
+        check_key_prefix(&self.key_prefix).map_err(TransportError::Config)?;
+        check_instance_id(&self.instance_id).map_err(TransportError::Config)?;
+        if self.default_timeout.is_zero() {
+            return Err(TransportError::Config(
+                "the default call timeout must be longer than zero".into(),
+            ));
+        }
+        if self.reply_ttl < Duration::from_millis(1) {
+            return Err(TransportError::Config(
+                "reply_stream_ttl must be at least 1 ms".into(),
+            ));
+        }
+        if self.max_envelope_bytes == 0 {
+            return Err(TransportError::Config(
+                "max_envelope_bytes must be at least 1".into(),
+            ));
+        }
         let source = self.connection.finish()?;
         Ok(RedisRpcClient {
             inner: Arc::new(Inner {
-                reply_stream: reply_stream(&self.key_prefix, &self.instance_id),
+                shared: Arc::new(Shared {
+                    reply_stream: reply_stream(&self.key_prefix, &self.instance_id),
+                    reply_ttl: self.reply_ttl,
+                    pending: Mutex::new(HashMap::new()),
+                    stopped: CancellationToken::new(),
+                }),
                 key_prefix: self.key_prefix,
                 instance_id: self.instance_id,
                 default_timeout: self.default_timeout,
                 max_envelope_bytes: self.max_envelope_bytes,
-                reply_ttl: self.reply_ttl,
                 source,
-                lifecycle: ClientLifecycle::default(),
+                lifecycle: Lifecycle::new(),
                 conn: Mutex::new(None),
-                pending: Mutex::new(HashMap::new()),
-                stopped: CancellationToken::new(),
                 tasks: TaskTracker::new(),
-                starting: tokio::sync::Mutex::new(()),
             }),
         })
     }
 }
 
 impl RedisRpcClient {
-    /// Starts building a client with the given key prefix (used literally).
+    /// Starts building a client with the given key prefix (not empty, no glob characters).
     pub fn builder(key_prefix: impl Into<String>) -> RedisRpcClientBuilder {
         RedisRpcClientBuilder {
             key_prefix: key_prefix.into(),
@@ -176,7 +221,7 @@ impl RedisRpcClient {
 
     /// The reply stream key.
     pub fn reply_stream(&self) -> &str {
-        &self.inner.reply_stream
+        &self.inner.shared.reply_stream
     }
 
     /// The lifecycle state.
@@ -184,41 +229,45 @@ impl RedisRpcClient {
         self.inner.lifecycle.state()
     }
 
-    /// Connects and starts reading replies. Idempotent; an error after `stop` or when Redis
-    /// cannot be reached.
+    /// Connects and starts reading replies. Idempotent (concurrent calls start once); an
+    /// error after `stop` or when Redis cannot be reached (then nothing runs, and `start` can
+    /// be called again).
     pub async fn start(&self) -> Result<(), TransportError> {
         let inner = &self.inner;
-        // Concurrent starts: one connects, the others wait and then see it started.
-        let _starting = inner.starting.lock().await;
-        if !inner.lifecycle.begin_start()? {
-            return Ok(());
+        match inner.lifecycle.begin_start().await {
+            StartStep::Start(guard) => {
+                let client = inner.source.client()?;
+                let mut conn = command_connection(&client).await?;
+                let reader = blocking_connection(&client).await?;
+                let shared = &inner.shared;
+                touch_reply_stream(&mut conn, &shared.reply_stream, shared.reply_ttl)
+                    .await
+                    .map_err(|e| command_error("creating the reply stream failed", &e))?;
+                inner
+                    .tasks
+                    .spawn(keep_reply_stream(Arc::clone(shared), conn.clone()));
+                inner
+                    .tasks
+                    .spawn(reply_loop(Arc::clone(shared), client, reader, conn.clone()));
+                *inner.conn.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
+                guard.started();
+                Ok(())
+            }
+            StartStep::AlreadyStarted => Ok(()),
+            StartStep::Stopped => Err(TransportError::AlreadyStopped),
         }
-        let client = inner.source.client()?;
-        let mut conn = command_connection(&client).await?;
-        let reader = blocking_connection(&client).await?;
-        touch_reply_stream(&mut conn, &inner.reply_stream, inner.reply_ttl)
-            .await
-            .map_err(|e| TransportError::connection("creating the reply stream failed", e))?;
-        inner
-            .tasks
-            .spawn(keep_reply_stream(Arc::clone(inner), conn.clone()));
-        *inner.conn.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
-        inner
-            .tasks
-            .spawn(reply_loop(Arc::clone(inner), client, reader));
-        inner.lifecycle.finish_start();
-        Ok(())
     }
 
     /// Stops: pending calls fail with "transport stopped", the reply stream is deleted (best
-    /// effort) and the connections are closed. Idempotent.
+    /// effort) and the connections are closed. Idempotent; a stop during `start` waits for it.
     pub async fn stop(&self) {
         let inner = &self.inner;
-        if inner.lifecycle.mark_stopped() != LifecycleState::Started {
+        let Some(guard) = inner.lifecycle.begin_stop().await else {
             return;
-        }
-        inner.stopped.cancel();
+        };
+        inner.shared.stopped.cancel();
         inner
+            .shared
             .pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -234,36 +283,46 @@ impl RedisRpcClient {
             let deleted: Result<redis::RedisResult<i64>, _> = tokio::time::timeout(
                 Duration::from_secs(2),
                 redis::cmd("DEL")
-                    .arg(&inner.reply_stream)
+                    .arg(&inner.shared.reply_stream)
                     .query_async(&mut conn),
             )
             .await;
             if !matches!(deleted, Ok(Ok(_))) {
-                tracing::debug!(reply_stream = %inner.reply_stream, "could not delete the reply stream");
+                tracing::debug!(reply_stream = %inner.shared.reply_stream, "could not delete the reply stream");
             }
         }
+        guard.stopped();
     }
 
     fn connection(&self) -> Result<ConnectionManager, TransportError> {
-        let state = self.inner.lifecycle.state();
-        match self
-            .inner
+        self.inner.lifecycle.ensure_started()?;
+        self.inner
             .conn
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            Some(conn) if state == LifecycleState::Started => Ok(conn.clone()),
-            _ => Err(TransportError::NotStarted { state }),
-        }
+            .clone()
+            .ok_or(TransportError::NotStarted {
+                state: self.inner.lifecycle.state(),
+            })
     }
 
     fn forget(&self, key: &str) {
         self.inner
+            .shared
             .pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(key);
+    }
+
+    fn check_size(&self, envelope: &str) -> Result<(), TransportError> {
+        if envelope.len() > self.inner.max_envelope_bytes {
+            return Err(TransportError::TooLarge {
+                size: envelope.len(),
+                limit: self.inner.max_envelope_bytes,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -279,6 +338,31 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
+/// Runs `XADD`, retrying what can pass (Redis restarting or loading, out of memory, failing
+/// over) until `give_up_at`; then fails with what went wrong. A retry after a lost connection
+/// may add the entry twice (at-least-once: the second reply is dropped).
+async fn xadd_retrying(
+    conn: &mut ConnectionManager,
+    cmd: &redis::Cmd,
+    give_up_at: Instant,
+) -> Result<(), TransportError> {
+    let mut backoff = Backoff::new();
+    loop {
+        match cmd.query_async::<Value>(conn).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_transient(&e) => {
+                let wait = backoff.next_delay();
+                if Instant::now() + wait >= give_up_at {
+                    return Err(command_error("xadd failed", &e));
+                }
+                tracing::debug!(error = %e, "xadd failed; retrying within the call's timeout");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(command_error("xadd failed", &e)),
+        }
+    }
+}
+
 impl RpcClient for RedisRpcClient {
     async fn call_value(
         &self,
@@ -291,37 +375,32 @@ impl RpcClient for RedisRpcClient {
         let request = build_request(service, method, params)?;
         let key = request.id.to_string();
         let envelope = to_json(&request);
-        if envelope.len() > self.inner.max_envelope_bytes {
-            return Err(TransportError::TooLarge {
-                size: envelope.len(),
-                limit: self.inner.max_envelope_bytes,
-            }
-            .into());
-        }
+        self.check_size(&envelope)?;
         let timeout = timeout.unwrap_or(self.inner.default_timeout);
+        let give_up_at = Instant::now() + timeout;
         let (tx, rx) = oneshot::channel();
         self.inner
+            .shared
             .pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(key.clone(), tx);
         let _guard = PendingGuard { client: self, key };
-        let stream = command_stream(&self.inner.key_prefix, service);
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(command_stream(&self.inner.key_prefix, service))
+            .arg("*")
+            .arg("type")
+            .arg("rpc")
+            .arg("envelope")
+            .arg(envelope)
+            .arg("reply-to")
+            .arg(&self.inner.shared.reply_stream)
+            .arg("timeout-ms")
+            .arg(millis(timeout))
+            .arg(REPLY_TRIM_FIELD)
+            .arg("client");
         let exchange = async {
-            let added: redis::RedisResult<Value> = redis::cmd("XADD")
-                .arg(&stream)
-                .arg("*")
-                .arg("type")
-                .arg("rpc")
-                .arg("envelope")
-                .arg(envelope)
-                .arg("reply-to")
-                .arg(&self.inner.reply_stream)
-                .arg("timeout-ms")
-                .arg(millis(timeout))
-                .query_async(&mut conn)
-                .await;
-            added.map_err(|e| TransportError::connection("xadd failed", e))?;
+            xadd_retrying(&mut conn, &xadd, give_up_at).await?;
             rx.await.map_err(|_| TransportError::Stopped)
         };
         // The timer covers the XADD too, so a call's timeout fires even while Redis is
@@ -330,7 +409,7 @@ impl RpcClient for RedisRpcClient {
             reply = tokio::time::timeout(timeout, exchange) => {
                 reply.map_err(|_| TransportError::Timeout)??
             }
-            () = self.inner.stopped.cancelled() => return Err(TransportError::Stopped.into()),
+            () = self.inner.shared.stopped.cancelled() => return Err(TransportError::Stopped.into()),
         };
         unwrap_response(reply)
     }
@@ -343,40 +422,70 @@ impl RpcClient for RedisRpcClient {
     ) -> Result<(), CallError> {
         let mut conn = self.connection()?;
         let notification = to_json(&build_notification(service, method, params)?);
-        if notification.len() > self.inner.max_envelope_bytes {
-            return Err(TransportError::TooLarge {
-                size: notification.len(),
-                limit: self.inner.max_envelope_bytes,
-            }
-            .into());
-        }
-        let added: redis::RedisResult<Value> = redis::cmd("XADD")
-            .arg(command_stream(&self.inner.key_prefix, service))
+        self.check_size(&notification)?;
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(command_stream(&self.inner.key_prefix, service))
             .arg("*")
             .arg("type")
             .arg("rpc")
             .arg("envelope")
-            .arg(notification)
-            .query_async(&mut conn)
-            .await;
-        added.map_err(|e| TransportError::connection("xadd failed", e))?;
-        Ok(())
+            .arg(notification);
+        let give_up_at = Instant::now() + self.inner.default_timeout;
+        tokio::select! {
+            sent = xadd_retrying(&mut conn, &xadd, give_up_at) => Ok(sent?),
+            () = self.inner.shared.stopped.cancelled() => Err(TransportError::Stopped.into()),
+        }
     }
 }
 
-/// Reads the reply stream and completes pending calls; survives Redis outages.
-async fn reply_loop(inner: Arc<Inner>, client: redis::Client, reader: MultiplexedConnection) {
+/// The stream id just after `id` (`ms-seq` → `ms-(seq+1)`), for an exclusive `MINID`.
+fn next_id(id: &str) -> Option<String> {
+    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    Some(match seq.checked_add(1) {
+        Some(seq) => format!("{ms}-{seq}"),
+        None => format!("{}-0", ms.checked_add(1)?),
+    })
+}
+
+/// Removes the replies up to `last_read` (`XTRIM MINID ~`: whole nodes only, never an unread
+/// entry).
+async fn trim_read(shared: &Shared, conn: &mut ConnectionManager, last_read: &str) {
+    let Some(min) = next_id(last_read) else {
+        return;
+    };
+    let trimmed: redis::RedisResult<i64> = redis::cmd("XTRIM")
+        .arg(&shared.reply_stream)
+        .arg("MINID")
+        .arg("~")
+        .arg(min)
+        .query_async(conn)
+        .await;
+    if let Err(error) = trimmed {
+        tracing::debug!(%error, reply_stream = %shared.reply_stream, "could not trim the replies read");
+    }
+}
+
+/// Reads the reply stream and completes pending calls; trims what it read; survives Redis
+/// outages.
+async fn reply_loop(
+    shared: Arc<Shared>,
+    client: redis::Client,
+    reader: MultiplexedConnection,
+    mut conn: ConnectionManager,
+) {
     let mut reader: Option<MultiplexedConnection> = Some(reader);
     let mut last_id = "0".to_owned();
+    let mut untrimmed = 0usize;
     let mut backoff = Backoff::new();
-    while !inner.stopped.is_cancelled() {
-        let conn = match reader.as_mut() {
-            Some(conn) => conn,
+    while !shared.stopped.is_cancelled() {
+        let reading = match reader.as_mut() {
+            Some(reading) => reading,
             None => match blocking_connection(&client).await {
-                Ok(conn) => reader.insert(conn),
+                Ok(reading) => reader.insert(reading),
                 Err(error) => {
-                    tracing::warn!(%error, "redis reply loop reconnect failed");
-                    if !sleep_or_cancel(backoff.next_delay(), &inner.stopped).await {
+                    tracing::warn!(%error, "redis reply loop reconnect failed; retrying with backoff");
+                    if !sleep_or_cancel(backoff.next_delay(), &shared.stopped).await {
                         break;
                     }
                     continue;
@@ -389,54 +498,69 @@ async fn reply_loop(inner: Arc<Inner>, client: redis::Client, reader: Multiplexe
             .arg("BLOCK")
             .arg(millis(BLOCK))
             .arg("STREAMS")
-            .arg(&inner.reply_stream)
+            .arg(&shared.reply_stream)
             .arg(&last_id);
         let read = tokio::select! {
-            read = cmd.query_async::<Value>(conn) => read,
-            () = inner.stopped.cancelled() => break,
+            read = cmd.query_async::<Value>(reading) => read,
+            () = shared.stopped.cancelled() => break,
         };
         match read {
             Ok(reply) => {
                 backoff.reset();
-                for entry in parse_read_reply(&reply) {
+                let entries = parse_read_reply(&reply);
+                if entries.is_empty() && untrimmed > 0 {
+                    trim_read(&shared, &mut conn, &last_id).await;
+                    untrimmed = 0;
+                }
+                untrimmed += entries.len();
+                for entry in entries {
                     last_id.clone_from(&entry.id);
-                    let Some(raw) = entry.field("envelope") else {
-                        continue;
-                    };
-                    let envelope = match parse_envelope_slice(raw) {
-                        Ok(envelope) => envelope,
-                        Err(error) => {
-                            tracing::warn!(entry_id = %entry.id, %error, "redis reply parse failed");
-                            continue;
-                        }
-                    };
-                    let Envelope::Response(response) = &envelope else {
-                        continue;
-                    };
-                    let key = match &response.id {
-                        Json::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    let waiter = inner
-                        .pending
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&key);
-                    if let Some(waiter) = waiter {
-                        let _ = waiter.send(envelope);
-                    }
+                    deliver(&shared, &entry);
+                }
+                if untrimmed >= TRIM_EVERY {
+                    trim_read(&shared, &mut conn, &last_id).await;
+                    untrimmed = 0;
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "redis reply loop error");
+                tracing::error!(error = %e, "redis reply loop error; retrying with backoff");
                 if is_connection_error(&e) {
                     reader = None;
                 }
-                if !sleep_or_cancel(backoff.next_delay(), &inner.stopped).await {
+                if !sleep_or_cancel(backoff.next_delay(), &shared.stopped).await {
                     break;
                 }
             }
         }
+    }
+}
+
+/// Completes the pending call a reply answers (late and duplicate replies are dropped).
+fn deliver(shared: &Shared, entry: &crate::entry::Entry) {
+    let Some(raw) = entry.field("envelope") else {
+        return;
+    };
+    let envelope = match parse_envelope_slice(raw) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            tracing::warn!(entry_id = %entry.id, %error, "redis reply parse failed");
+            return;
+        }
+    };
+    let Envelope::Response(response) = &envelope else {
+        return;
+    };
+    let key = match &response.id {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let waiter = shared
+        .pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&key);
+    if let Some(waiter) = waiter {
+        let _ = waiter.send(envelope);
     }
 }
 
@@ -475,13 +599,25 @@ async fn touch_reply_stream(
 }
 
 /// Refreshes the reply stream's TTL every third of it while the client runs.
-async fn keep_reply_stream(inner: Arc<Inner>, mut conn: ConnectionManager) {
-    let every = (inner.reply_ttl / 3).max(Duration::from_millis(100));
-    while sleep_or_cancel(every, &inner.stopped).await {
+async fn keep_reply_stream(shared: Arc<Shared>, mut conn: ConnectionManager) {
+    let every = (shared.reply_ttl / 3).max(Duration::from_millis(100));
+    while sleep_or_cancel(every, &shared.stopped).await {
         if let Err(error) =
-            touch_reply_stream(&mut conn, &inner.reply_stream, inner.reply_ttl).await
+            touch_reply_stream(&mut conn, &shared.reply_stream, shared.reply_ttl).await
         {
             tracing::debug!(%error, "could not refresh the reply stream TTL");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_id;
+
+    #[test]
+    fn next_ids() {
+        assert_eq!(next_id("5-0").as_deref(), Some("5-1"));
+        assert_eq!(next_id("5-18446744073709551615").as_deref(), Some("6-0"));
+        assert_eq!(next_id("x"), None);
     }
 }

@@ -16,25 +16,10 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
 /// servers set it (`EXPIRE … NX`) when they reply, so streams of dead clients expire.
 pub const DEFAULT_REPLY_STREAM_TTL: Duration = Duration::from_secs(600);
 
-/// The Redis server version as `(major, minor)`, from `INFO server`.
-pub(crate) async fn server_version(conn: &mut ConnectionManager) -> (u32, u32) {
-    let info: redis::RedisResult<String> = redis::cmd("INFO").arg("server").query_async(conn).await;
-    let info = info.unwrap_or_default();
-    let version = info
-        .lines()
-        .find_map(|l| l.strip_prefix("redis_version:"))
-        .unwrap_or("0.0");
-    let mut parts = version
-        .trim()
-        .split('.')
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
-}
-
 /// Milliseconds since the Unix epoch on Redis's clock minus the same on ours.
-pub(crate) async fn redis_clock_offset_ms(conn: &mut ConnectionManager) -> Option<i64> {
-    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await.ok()?;
-    Some(secs * 1000 + micros / 1000 - local_now_ms())
+pub(crate) async fn redis_clock_offset_ms(conn: &mut ConnectionManager) -> redis::RedisResult<i64> {
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
+    Ok(secs.saturating_mul(1000).saturating_add(micros / 1000) - local_now_ms())
 }
 
 /// Milliseconds since the Unix epoch on our clock.
@@ -206,6 +191,7 @@ impl Backoff {
     }
 }
 
+/// A duration in whole milliseconds, for Redis arguments (saturating).
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -213,6 +199,48 @@ pub(crate) fn millis(d: Duration) -> u64 {
 /// Whether a Redis error means the connection is gone (reconnect), as opposed to a reply error.
 pub(crate) fn is_connection_error(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
+/// Server error codes that mean "not now, try again": the command was not executed.
+const TRANSIENT_CODES: &[&str] = &[
+    "LOADING",     // restarted, loading its data (AOF/RDB)
+    "OOM",         // maxmemory reached with noeviction
+    "BUSY",        // a script is running
+    "TRYAGAIN",    // cluster resharding
+    "MASTERDOWN",  // replica lost its master
+    "CLUSTERDOWN", // cluster not serving
+    "READONLY",    // failover in progress: we reached a replica
+];
+
+/// Whether retrying the same command later can succeed: the connection is gone or the server
+/// is temporarily unable to run it (loading, out of memory, failing over). Anything else
+/// (`WRONGTYPE`, `NOPERM`, syntax errors) fails the same way every time.
+pub(crate) fn is_transient(e: &redis::RedisError) -> bool {
+    is_connection_error(e) || e.code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
+}
+
+/// A Redis error as the server said it (`NOPERM this user has no permissions to run the
+/// 'xack' command`), or as redis-rs describes a client-side failure.
+pub(crate) fn describe(e: &redis::RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        _ => e.to_string(),
+    }
+}
+
+/// A failed command as a transport error: the connection (retrying can help) or a refusal
+/// (permissions, key types: it will fail the same way again), with the server's message.
+pub(crate) fn command_error(context: &'static str, e: &redis::RedisError) -> TransportError {
+    if is_transient(e) {
+        TransportError::connection(context, describe(e))
+    } else {
+        TransportError::rejected(context, describe(e))
+    }
+}
+
+/// Whether the ACL user may not run the command.
+pub(crate) fn is_denied(e: &redis::RedisError) -> bool {
+    e.code() == Some("NOPERM")
 }
 
 /// Sleeps `d`; `false` if `token` was cancelled first (the loop should end).

@@ -84,19 +84,6 @@ pub(crate) fn parse_read_reply(v: &Value) -> Vec<Entry> {
     }
 }
 
-/// Parses an `XAUTOCLAIM` reply: `[next_cursor, entries, deleted_ids?]`.
-pub(crate) fn parse_autoclaim_reply(v: &Value) -> (String, Vec<Entry>) {
-    let Some(parts) = items(v) else {
-        return ("0-0".to_owned(), Vec::new());
-    };
-    let cursor = parts
-        .first()
-        .and_then(|c| string(c))
-        .unwrap_or_else(|| "0-0".to_owned());
-    let entries = parts.get(1).map(|e| parse_entries(e)).unwrap_or_default();
-    (cursor, entries)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,12 +27,14 @@ pub use client::{RedisRpcClient, RedisRpcClientBuilder};
 pub use config::{
     redact_url, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL, DEFAULT_REPLY_STREAM_TTL,
 };
+pub use keys::MAX_INSTANCE_ID_BYTES;
 pub use keys::{
     command_stream, consumer_group_name, consumer_name, dead_letter_stream, reply_stream,
 };
 pub use server::{
     RedisRpcServer, RedisRpcServerBuilder, ServerStats, DEFAULT_CONCURRENCY,
-    DEFAULT_CONSUMER_CLAIM_IDLE, DEFAULT_MAX_DELIVERIES, DEFAULT_REPLY_STREAM_MAXLEN,
+    DEFAULT_CONSUMER_CLAIM_IDLE, DEFAULT_CONSUMER_EXPIRY, DEFAULT_MAX_DELIVERIES,
+    DEFAULT_REPLY_STREAM_MAXLEN, MIN_CONSUMER_CLAIM_IDLE,
 };
 
 /// The `redis` crate, re-exported for `redis_client` injection.

@@ -22,6 +22,11 @@ fn usage(msg: &str) -> ! {
     std::process::exit(2)
 }
 
+fn fail(msg: &str) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(1)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -77,10 +82,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(concurrency) = concurrency {
         builder = builder.concurrency(concurrency);
     }
-    let server = builder.build()?;
+    let server = builder
+        .build()
+        .unwrap_or_else(|e| fail(&format!("invalid settings: {e}")));
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    server.start().await?;
+    if let Err(e) = server.start().await {
+        fail(&format!("could not start: {e}"));
+    }
     println!("READY");
     tokio::select! {
         _ = term.recv() => {}
