@@ -20,7 +20,7 @@ struct Cli {
     /// Redis URL.
     #[arg(long, global = true, env = "REDIS_URL", default_value = clamator::redis::DEFAULT_REDIS_URL, hide_env_values = true)]
     redis_url: String,
-    /// Key prefix of the services.
+    /// Key prefix of the services (required by every command that talks to Redis).
     #[arg(long, global = true, env = "CLAMATOR_PREFIX", default_value = "")]
     prefix: String,
     #[command(subcommand)]
@@ -200,6 +200,10 @@ fn pretty(v: &impl serde::Serialize) -> String {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
+    if !matches!(cli.command, Command::Codegen { .. }) {
+        clamator::redis::check_key_prefix(&cli.prefix)
+            .map_err(|e| format!("{e} (give --prefix or set CLAMATOR_PREFIX)"))?;
+    }
     match &cli.command {
         Command::Call {
             method,

@@ -268,3 +268,39 @@ async fn dlq_list_replay_drop() {
     assert_eq!(n, 0);
     server.stop().await;
 }
+
+#[test]
+fn an_empty_or_glob_prefix_is_refused_by_every_redis_command() {
+    let redis = RedisServer::start();
+    for prefix in ["", "app*"] {
+        for args in [
+            &["call", "arith.add", "{}", "--timeout", "300ms"][..],
+            &["notify", "notifications.ping", "{}"],
+            &["inspect"],
+            &["dlq", "list", "arith"],
+            &[
+                "bench",
+                "--method",
+                "arith.add",
+                "--calls",
+                "1",
+                "--timeout",
+                "300ms",
+            ],
+        ] {
+            let out = Command::new(env!("CARGO_BIN_EXE_clamator"))
+                .args(["--redis-url", &redis.url(), "--prefix", prefix])
+                .args(args)
+                .env_remove("CLAMATOR_PREFIX")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{prefix:?} {args:?}: {stderr}");
+            assert!(
+                stderr.contains("key prefix"),
+                "{prefix:?} {args:?}: {stderr}"
+            );
+        }
+    }
+}

@@ -162,8 +162,8 @@ impl RedisRpcClientBuilder {
 
     /// Builds the client (not started). Fails on a setting that cannot work, naming it.
     pub fn build(self) -> Result<RedisRpcClient, TransportError> {
-        check_key_prefix(&self.key_prefix).map_err(TransportError::Config)?;
-        check_instance_id(&self.instance_id).map_err(TransportError::Config)?;
+        check_key_prefix(&self.key_prefix)?;
+        check_instance_id(&self.instance_id)?;
         if self.default_timeout.is_zero() {
             return Err(TransportError::Config(
                 "the default call timeout must be longer than zero".into(),

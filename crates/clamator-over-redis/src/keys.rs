@@ -1,5 +1,7 @@
 //! Redis key, group and consumer names (spec §2.1), identical to the originals.
 
+use clamator_protocol::TransportError;
+
 /// The command stream of a service: `<prefix>:cmds:<service>`.
 ///
 /// ```
@@ -54,26 +56,36 @@ const GLOB_CHARS: &[char] = &['*', '?', '[', ']', '\\'];
 
 /// Checks a key prefix: not empty, and no glob characters (they would make the `SCAN`
 /// patterns of `clamator inspect`, `dlq` and the dashboard match other applications' keys).
-pub(crate) fn check_key_prefix(prefix: &str) -> Result<(), String> {
+/// Servers and clients check it in `build()`.
+///
+/// ```
+/// use clamator_over_redis::check_key_prefix;
+/// assert!(check_key_prefix("app").is_ok());
+/// assert!(check_key_prefix("").is_err());
+/// assert!(check_key_prefix("app*").is_err());
+/// ```
+pub fn check_key_prefix(prefix: &str) -> Result<(), TransportError> {
     if prefix.is_empty() {
-        return Err("the key prefix must not be empty".into());
+        return Err(TransportError::Config(
+            "the key prefix must not be empty".into(),
+        ));
     }
     if let Some(c) = prefix.chars().find(|c| GLOB_CHARS.contains(c)) {
-        return Err(format!(
+        return Err(TransportError::Config(format!(
             "the key prefix {prefix:?} contains {c:?}: glob characters (* ? [ ] \\) are not allowed in a key prefix"
-        ));
+        )));
     }
     Ok(())
 }
 
 /// Checks an instance id: at most [`MAX_INSTANCE_ID_BYTES`] bytes (servers refuse to reply to
 /// longer ones).
-pub(crate) fn check_instance_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_instance_id(id: &str) -> Result<(), TransportError> {
     if id.len() > MAX_INSTANCE_ID_BYTES {
-        return Err(format!(
+        return Err(TransportError::Config(format!(
             "the instance id is {} bytes long; at most {MAX_INSTANCE_ID_BYTES} bytes are allowed",
             id.len()
-        ));
+        )));
     }
     Ok(())
 }

@@ -29,7 +29,8 @@ pub use config::{
 };
 pub use keys::MAX_INSTANCE_ID_BYTES;
 pub use keys::{
-    command_stream, consumer_group_name, consumer_name, dead_letter_stream, reply_stream,
+    check_key_prefix, command_stream, consumer_group_name, consumer_name, dead_letter_stream,
+    reply_stream,
 };
 pub use server::{
     RedisRpcServer, RedisRpcServerBuilder, ServerStats, DEFAULT_CONCURRENCY,

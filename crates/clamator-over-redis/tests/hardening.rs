@@ -853,3 +853,94 @@ async fn optional_commands_denied_degrade_with_one_warning_each() {
         .count();
     assert_eq!(warned, 1, "one warning about PEXPIRE:\n{text}");
 }
+
+// ---- 15. consumers of dead servers are removed ----------------------------------------------
+
+#[tokio::test]
+async fn consumers_idle_past_the_expiry_with_nothing_pending_are_removed() {
+    let redis = RedisServer::start();
+    let mut r = raw(&redis).await;
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(CMDS)
+        .arg("svc")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    // consumers left behind by 5 servers that crashed
+    for i in 0..5 {
+        let _: i64 = redis::cmd("XGROUP")
+            .arg("CREATECONSUMER")
+            .arg(CMDS)
+            .arg("svc")
+            .arg(format!("svc:crashed-{i}"))
+            .query_async(&mut r)
+            .await
+            .unwrap();
+    }
+    let probe = Probe::new();
+    let server = started(
+        server_builder(&redis, "a", &probe)
+            .consumer_claim_idle(Duration::from_millis(200))
+            .consumer_expiry(Duration::from_millis(1500)),
+    )
+    .await;
+    let consumers = || async {
+        let list = cmd_json(&r, &["XINFO", "CONSUMERS", CMDS, "svc"]).await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c[1].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let before = consumers().await;
+    assert!(
+        (0..5).all(|i| before.contains(&format!("svc:crashed-{i}"))),
+        "{before:?}"
+    );
+    eventually("the crashed servers' consumers removed", || async {
+        !consumers()
+            .await
+            .iter()
+            .any(|c| c.starts_with("svc:crashed"))
+    })
+    .await;
+    // the server still serves, and its own consumer is never removed while it runs
+    let c = client(&redis).await;
+    c.call_value("svc", "echo", json!({}), None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(consumers().await, ["svc:a"]);
+    c.call_value("svc", "echo", json!({}), None).await.unwrap();
+    c.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn replies_to_0_1_9_clients_keep_their_maxlen_cap() {
+    let redis = RedisServer::start();
+    let probe = Probe::new();
+    let server = started(server_builder(&redis, "s", &probe).reply_stream_maxlen(100)).await;
+    let r = raw(&redis).await;
+    for i in 0..500 {
+        raw_request(
+            &r,
+            CMDS,
+            &request("echo", &format!("m{i}"), json!({})),
+            Some("h:replies:py"),
+            &[],
+        )
+        .await;
+    }
+    eventually("all answered", || async {
+        probe.runs() == 500 && pending(&r, CMDS, "svc").await == 0
+    })
+    .await;
+    let len = xlen(&r, "h:replies:py").await;
+    assert!(
+        (100..=250).contains(&len),
+        "MAXLEN ~ 100 keeps about 100 replies, got {len}"
+    );
+    server.stop().await;
+}

@@ -94,11 +94,12 @@ pub mod memory {
 #[cfg(feature = "redis")]
 pub mod redis {
     pub use clamator_over_redis::{
-        command_stream, consumer_group_name, consumer_name, dead_letter_stream, redact_url, redis,
-        reply_stream, RedisRpcClient, RedisRpcClientBuilder, RedisRpcServer, RedisRpcServerBuilder,
-        ServerStats, DEFAULT_CONCURRENCY, DEFAULT_CONSUMER_CLAIM_IDLE, DEFAULT_MAX_DELIVERIES,
-        DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL, DEFAULT_REPLY_STREAM_MAXLEN,
-        DEFAULT_REPLY_STREAM_TTL,
+        check_key_prefix, command_stream, consumer_group_name, consumer_name, dead_letter_stream,
+        redact_url, redis, reply_stream, RedisRpcClient, RedisRpcClientBuilder, RedisRpcServer,
+        RedisRpcServerBuilder, ServerStats, DEFAULT_CONCURRENCY, DEFAULT_CONSUMER_CLAIM_IDLE,
+        DEFAULT_CONSUMER_EXPIRY, DEFAULT_MAX_DELIVERIES, DEFAULT_MAX_ENVELOPE_BYTES,
+        DEFAULT_REDIS_URL, DEFAULT_REPLY_STREAM_MAXLEN, DEFAULT_REPLY_STREAM_TTL,
+        MAX_INSTANCE_ID_BYTES, MIN_CONSUMER_CLAIM_IDLE,
     };
 }
 

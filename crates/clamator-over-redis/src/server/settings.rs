@@ -59,8 +59,8 @@ impl Settings {
     /// Every value that cannot work is an error naming the setting.
     pub(crate) fn check(&self) -> Result<(), TransportError> {
         let bad = |msg: String| Err(TransportError::Config(msg));
-        check_key_prefix(&self.key_prefix).map_err(TransportError::Config)?;
-        check_instance_id(&self.instance_id).map_err(TransportError::Config)?;
+        check_key_prefix(&self.key_prefix)?;
+        check_instance_id(&self.instance_id)?;
         if self.claim_idle < MIN_CONSUMER_CLAIM_IDLE {
             return bad(format!(
                 "consumer claim idle (consumer_claim_idle) must be at least {MIN_CONSUMER_CLAIM_IDLE:?}, got {:?}: \
