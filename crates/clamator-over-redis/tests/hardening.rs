@@ -366,7 +366,9 @@ async fn every_stop_caller_returns_after_the_drain() {
     let first = tokio::spawn(async move {
         s1.stop().await;
     });
-    tokio::task::yield_now().await;
+    while server.state() != LifecycleState::Stopping {
+        tokio::task::yield_now().await;
+    }
     let second = tokio::spawn({
         let probe = probe.clone();
         async move {

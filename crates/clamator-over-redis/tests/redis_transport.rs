@@ -498,20 +498,23 @@ async fn crashed_server_work_is_reclaimed() {
     srv_b.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_long_handlers_are_not_reclaimed() {
-    // A handler running 3x claim_idle in a pool of two runs exactly once.
+    // A handler running 10x claim_idle (3 s: three reclaim rounds of the other server) in a
+    // pool of two runs exactly once, and its entry never looks idle while it runs.
     let redis = RedisServer::start();
     let runs = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let idle = Duration::from_millis(300);
     let mut servers = Vec::new();
     for who in ["a", "b"] {
-        let runs = runs.clone();
+        let (runs, release) = (runs.clone(), release.clone());
         let svc = Service::builder("long")
             .raw_method("run", json!({}), json!({}), move |_p: Value| {
-                let runs = runs.clone();
+                let (runs, release) = (runs.clone(), release.clone());
                 async move {
                     runs.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(900)).await;
+                    release.acquire().await.unwrap().forget();
                     Ok::<_, RpcError>(json!(who))
                 }
             })
@@ -520,7 +523,7 @@ async fn live_long_handlers_are_not_reclaimed() {
         let server = RedisRpcServer::builder("long")
             .redis_url(redis.url())
             .instance_id(who)
-            .consumer_claim_idle(Duration::from_millis(300))
+            .consumer_claim_idle(idle)
             .service(svc)
             .build()
             .unwrap();
@@ -528,13 +531,108 @@ async fn live_long_handlers_are_not_reclaimed() {
         servers.push(server);
     }
     let client = client(&redis, "long", "cli").await;
-    client
-        .call_value("long", "run", json!({}), None)
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.call_value("long", "run", json!({}), None).await }
+    });
+    let mut r = raw(&redis).await;
+    let started = Instant::now();
+    let mut samples = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        let pending = cmd_json(
+            &mut r,
+            &["XPENDING", "long:cmds:long", "long", "-", "+", "10"],
+        )
+        .await;
+        if let Some(entry) = pending.as_array().and_then(|p| p.first()) {
+            let entry_idle = entry[2].as_i64().unwrap();
+            assert!(
+                entry_idle < idle.as_millis() as i64,
+                "the live entry looked idle for {entry_idle} ms (claim idle {idle:?})"
+            );
+            samples += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        samples > 40,
+        "the entry was pending while the handler ran ({samples} samples)"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the live handler ran twice");
+    release.add_permits(2);
+    call.await.unwrap().unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    for s in servers {
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrency_one_keeps_the_order_of_the_stream() {
+    let redis = RedisServer::start();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (o2, r2, p2) = (order.clone(), running.clone(), peak.clone());
+    let svc = Service::builder("seq")
+        .raw_method("go", json!({}), json!({}), move |p: Value| {
+            let (order, running, peak) = (o2.clone(), r2.clone(), p2.clone());
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                order.lock().unwrap().push(p["i"].as_u64().unwrap());
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, RpcError>(p)
+            }
+        })
+        .build()
+        .unwrap();
+    // the entries are queued before the server starts, in stream order
+    let mut r = raw(&redis).await;
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("seq:cmds:seq")
+        .arg("seq")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async(&mut r)
         .await
         .unwrap();
-    // give a would-be duplicate time to show up
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    for i in 0..30 {
+        let env = json!({"jsonrpc": "2.0", "method": "seq.go", "params": {"i": i}, "id": i});
+        let _: String = r
+            .xadd(
+                "seq:cmds:seq",
+                "*",
+                &[
+                    ("type", "rpc".to_owned()),
+                    ("envelope", env.to_string()),
+                    ("reply-to", "seq:replies:x".to_owned()),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    let server = RedisRpcServer::builder("seq")
+        .redis_url(redis.url())
+        .concurrency(NonZeroUsize::new(1).unwrap())
+        .service(svc)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while order.lock().unwrap().len() < 30 {
+        assert!(Instant::now() < deadline, "not all handled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(*order.lock().unwrap(), (0..30).collect::<Vec<u64>>());
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        1,
+        "concurrency(1) ran two handlers at once"
+    );
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -778,9 +876,11 @@ async fn redis_restarted_under_load() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // let the load run before the restart
+    while s.calls.load(Ordering::SeqCst) < 200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let before = s.calls.load(Ordering::SeqCst);
-    assert!(before > 0);
     tokio::task::block_in_place(|| s.redis.restart());
     for w in workers {
         w.await.unwrap();

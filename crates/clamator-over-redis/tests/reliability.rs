@@ -112,7 +112,28 @@ async fn expired_requests_are_skipped_and_handlers_see_their_deadline() {
             .await
         }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = raw(&redis).await;
+    eventually("the second request is queued", || async {
+        let mut r = r.clone();
+        let added: Value = redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg("r:cmds:svc")
+            .query_async::<redis::Value>(&mut r)
+            .await
+            .map(|v| match v {
+                redis::Value::Array(a) => a
+                    .chunks(2)
+                    .find(|kv| kv[0] == redis::Value::BulkString(b"entries-added".to_vec()))
+                    .map_or(Value::Null, |kv| match kv[1] {
+                        redis::Value::Int(n) => json!(n),
+                        _ => Value::Null,
+                    }),
+                _ => Value::Null,
+            })
+            .unwrap_or(Value::Null);
+        added == json!(2)
+    })
+    .await;
     let s = server(&redis, "b", runs.clone(), |b| b).await;
     // the request with time left is served; the expired one is acked without running
     assert_eq!(late.await.unwrap().unwrap(), json!({"n": 2}));

@@ -6,6 +6,7 @@ use clamator_protocol::{
     RpcError,
 };
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::{json, Map, Value};
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -99,7 +100,12 @@ fn envelope() -> impl Strategy<Value = Envelope> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 2000,
+        // replay (and extend) the committed envelope_props.proptest-regressions
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn never_panics_on_values(v in json_value()) {

@@ -509,7 +509,9 @@ async fn stop_stops_intake_then_drains() {
     let server = f.server.clone();
     let stopping =
         tokio::spawn(async move { server.stop_with_grace(Duration::from_secs(5)).await });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    while f.server.state() != LifecycleState::Stopping {
+        tokio::task::yield_now().await;
+    }
     // intake stopped: the service is gone from the bus at once
     let e = rpc(f.arith.add(AddParams { a: 1.0, b: 1.0 }).await.unwrap_err());
     assert_eq!(e.code, -32601);

@@ -81,12 +81,14 @@ async fn every_stop_caller_returns_after_the_drain() {
         let client = client.clone();
         async move { client.call_value("svc", "slow", json!({}), None).await }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // the call is in its handler once the server's drain has something to wait for
     let first = tokio::spawn({
         let server = server.clone();
         async move { server.stop().await }
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    while server.state() != LifecycleState::Stopping {
+        tokio::task::yield_now().await;
+    }
     server.stop().await;
     assert!(
         finished.load(Ordering::SeqCst),
