@@ -18,6 +18,16 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
 
+echo "== every feature combination of the facade builds; redis alone links no OpenSSL"
+for features in "" memory macros memory,macros redis redis,macros tls memory,macros,redis,tls; do
+  cargo check --quiet -p clamator --no-default-features ${features:+--features "$features"}
+done
+cargo check --quiet -p clamator-over-redis --no-default-features --tests
+if cargo tree -p clamator --no-default-features --features redis -e normal | grep -qi openssl; then
+  echo "clamator with features = [\"redis\"] links OpenSSL; TLS must stay behind the tls feature" >&2
+  exit 1
+fi
+
 echo "== python venv with clamator 0.1.9 (interop/requirements.txt)"
 bash scripts/setup-python.sh
 

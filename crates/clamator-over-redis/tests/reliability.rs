@@ -577,6 +577,7 @@ async fn requirepass_acl_users_and_redaction() {
     );
 }
 
+#[cfg(feature = "tls")]
 fn generate_certs(dir: &std::path::Path) {
     let run = |args: &[&str]| {
         let status = std::process::Command::new("openssl")
@@ -638,6 +639,7 @@ fn generate_certs(dir: &std::path::Path) {
     ]);
 }
 
+#[cfg(feature = "tls")]
 #[tokio::test]
 async fn tls() {
     let dir = std::env::temp_dir().join(format!("clamator-tls-{}", std::process::id()));
