@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 VENV=.venv
 REQ=interop/requirements.txt
 STAMP="$VENV/.requirements.sha256"
+# Tests run this in parallel: one installs, the others wait for it.
+exec 9>".venv.lock"
+flock 9
 want=$(sha256sum "$REQ" | cut -d' ' -f1)
 if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   exit 0

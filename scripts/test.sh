@@ -31,6 +31,9 @@ fi
 echo "== python venv with clamator 0.1.9 (interop/requirements.txt)"
 bash scripts/setup-python.sh
 
+echo "== valkey-server 8.1 (interop/valkey-requirements.txt) into .tools/valkey"
+bash scripts/setup-valkey.sh
+
 echo "== generated code is current (clamator codegen --check)"
 bash scripts/codegen.sh --check
 

@@ -6,31 +6,19 @@
 //! The Python side is installed by `scripts/setup-python.sh` (run here if needed) into
 //! `.venv` from `interop/requirements.txt`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clamator::redis::redis;
 use clamator_test_support::RedisServer;
 use serde_json::{json, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lang {
-    Rust,
-    Py,
-}
+mod common;
 
-impl Lang {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Rust => "rust",
-            Self::Py => "py",
-        }
-    }
-}
+use common::{setup_python, spawn_server, Lang, Server};
 
 /// The Python client cannot hold more than ~60 calls in flight ("Too many connections").
 const PY_CLIENT_MAX_IN_FLIGHT: usize = 50;
@@ -42,31 +30,11 @@ struct Env {
     counter: Mutex<u32>,
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
-}
-
-fn setup_python() -> PathBuf {
-    let root = root();
-    let status = Command::new("bash")
-        .arg(root.join("scripts/setup-python.sh"))
-        .status()
-        .expect("run scripts/setup-python.sh");
-    assert!(
-        status.success(),
-        "scripts/setup-python.sh failed: the Python side cannot be installed"
-    );
-    root.join(".venv/bin/python")
-}
-
 impl Env {
     fn new() -> Self {
         Self {
             python: setup_python(),
-            py_dir: root().join("interop/py"),
+            py_dir: common::root().join("interop/py"),
             redis: RedisServer::start(),
             counter: Mutex::new(0),
         }
@@ -90,58 +58,15 @@ impl Env {
     }
 
     fn server(&self, lang: Lang, prefix: &str, instance: &str, claim_idle_ms: u64) -> Server {
-        let mut cmd = match lang {
-            Lang::Rust => Command::new(env!("CARGO_BIN_EXE_clamator-interop-server")),
-            Lang::Py => {
-                let mut c = Command::new(&self.python);
-                c.arg(self.py_dir.join("server.py"))
-                    .current_dir(&self.py_dir);
-                c
-            }
-        };
-        cmd.args([
-            "--redis-url",
+        spawn_server(
+            lang,
+            &self.python,
             &self.redis.url(),
-            "--prefix",
             prefix,
-            "--instance-id",
             instance,
-        ])
-        .args(["--claim-idle-ms", &claim_idle_ms.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn server");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err_pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        let reader = std::thread::spawn(move || {
-            let mut buf = String::new();
-            let _ = err_pipe.read_to_string(&mut buf);
-            sink.lock().unwrap().push_str(&buf);
-        });
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("READY") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(20)).is_err() {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{lang:?} server {instance} did not print READY: {}",
-                stderr.lock().unwrap()
-            );
-        }
-        Server {
-            child: Some(child),
-            stderr,
-            reader: Some(reader),
-        }
+            claim_idle_ms,
+            &[],
+        )
     }
 
     fn client(&self, lang: Lang, config: &Value) -> Result<Vec<Value>, String> {
@@ -244,57 +169,6 @@ impl Env {
                 return Err(format!("{stream} not consumed in time"));
             }
             std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-struct Server {
-    child: Option<Child>,
-    stderr: Arc<Mutex<String>>,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    /// SIGTERM, wait (5 s, then SIGKILL) and return HANDLED.
-    fn terminate(mut self) -> Option<u64> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while child.try_wait().ok().flatten().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.wait();
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        let text = self.stderr.lock().unwrap().clone();
-        text.lines().rev().find_map(|l| {
-            l.trim()
-                .strip_prefix("HANDLED:")
-                .and_then(|n| n.parse().ok())
-        })
-    }
-
-    /// SIGKILL: no cleanup, no ack.
-    fn kill9(mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }

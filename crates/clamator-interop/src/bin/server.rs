@@ -1,7 +1,8 @@
 //! `clamator-interop-server`: serves `arith` and `notifications` over Redis, implemented on
 //! the Rust code generated from the committed contract documents (`contracts/`).
 //!
-//! Flags: `--redis-url`, `--prefix`, `--instance-id`, `--claim-idle-ms`, `--concurrency`.
+//! Flags: `--redis-url`, `--prefix`, `--instance-id`, `--claim-idle-ms`, `--concurrency`,
+//! `--max-deliveries`.
 //! Prints `READY` on stdout once consuming; on SIGTERM (or SIGINT) stops gracefully and prints
 //! `HANDLED:<n>` (handler invocations, notifications included) on stderr.
 
@@ -17,7 +18,7 @@ fn usage(msg: &str) -> ! {
     eprintln!("error: {msg}");
     eprintln!(
         "usage: clamator-interop-server --prefix <p> [--redis-url <url>] [--instance-id <id>] \
-         [--claim-idle-ms <ms>] [--concurrency <n>]"
+         [--claim-idle-ms <ms>] [--concurrency <n>] [--max-deliveries <n>]"
     );
     std::process::exit(2)
 }
@@ -37,8 +38,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let (mut url, mut prefix, mut instance, mut idle, mut concurrency) =
-        (None, None, None, None, None);
+    let (mut url, mut prefix, mut instance, mut idle, mut concurrency, mut max_deliveries) =
+        (None, None, None, None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args
@@ -62,6 +63,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .unwrap_or_else(|_| usage("bad --concurrency")),
                 );
             }
+            "--max-deliveries" => {
+                max_deliveries = Some(
+                    value
+                        .parse::<u32>()
+                        .unwrap_or_else(|_| usage("bad --max-deliveries")),
+                );
+            }
             other => usage(&format!("unknown flag {other}")),
         }
     }
@@ -81,6 +89,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(concurrency) = concurrency {
         builder = builder.concurrency(concurrency);
+    }
+    if let Some(max) = max_deliveries {
+        builder = builder.max_deliveries(max);
     }
     let server = builder
         .build()
