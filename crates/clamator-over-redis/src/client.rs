@@ -19,9 +19,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{
-    blocking_connection, command_connection, command_error, is_connection_error, is_transient,
-    millis, sleep_or_cancel, Backoff, ConnectionChoice, ConnectionSource, BLOCK,
-    DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL,
+    blocking_connection, command_connection, command_error, describe, is_connection_error,
+    is_transient, millis, sleep_or_cancel, was_not_executed, Backoff, ConnectionChoice,
+    ConnectionSource, BLOCK, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL,
 };
 use crate::entry::parse_read_reply;
 use crate::keys::{check_instance_id, check_key_prefix, command_stream, reply_stream};
@@ -338,27 +338,130 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-/// Runs `XADD`, retrying what can pass (Redis restarting or loading, out of memory, failing
-/// over) until `give_up_at`; then fails with what went wrong. A retry after a lost connection
-/// may add the entry twice (at-least-once: the second reply is dropped).
-async fn xadd_retrying(
+/// Entries looked at per `XRANGE` page, and pages at most, when checking whether a request
+/// whose `XADD` was cut off landed.
+const LANDED_PAGE: usize = 500;
+const LANDED_PAGES: usize = 20;
+
+/// Whether a stream holds, since `since_ms`, an entry whose envelope mentions `id` (a UUID).
+async fn stream_mentions(
     conn: &mut ConnectionManager,
-    cmd: &redis::Cmd,
+    stream: &str,
+    id: &str,
+    since_ms: i64,
+) -> redis::RedisResult<bool> {
+    let mut start = format!("{}-0", since_ms.max(0));
+    for _ in 0..LANDED_PAGES {
+        let page: Value = redis::cmd("XRANGE")
+            .arg(stream)
+            .arg(&start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(LANDED_PAGE)
+            .query_async(conn)
+            .await?;
+        let entries = crate::entry::parse_entries(&page);
+        if entries.iter().any(|e| {
+            e.field("envelope")
+                .is_some_and(|v| v.windows(id.len()).any(|w| w == id.as_bytes()))
+        }) {
+            return Ok(true);
+        }
+        match entries.last() {
+            Some(last) if entries.len() == LANDED_PAGE => start = format!("({}", last.id),
+            _ => break,
+        }
+    }
+    Ok(false)
+}
+
+/// What `XADD` is sent for, and how to tell whether an earlier attempt landed.
+struct Send<'a> {
+    cmd: &'a redis::Cmd,
+    /// The command stream, and the request id (`None` for notifications).
+    request: Option<(&'a str, &'a str)>,
     give_up_at: Instant,
-) -> Result<(), TransportError> {
-    let mut backoff = Backoff::new();
-    loop {
-        match cmd.query_async::<Value>(conn).await {
-            Ok(_) => return Ok(()),
-            Err(e) if is_transient(&e) => {
-                let wait = backoff.next_delay();
-                if Instant::now() + wait >= give_up_at {
-                    return Err(command_error("xadd failed", &e));
+}
+
+impl RedisRpcClient {
+    /// Whether the call with this key was answered (its reply taken by the reply loop).
+    fn answered(&self, key: &str) -> bool {
+        !self
+            .inner
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(key)
+    }
+
+    /// Whether a request whose `XADD` was cut off is in its command stream or answered in the
+    /// reply stream.
+    async fn landed(
+        &self,
+        conn: &mut ConnectionManager,
+        stream: &str,
+        id: &str,
+        since_ms: i64,
+    ) -> redis::RedisResult<bool> {
+        Ok(self.answered(id)
+            || stream_mentions(conn, stream, id, since_ms).await?
+            || stream_mentions(conn, &self.inner.shared.reply_stream, id, since_ms).await?
+            || self.answered(id))
+    }
+
+    /// Runs `XADD`, retrying what can pass (Redis restarting or loading, out of memory,
+    /// failing over) until `give_up_at`; then fails with what went wrong. When the connection
+    /// broke after the command was sent, a request is looked for (in the command stream, and
+    /// its reply in the reply stream) before it is sent again, so a connection loss never makes
+    /// it run twice; a notification is not sent again (it may or may not have been added).
+    async fn xadd(
+        &self,
+        conn: &mut ConnectionManager,
+        send: Send<'_>,
+    ) -> Result<(), TransportError> {
+        let since_ms = crate::config::local_now_ms() - 10_000;
+        let mut backoff = Backoff::new();
+        // the last attempt may have been added: look before sending again
+        let mut unsure = false;
+        loop {
+            if let (true, Some((stream, id))) = (unsure, send.request) {
+                match self.landed(conn, stream, id, since_ms).await {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => unsure = false,
+                    Err(e) if is_transient(&e) => {}
+                    // cannot look (e.g. XRANGE not permitted): send again (at-least-once)
+                    Err(_) => unsure = false,
                 }
-                tracing::debug!(error = %e, "xadd failed; retrying within the call's timeout");
-                tokio::time::sleep(wait).await;
             }
-            Err(e) => return Err(command_error("xadd failed", &e)),
+            let last_error = if unsure {
+                "the connection broke while sending and Redis did not answer again".to_owned()
+            } else {
+                match send.cmd.query_async::<Value>(conn).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) if was_not_executed(&e) => describe(&e),
+                    Err(e) if is_connection_error(&e) && send.request.is_some() => {
+                        unsure = true;
+                        describe(&e)
+                    }
+                    Err(e) if is_connection_error(&e) => {
+                        return Err(command_error(
+                            "xadd failed (the notification may or may not have been added)",
+                            &e,
+                        ));
+                    }
+                    Err(e) => return Err(command_error("xadd failed", &e)),
+                }
+            };
+            let wait = backoff.next_delay();
+            if Instant::now() + wait >= send.give_up_at {
+                return Err(TransportError::connection(
+                    "xadd failed (retried until the call's timeout)",
+                    last_error,
+                ));
+            }
+            tracing::debug!(error = %last_error, "xadd failed; retrying within the call's timeout");
+            tokio::time::sleep(wait).await;
         }
     }
 }
@@ -392,15 +495,24 @@ impl RpcClient for RedisRpcClient {
             .arg("type")
             .arg("rpc")
             .arg("envelope")
-            .arg(envelope)
+            .arg(&envelope)
             .arg("reply-to")
             .arg(&self.inner.shared.reply_stream)
             .arg("timeout-ms")
             .arg(millis(timeout))
             .arg(REPLY_TRIM_FIELD)
             .arg("client");
+        let stream = command_stream(&self.inner.key_prefix, service);
         let exchange = async {
-            xadd_retrying(&mut conn, &xadd, give_up_at).await?;
+            self.xadd(
+                &mut conn,
+                Send {
+                    cmd: &xadd,
+                    request: Some((&stream, &_guard.key)),
+                    give_up_at,
+                },
+            )
+            .await?;
             rx.await.map_err(|_| TransportError::Stopped)
         };
         // The timer covers the XADD too, so a call's timeout fires even while Redis is
@@ -431,8 +543,13 @@ impl RpcClient for RedisRpcClient {
             .arg("envelope")
             .arg(notification);
         let give_up_at = Instant::now() + self.inner.default_timeout;
+        let send = Send {
+            cmd: &xadd,
+            request: None,
+            give_up_at,
+        };
         tokio::select! {
-            sent = xadd_retrying(&mut conn, &xadd, give_up_at) => Ok(sent?),
+            sent = self.xadd(&mut conn, send) => Ok(sent?),
             () = self.inner.shared.stopped.cancelled() => Err(TransportError::Stopped.into()),
         }
     }

@@ -238,6 +238,13 @@ pub(crate) fn command_error(context: &'static str, e: &redis::RedisError) -> Tra
     }
 }
 
+/// Whether a failed command was certainly not executed: no connection could be made, or the
+/// server refused to run it for now (`LOADING`, `OOM`, ...). A connection that broke after the
+/// command was sent leaves it unknown.
+pub(crate) fn was_not_executed(e: &redis::RedisError) -> bool {
+    e.is_connection_refusal() || e.code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
+}
+
 /// Whether the ACL user may not run the command.
 pub(crate) fn is_denied(e: &redis::RedisError) -> bool {
     e.code() == Some("NOPERM")

@@ -946,3 +946,47 @@ async fn replies_to_0_1_9_clients_keep_their_maxlen_cap() {
     );
     server.stop().await;
 }
+
+// ---- a connection cut after an XADD was sent: the request runs once --------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_xadd_reply_was_lost_is_not_sent_twice() {
+    let redis = RedisServer::start();
+    let probe = Probe::new();
+    let server = started(server_builder(&redis, "s", &probe)).await;
+    let proxy = CuttingProxy::start(redis.port()).await;
+    let c = RedisRpcClient::builder(PREFIX)
+        .redis_url(proxy.url())
+        .build()
+        .unwrap();
+    c.start().await.unwrap();
+    c.call_value("svc", "echo", json!({"warm": 1}), None)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        *proxy.cut_after.lock().unwrap() = Some(b"h:cmds:svc".to_vec());
+        let out = c
+            .call_value(
+                "svc",
+                "slow",
+                json!({"ms": 300, "i": i}),
+                Some(Duration::from_secs(10)),
+            )
+            .await;
+        assert_eq!(out.unwrap(), json!({"ms": 300, "i": i}));
+    }
+    assert_eq!(
+        proxy.cuts.load(Ordering::SeqCst),
+        3,
+        "the proxy cut three XADDs"
+    );
+    // a second copy would start within the claim idle; none does
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        probe.runs(),
+        4,
+        "a request ran twice after its XADD reply was lost"
+    );
+    c.stop().await;
+    server.stop().await;
+}

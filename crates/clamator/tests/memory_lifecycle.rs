@@ -10,13 +10,15 @@ use clamator::memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};
 use clamator::{LifecycleState, RpcClient, RpcError, Service};
 use serde_json::{json, Value};
 
-fn service(finished: Arc<AtomicBool>) -> Service {
+/// `echo`; `slow` sets `started`, sleeps 300 ms and sets `finished`.
+fn service(started: Arc<AtomicBool>, finished: Arc<AtomicBool>) -> Service {
     Service::builder("svc")
         .raw_method("echo", json!({}), json!({}), |p: Value| async move {
             Ok::<_, RpcError>(p)
         })
         .raw_method("slow", json!({}), json!({}), move |p: Value| {
             let finished = finished.clone();
+            started.store(true, Ordering::SeqCst);
             async move {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 finished.store(true, Ordering::SeqCst);
@@ -69,9 +71,12 @@ async fn concurrent_starts_of_one_server_both_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_stop_caller_returns_after_the_drain() {
     let bus = MemoryBus::new();
-    let finished = Arc::new(AtomicBool::new(false));
+    let (started, finished) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let server = MemoryRpcServer::builder(&bus)
-        .service(service(finished.clone()))
+        .service(service(started.clone(), finished.clone()))
         .build()
         .unwrap();
     server.start().await.unwrap();
@@ -81,7 +86,9 @@ async fn every_stop_caller_returns_after_the_drain() {
         let client = client.clone();
         async move { client.call_value("svc", "slow", json!({}), None).await }
     });
-    // the call is in its handler once the server's drain has something to wait for
+    while !started.load(Ordering::SeqCst) {
+        tokio::task::yield_now().await;
+    }
     let first = tokio::spawn({
         let server = server.clone();
         async move { server.stop().await }
@@ -102,7 +109,7 @@ async fn every_stop_caller_returns_after_the_drain() {
 async fn dropping_the_last_server_handle_unregisters_its_services() {
     let bus = MemoryBus::new();
     let server = MemoryRpcServer::builder(&bus)
-        .service(service(Arc::default()))
+        .service(service(Arc::default(), Arc::default()))
         .build()
         .unwrap();
     server.start().await.unwrap();
@@ -133,7 +140,7 @@ fn a_loop_of_calls_that_finish_at_once_lets_other_tasks_run() {
         rt.block_on(async {
             let bus = MemoryBus::new();
             let server = MemoryRpcServer::builder(&bus)
-                .service(service(Arc::default()))
+                .service(service(Arc::default(), Arc::default()))
                 .build()
                 .unwrap();
             server.start().await.unwrap();

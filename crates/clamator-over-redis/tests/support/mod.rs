@@ -306,3 +306,99 @@ pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
         .finish();
     (logs, tracing::subscriber::set_default(subscriber))
 }
+
+/// A TCP proxy in front of a Redis server that can cut a connection right after forwarding a
+/// command, before its reply comes back: the client cannot know whether it ran.
+pub struct CuttingProxy {
+    pub port: u16,
+    /// When set, the next client write containing this text is forwarded, and then the
+    /// connection is closed without the reply.
+    pub cut_after: Arc<Mutex<Option<Vec<u8>>>>,
+    /// How many connections were cut.
+    pub cuts: Arc<AtomicUsize>,
+}
+
+impl CuttingProxy {
+    pub async fn start(redis_port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut_after: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let (c2, n2) = (cut_after.clone(), cuts.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (cut_after, cuts) = (c2.clone(), n2.clone());
+                tokio::spawn(async move {
+                    let Ok(server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await
+                    else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    // set before the command goes up: no reply comes down any more
+                    let cutting = std::sync::atomic::AtomicBool::new(false);
+                    let up = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match cr.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            let cut = {
+                                let mut c = cut_after.lock().unwrap();
+                                let hit = c.as_ref().is_some_and(|pat| {
+                                    buf[..n].windows(pat.len()).any(|w| w == pat.as_slice())
+                                });
+                                if hit {
+                                    *c = None;
+                                }
+                                hit
+                            };
+                            cutting.fetch_or(cut, Ordering::SeqCst);
+                            if sw.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                            if cut {
+                                // let Redis run it, then drop both sides: its reply is lost
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                cuts.fetch_add(1, Ordering::SeqCst);
+                                return;
+                            }
+                        }
+                    };
+                    let down = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match sr.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if cutting.load(Ordering::SeqCst) {
+                                std::future::pending::<()>().await;
+                            }
+                            if cw.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    // whichever side ends first closes the connection
+                    tokio::select! {
+                        () = up => {}
+                        () = down => {}
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            cut_after,
+            cuts,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
