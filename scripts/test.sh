@@ -45,3 +45,6 @@ cargo test --workspace --all-features -- --skip interop_suite
 
 echo "== interop suite (Rust <-> Python clamator 0.1.9 over Redis)"
 cargo test -p clamator-interop --test interop -- --nocapture interop_suite
+
+echo "== chaos smoke (30 s: servers SIGKILLed and SIGSTOPped, Redis restarted; scripts/chaos.sh)"
+bash scripts/chaos.sh --smoke

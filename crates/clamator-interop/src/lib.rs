@@ -88,13 +88,38 @@ pub trait Notifications {
     async fn ping(&self, params: PingParams);
 }
 
-/// The fixture implementation; counts handler invocations (notifications included).
+/// The fixture implementation; counts handler invocations (notifications included) and, with
+/// [`Fixture::with_exec_log`], appends every execution of `add` and `slowAdd` to a file.
 #[derive(Debug, Clone, Default)]
 pub struct Fixture {
     handled: Arc<AtomicU64>,
+    exec_log: Option<Arc<ExecLog>>,
+}
+
+#[derive(Debug)]
+struct ExecLog {
+    file: std::fs::File,
+    instance: String,
 }
 
 impl Fixture {
+    /// A fixture that appends `<unix ms>\t<pid>\t<instance>\t<method>\t<a>\t<start|end>` lines
+    /// to `path` when `add` and `slowAdd` start and finish (unbuffered: a line survives a
+    /// SIGKILL right after it). `scripts/chaos.sh` counts executions per call with it.
+    pub fn with_exec_log(path: &std::path::Path, instance: &str) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            handled: Arc::default(),
+            exec_log: Some(Arc::new(ExecLog {
+                file,
+                instance: instance.to_owned(),
+            })),
+        })
+    }
+
     /// Handler invocations so far.
     pub fn handled(&self) -> u64 {
         self.handled.load(Ordering::SeqCst)
@@ -102,6 +127,22 @@ impl Fixture {
 
     fn count(&self) {
         self.handled.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn record(&self, method: &str, a: f64, event: &str) {
+        use std::io::Write;
+        if let Some(log) = self.exec_log.as_deref() {
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            let line = format!(
+                "{ms}\t{}\t{}\t{method}\t{a}\t{event}\n",
+                std::process::id(),
+                log.instance
+            );
+            // one write of the whole line (O_APPEND): lines of parallel writers never mix
+            let _ = (&log.file).write_all(line.as_bytes());
+        }
     }
 }
 
@@ -149,6 +190,8 @@ mod generated_impl {
     impl g::Arith for Fixture {
         async fn add(&self, p: g::AddParams) -> Result<g::AddResult, HandlerError> {
             self.count();
+            self.record("add", p.a, "start");
+            self.record("add", p.a, "end");
             Ok(g::AddResult { sum: p.a + p.b })
         }
 
@@ -167,7 +210,9 @@ mod generated_impl {
 
         async fn slow_add(&self, p: g::SlowAddParams) -> Result<g::SlowAddResult, HandlerError> {
             self.count();
+            self.record("slowAdd", p.a, "start");
             tokio::time::sleep(Duration::from_millis(p.sleep_ms)).await;
+            self.record("slowAdd", p.a, "end");
             Ok(g::SlowAddResult { sum: p.a + p.b })
         }
     }

@@ -2,7 +2,7 @@
 //! the Rust code generated from the committed contract documents (`contracts/`).
 //!
 //! Flags: `--redis-url`, `--prefix`, `--instance-id`, `--claim-idle-ms`, `--concurrency`,
-//! `--max-deliveries`.
+//! `--max-deliveries`, `--exec-log <file>` (see `Fixture::with_exec_log`).
 //! Prints `READY` on stdout once consuming; on SIGTERM (or SIGINT) stops gracefully and prints
 //! `HANDLED:<n>` (handler invocations, notifications included) on stderr.
 
@@ -18,7 +18,7 @@ fn usage(msg: &str) -> ! {
     eprintln!("error: {msg}");
     eprintln!(
         "usage: clamator-interop-server --prefix <p> [--redis-url <url>] [--instance-id <id>] \
-         [--claim-idle-ms <ms>] [--concurrency <n>] [--max-deliveries <n>]"
+         [--claim-idle-ms <ms>] [--concurrency <n>] [--max-deliveries <n>] [--exec-log <file>]"
     );
     std::process::exit(2)
 }
@@ -40,6 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let (mut url, mut prefix, mut instance, mut idle, mut concurrency, mut max_deliveries) =
         (None, None, None, None, None, None);
+    let mut exec_log = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args
@@ -70,11 +71,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .unwrap_or_else(|_| usage("bad --max-deliveries")),
                 );
             }
+            "--exec-log" => exec_log = Some(std::path::PathBuf::from(value)),
             other => usage(&format!("unknown flag {other}")),
         }
     }
     let prefix = prefix.unwrap_or_else(|| usage("--prefix is required"));
-    let fixture = Fixture::default();
+    let fixture = match &exec_log {
+        Some(path) => Fixture::with_exec_log(path, instance.as_deref().unwrap_or(""))
+            .unwrap_or_else(|e| fail(&format!("cannot open {}: {e}", path.display()))),
+        None => Fixture::default(),
+    };
     let mut builder = RedisRpcServer::builder(prefix)
         .service(ArithServer::new(fixture.clone()))
         .service(NotificationsServer::new(fixture.clone()));
