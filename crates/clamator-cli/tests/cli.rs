@@ -304,3 +304,56 @@ fn an_empty_or_glob_prefix_is_refused_by_every_redis_command() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_documented_least_privilege_acl_is_enough_for_the_cli() {
+    // README, "Least-privilege ACL": the client's commands plus what inspect and dlq read
+    let rules = "+xadd +xread +xrange +xtrim +pexpire +del +scan +xlen +xinfo|groups +xinfo|consumers +xpending +xdel";
+    let mut args = vec![
+        "--user",
+        "ops",
+        "on",
+        ">pw",
+        "~cli:*",
+        "resetchannels",
+        "-@all",
+    ];
+    args.extend(rules.split(' '));
+    let redis = RedisServer::start_with(&args);
+    let fixture = Fixture::default();
+    let server = RedisRpcServer::builder("cli")
+        .redis_url(redis.url())
+        .service(ArithServer::new(fixture.clone()))
+        .service(NotificationsServer::new(fixture.clone()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let url = format!("redis://ops:pw@127.0.0.1:{}", redis.port());
+    for (cmd, code) in [
+        (&["call", "arith.add", r#"{"a":1,"b":2}"#][..], 0),
+        (&["notify", "notifications.ping", "{}"], 0),
+        (&["inspect", "--json"], 0),
+        (&["dlq", "list", "arith"], 0),
+        (
+            &["bench", "--method", "arith.add", "--calls", "20", "--json"],
+            0,
+        ),
+    ] {
+        let out = tokio::task::block_in_place(|| {
+            Command::new(env!("CARGO_BIN_EXE_clamator"))
+                .args(["--redis-url", &url, "--prefix", "cli"])
+                .args(cmd)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        });
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{cmd:?}: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    server.stop().await;
+}

@@ -714,7 +714,7 @@ const SERVER_ACL: &[&str] = &[
     "+time",
 ];
 /// What a client needs.
-const CLIENT_ACL: &[&str] = &["+xadd", "+xread", "+xtrim", "+pexpire", "+del"];
+const CLIENT_ACL: &[&str] = &["+xadd", "+xread", "+xrange", "+xtrim", "+pexpire", "+del"];
 
 fn acl_user(name: &str, rules: &[&str]) -> Vec<String> {
     let mut v = vec![
@@ -989,4 +989,74 @@ async fn a_request_whose_xadd_reply_was_lost_is_not_sent_twice() {
     );
     c.stop().await;
     server.stop().await;
+}
+
+// ---- reclaimed work goes before new work ---------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_server_reclaims_a_dead_servers_entries_before_new_work() {
+    let redis = RedisServer::start();
+    let probe = Probe::new();
+    let idle = Duration::from_millis(300);
+    let a = started(
+        server_builder(&redis, "a", &probe)
+            .consumer_claim_idle(idle)
+            .concurrency(std::num::NonZeroUsize::new(12).unwrap()),
+    )
+    .await;
+    let c = client(&redis).await;
+    let stuck: Vec<_> = (0..12)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                c.call_value(
+                    "svc",
+                    "gate",
+                    json!({"stuck": i}),
+                    Some(Duration::from_secs(30)),
+                )
+                .await
+            })
+        })
+        .collect();
+    for _ in 0..12 {
+        probe.started().await;
+    }
+    // a dies with 12 entries in hand; b has 2 slots, kept busy by a steady load
+    drop(a);
+    probe.release(12);
+    let b = started(
+        server_builder(&redis, "b", &probe)
+            .consumer_claim_idle(idle)
+            .concurrency(std::num::NonZeroUsize::new(2).unwrap()),
+    )
+    .await;
+    let stop_load = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..6)
+        .map(|_| {
+            let (c, stop_load) = (c.clone(), stop_load.clone());
+            tokio::spawn(async move {
+                while !stop_load.load(Ordering::SeqCst) {
+                    let _ = c.call_value("svc", "slow", json!({"ms": 100}), None).await;
+                }
+            })
+        })
+        .collect();
+    let since = Instant::now();
+    for call in stuck {
+        call.await.unwrap().unwrap();
+    }
+    let took = since.elapsed();
+    stop_load.store(true, Ordering::SeqCst);
+    for l in load {
+        l.await.unwrap();
+    }
+    // eligible after claim idle + liveness window (~0.8 s); one per reclaim period (1 s)
+    // would take over 10 s
+    assert!(
+        took < Duration::from_millis(3000),
+        "the dead server's 12 entries took {took:?} to be reclaimed and answered"
+    );
+    b.stop().await;
+    c.stop().await;
 }

@@ -478,6 +478,17 @@ async fn main() {
         o.claim_idle_ms,
         o.claim_idle_ms * 5 / 2
     );
+    let t0 = now_ms() - elapsed.as_millis();
+    let at = |t: u128| format!("+{:.1}s", (t.saturating_sub(t0)) as f64 / 1000.0);
+    let faults: Vec<String> = events
+        .iter()
+        .map(|e| match *e {
+            Event::Kill { pid, at: t } => format!("SIGKILL pid {pid} {}", at(t)),
+            Event::Stop { pid, from, to } => format!("SIGSTOP pid {pid} {}..{}", at(from), at(to)),
+            Event::RedisRestart { from, to } => format!("Redis restart {}..{}", at(from), at(to)),
+        })
+        .collect();
+    eprintln!("faults: {}", faults.join(", "));
     println!("| measure | value |\n|---|---|");
     println!("| calls OK | {ok} |");
     println!(

@@ -65,13 +65,22 @@ fn parse_pending(v: &Value) -> Vec<PendingEntry> {
         .collect()
 }
 
-/// One reclaim round of a service with the free slots the consumer loop holds; returns the
-/// slots it did not use.
+/// What a reclaim round leaves to the consumer loop.
+pub(crate) struct Round {
+    /// The slots it did not use.
+    pub(crate) slots: Vec<OwnedSemaphorePermit>,
+    /// More entries are waiting to be reclaimed than there were free slots: reclaim again at
+    /// the next free slot, before reading new entries (their callers have waited longer).
+    pub(crate) backlog: bool,
+}
+
+/// One reclaim round of a service with the free slots the consumer loop holds.
 pub(crate) async fn round(
     ctx: &Arc<ServiceCtx>,
     mut slots: Vec<OwnedSemaphorePermit>,
     cursor: &mut Cursor,
-) -> Vec<OwnedSemaphorePermit> {
+) -> Round {
+    let mut backlog = false;
     let mut conn = ctx.conn.clone();
     let idle = millis(ctx.settings.claim_idle);
     let window = ctx.settings.liveness_window();
@@ -83,7 +92,7 @@ pub(crate) async fn round(
         *liveness = snapshot(ctx).await;
     }
     let Some(live) = liveness.as_ref() else {
-        return slots;
+        return Round { slots, backlog };
     };
     loop {
         let start = cursor
@@ -106,7 +115,7 @@ pub(crate) async fn round(
                 if !is_nogroup(&e) {
                     tracing::error!(service = ctx.name(), error = %e, "redis reclaim error: service={}", ctx.name());
                 }
-                return slots;
+                return Round { slots, backlog };
             }
         };
         let last = page.last().map(|p| p.id.clone());
@@ -123,8 +132,18 @@ pub(crate) async fn round(
                 exhausted.push(p);
             } else if take.len() < slots.len() {
                 take.push(p);
+            } else {
+                backlog = true;
             }
         }
+        tracing::debug!(
+            service = ctx.name(),
+            idle_entries = page.len(),
+            to_reclaim = take.len(),
+            to_dead_letter = exhausted.len(),
+            free_slots = slots.len(),
+            "reclaim round"
+        );
         claim(ctx, &mut conn, idle, &take, &exhausted, &mut slots).await;
         if page.len() < PAGE {
             cursor.0 = None;
@@ -132,10 +151,11 @@ pub(crate) async fn round(
         }
         cursor.0 = last;
         if slots.is_empty() {
+            backlog = true;
             break;
         }
     }
-    slots
+    Round { slots, backlog }
 }
 
 /// `XCLAIM`s the chosen entries (only if still idle) and runs or dead-letters them.

@@ -462,8 +462,14 @@ pub(crate) async fn consume(
         let mut slots = vec![first];
         slots.extend(ctx.try_slots(batch_cap - 1));
         if tokio::time::Instant::now() >= next_claim {
-            next_claim = tokio::time::Instant::now() + claim_period;
-            slots = super::reclaim::round(&ctx, slots, &mut cursor).await;
+            let round = super::reclaim::round(&ctx, slots, &mut cursor).await;
+            next_claim = tokio::time::Instant::now()
+                + if round.backlog {
+                    Duration::ZERO
+                } else {
+                    claim_period
+                };
+            slots = round.slots;
             if slots.is_empty() {
                 continue;
             }
