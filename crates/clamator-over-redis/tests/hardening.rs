@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clamator_over_redis::{RedisRpcClient, RedisRpcServer, RedisRpcServerBuilder};
+use clamator_over_redis::{
+    RedisRpcClient, RedisRpcServer, RedisRpcServerBuilder, MIN_CONSUMER_CLAIM_IDLE,
+};
 use clamator_protocol::{LifecycleState, RpcClient};
 use clamator_test_support::RedisServer;
 use redis::AsyncCommands;
@@ -497,6 +499,15 @@ fn builders_reject_values_that_cannot_work() {
         let e = builder.build().map(|_| ()).unwrap_err().to_string();
         assert!(e.contains(what), "expected an error about {what}: {e}");
     }
+    // values that work are accepted: a long claim idle stretches the default consumer expiry
+    server("p")
+        .consumer_claim_idle(Duration::from_secs(3600))
+        .build()
+        .expect("claim idle of an hour");
+    server("a:b-c.d")
+        .consumer_claim_idle(MIN_CONSUMER_CLAIM_IDLE)
+        .build()
+        .expect("the shortest claim idle");
     let client_cases = vec![
         ("key prefix", RedisRpcClient::builder("")),
         ("key prefix", RedisRpcClient::builder("a?")),

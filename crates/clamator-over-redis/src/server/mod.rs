@@ -143,9 +143,10 @@ impl RedisRpcServerBuilder {
 
     /// A consumer of another server that has nothing pending and has not talked to Redis for
     /// this long is removed from its group (it belonged to a server that died or was replaced).
-    /// Default: 1 hour.
+    /// Default: 1 hour (or twice the liveness window, `claim_idle + max(1 s, claim_idle / 4) /
+    /// 2`, if longer); at least twice that window.
     pub fn consumer_expiry(mut self, expiry: Duration) -> Self {
-        self.settings.consumer_expiry = expiry;
+        self.settings.consumer_expiry = Some(expiry);
         self
     }
 

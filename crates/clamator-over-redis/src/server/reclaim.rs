@@ -84,14 +84,17 @@ pub(crate) async fn round(
     let mut conn = ctx.conn.clone();
     let idle = millis(ctx.settings.claim_idle);
     let window = ctx.settings.liveness_window();
-    let mut liveness = ctx.shared.liveness.lock().await;
-    if liveness
-        .as_ref()
-        .is_none_or(|l| l.age() > ctx.settings.reclaim_period() / 2)
-    {
-        *liveness = snapshot(ctx).await;
-    }
-    let Some(live) = liveness.as_ref() else {
+    let live = {
+        let mut liveness = ctx.shared.liveness.lock().await;
+        if liveness
+            .as_ref()
+            .is_none_or(|l| l.age() > ctx.settings.reclaim_period() / 2)
+        {
+            *liveness = snapshot(ctx).await.map(Arc::new);
+        }
+        liveness.clone()
+    };
+    let Some(live) = live else {
         return Round { slots, backlog };
     };
     loop {
@@ -230,7 +233,7 @@ async fn snapshot(ctx: &Arc<ServiceCtx>) -> Option<Liveness> {
         for ((stream, group), consumers) in streams.iter().zip(&groups) {
             for c in consumers {
                 if c.pending == 0
-                    && c.idle_ms >= millis(ctx.settings.consumer_expiry)
+                    && c.idle_ms >= millis(ctx.settings.consumer_expiry())
                     && !c.name.ends_with(&format!(":{}", ctx.settings.instance_id))
                 {
                     remove_consumer(ctx, &mut conn, stream, group, c).await;

@@ -23,7 +23,8 @@ pub const DEFAULT_REPLY_STREAM_MAXLEN: usize = 1024;
 /// The default number of deliveries after which an entry is dead-lettered.
 pub const DEFAULT_MAX_DELIVERIES: u32 = 5;
 /// The default idle time after which a consumer with nothing pending is removed from its
-/// group (a server that died or was replaced): 1 hour.
+/// group (a server that died or was replaced): 1 hour, or twice the consumer liveness window
+/// when that is longer (a claim idle of more than about 25 minutes).
 pub const DEFAULT_CONSUMER_EXPIRY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone)]
@@ -37,7 +38,8 @@ pub(crate) struct Settings {
     pub(crate) max_deliveries: u32,
     pub(crate) max_envelope_bytes: usize,
     pub(crate) reply_ttl: Duration,
-    pub(crate) consumer_expiry: Duration,
+    /// `None`: the default (see [`DEFAULT_CONSUMER_EXPIRY`]).
+    pub(crate) consumer_expiry: Option<Duration>,
 }
 
 impl Settings {
@@ -52,7 +54,7 @@ impl Settings {
             max_deliveries: DEFAULT_MAX_DELIVERIES,
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             reply_ttl: DEFAULT_REPLY_STREAM_TTL,
-            consumer_expiry: DEFAULT_CONSUMER_EXPIRY,
+            consumer_expiry: None,
         }
     }
 
@@ -82,14 +84,22 @@ impl Settings {
         if self.reply_ttl < Duration::from_millis(1) {
             return bad("reply_stream_ttl must be at least 1 ms".into());
         }
-        if self.consumer_expiry < self.liveness_window() * 2 {
+        if let Some(expiry) = self
+            .consumer_expiry
+            .filter(|e| *e < self.liveness_window() * 2)
+        {
             return bad(format!(
-                "consumer_expiry must be at least twice the consumer liveness window ({:?}), got {:?}",
+                "consumer_expiry must be at least twice the consumer liveness window ({:?}), got {expiry:?}",
                 self.liveness_window() * 2,
-                self.consumer_expiry
             ));
         }
         Ok(())
+    }
+
+    /// After how long idle a consumer with nothing pending is removed.
+    pub(crate) fn consumer_expiry(&self) -> Duration {
+        self.consumer_expiry
+            .unwrap_or_else(|| DEFAULT_CONSUMER_EXPIRY.max(self.liveness_window() * 2))
     }
 
     /// How often a consumer loop looks for entries to reclaim: `max(1 s, claim_idle / 4)`, as

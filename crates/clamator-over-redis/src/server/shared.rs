@@ -160,8 +160,9 @@ pub(crate) struct Shared {
     pub(crate) reply_ttl: AtomicBool,
     /// Dead consumers can be removed.
     pub(crate) consumer_cleanup: AtomicBool,
-    /// The last liveness snapshot of the pool.
-    pub(crate) liveness: tokio::sync::Mutex<Option<Liveness>>,
+    /// The last liveness snapshot of the pool (taken by one service's reclaim round, read by
+    /// all of them).
+    pub(crate) liveness: tokio::sync::Mutex<Option<std::sync::Arc<Liveness>>>,
 }
 
 impl Default for Shared {
