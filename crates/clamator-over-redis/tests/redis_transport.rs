@@ -894,7 +894,12 @@ async fn redis_restarted_under_load() {
     // calls succeeded after the restart, without restarting any process
     let after = s.calls.load(Ordering::SeqCst);
     assert!(after > before + 50, "before {before}, after {after}");
-    assert!(errs.load(Ordering::SeqCst) > 0, "the outage was visible");
+    // the outage happened under load: calls failed (their entries were lost with Redis) or
+    // waited for Redis to come back (the client retries within the call's timeout)
+    assert!(
+        errs.load(Ordering::SeqCst) > 0 || worst >= Duration::from_millis(20),
+        "no call saw the outage (worst {worst:?})"
+    );
     let out = s
         .client
         .call_value("arith", "add", json!({"a": 1, "b": 1}), None)
