@@ -315,6 +315,18 @@ impl RedisRpcClient {
             .remove(key);
     }
 
+    /// `XADD <prefix>:cmds:<service> * type rpc envelope <envelope>` (fields may follow).
+    fn entry(&self, service: &str, envelope: &str) -> redis::Cmd {
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(command_stream(&self.inner.key_prefix, service))
+            .arg("*")
+            .arg("type")
+            .arg("rpc")
+            .arg("envelope")
+            .arg(envelope);
+        xadd
+    }
+
     fn check_size(&self, envelope: &str) -> Result<(), TransportError> {
         if envelope.len() > self.inner.max_envelope_bytes {
             return Err(TransportError::TooLarge {
@@ -489,14 +501,8 @@ impl RpcClient for RedisRpcClient {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(key.clone(), tx);
         let _guard = PendingGuard { client: self, key };
-        let mut xadd = redis::cmd("XADD");
-        xadd.arg(command_stream(&self.inner.key_prefix, service))
-            .arg("*")
-            .arg("type")
-            .arg("rpc")
-            .arg("envelope")
-            .arg(&envelope)
-            .arg("reply-to")
+        let mut xadd = self.entry(service, &envelope);
+        xadd.arg("reply-to")
             .arg(&self.inner.shared.reply_stream)
             .arg("timeout-ms")
             .arg(millis(timeout))
@@ -535,13 +541,7 @@ impl RpcClient for RedisRpcClient {
         let mut conn = self.connection()?;
         let notification = to_json(&build_notification(service, method, params)?);
         self.check_size(&notification)?;
-        let mut xadd = redis::cmd("XADD");
-        xadd.arg(command_stream(&self.inner.key_prefix, service))
-            .arg("*")
-            .arg("type")
-            .arg("rpc")
-            .arg("envelope")
-            .arg(notification);
+        let xadd = self.entry(service, &notification);
         let give_up_at = Instant::now() + self.inner.default_timeout;
         let send = Send {
             cmd: &xadd,

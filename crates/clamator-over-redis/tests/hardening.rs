@@ -536,15 +536,7 @@ fn builders_reject_values_that_cannot_work() {
 async fn max_deliveries_is_enforced_past_the_first_page_of_pending_entries() {
     let redis = RedisServer::start();
     let mut r = raw(&redis).await;
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(CMDS)
-        .arg("svc")
-        .arg("$")
-        .arg("MKSTREAM")
-        .query_async(&mut r)
-        .await
-        .unwrap();
+    create_group(&r, CMDS, "svc").await;
     let mut ids = Vec::new();
     for i in 0..40 {
         ids.push(
@@ -873,15 +865,7 @@ async fn optional_commands_denied_degrade_with_one_warning_each() {
 async fn consumers_idle_past_the_expiry_with_nothing_pending_are_removed() {
     let redis = RedisServer::start();
     let mut r = raw(&redis).await;
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(CMDS)
-        .arg("svc")
-        .arg("$")
-        .arg("MKSTREAM")
-        .query_async(&mut r)
-        .await
-        .unwrap();
+    create_group(&r, CMDS, "svc").await;
     // consumers left behind by 5 servers that crashed
     for i in 0..5 {
         let _: i64 = redis::cmd("XGROUP")

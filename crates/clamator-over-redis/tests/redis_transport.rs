@@ -1,6 +1,8 @@
 //! The Redis transport against a real `redis-server` started on a free port per test.
 #![allow(missing_docs)]
 
+mod support;
+
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use clamator_test_support::RedisServer;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use support::{cmd_json, create_group, raw};
 use tokio::sync::{mpsc, Notify};
 
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -107,14 +110,6 @@ async fn client(redis: &RedisServer, prefix: &str, id: &str) -> RedisRpcClient {
     client
 }
 
-async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
 fn rpc(e: CallError) -> RpcError {
     match e {
         CallError::Rpc(e) => e,
@@ -153,7 +148,7 @@ async fn round_trip_and_wire_layout() {
         .await
         .unwrap_err();
     assert!(e.is_timeout());
-    let entries: Value = cmd_json(&mut r, &["XRANGE", "t:cmds:arith2", "-", "+"]).await;
+    let entries: Value = cmd_json(&r, &["XRANGE", "t:cmds:arith2", "-", "+"]).await;
     let fields = &entries[0][1];
     assert_eq!(fields[0], "type");
     assert_eq!(fields[1], "rpc");
@@ -173,7 +168,7 @@ async fn round_trip_and_wire_layout() {
         "{raw_text}"
     );
     // the reply entry: type, envelope
-    let replies: Value = cmd_json(&mut r, &["XRANGE", "t:replies:cli1", "-", "+"]).await;
+    let replies: Value = cmd_json(&r, &["XRANGE", "t:replies:cli1", "-", "+"]).await;
     let reply = &replies[0][1];
     assert_eq!(reply[0], "type");
     assert_eq!(reply[1], "rpc");
@@ -183,11 +178,11 @@ async fn round_trip_and_wire_layout() {
     assert_eq!(reply_env["id"].as_str().unwrap().len(), 36);
     assert_eq!(reply_env["result"], json!({"sum": 5.0, "by": "srv1"}));
     // group and consumer names; acked
-    let groups = cmd_json(&mut r, &["XINFO", "GROUPS", "t:cmds:arith"]).await;
+    let groups = cmd_json(&r, &["XINFO", "GROUPS", "t:cmds:arith"]).await;
     assert_eq!(groups[0][1], "arith");
-    let pending = cmd_json(&mut r, &["XPENDING", "t:cmds:arith", "arith"]).await;
+    let pending = cmd_json(&r, &["XPENDING", "t:cmds:arith", "arith"]).await;
     assert_eq!(pending[0], 0, "acked");
-    let consumers = cmd_json(&mut r, &["XINFO", "CONSUMERS", "t:cmds:arith", "arith"]).await;
+    let consumers = cmd_json(&r, &["XINFO", "CONSUMERS", "t:cmds:arith", "arith"]).await;
     assert_eq!(consumers[0][1], "arith:srv1");
 
     // the client deletes its reply stream on stop
@@ -201,33 +196,7 @@ async fn round_trip_and_wire_layout() {
 }
 
 /// Runs a command and returns its reply as JSON.
-async fn cmd_json(r: &mut redis::aio::MultiplexedConnection, args: &[&str]) -> Value {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    redis_to_json(cmd.query_async::<redis::Value>(r).await.unwrap())
-}
-
 /// Turns a RESP value into JSON for easy assertions (bulk strings as strings).
-fn redis_to_json(v: redis::Value) -> Value {
-    match v {
-        redis::Value::Nil => Value::Null,
-        redis::Value::Int(i) => json!(i),
-        redis::Value::BulkString(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
-        redis::Value::SimpleString(s) => Value::String(s),
-        redis::Value::Array(a) | redis::Value::Set(a) => {
-            Value::Array(a.into_iter().map(redis_to_json).collect())
-        }
-        redis::Value::Map(m) => Value::Array(
-            m.into_iter()
-                .flat_map(|(k, v)| [redis_to_json(k), redis_to_json(v)])
-                .collect(),
-        ),
-        other => Value::String(format!("{other:?}")),
-    }
-}
-
 #[tokio::test]
 async fn notification_reaches_its_handler_without_a_reply() {
     let mut s = setup().await;
@@ -255,7 +224,7 @@ async fn notification_reaches_its_handler_without_a_reply() {
         .notify_value("quiet", "ping", json!({"tag": "x"}))
         .await
         .unwrap();
-    let entries = cmd_json(&mut r, &["XRANGE", "t:cmds:quiet", "-", "+"]).await;
+    let entries = cmd_json(&r, &["XRANGE", "t:cmds:quiet", "-", "+"]).await;
     assert_eq!(
         entries[0][1],
         json!([
@@ -535,15 +504,11 @@ async fn live_long_handlers_are_not_reclaimed() {
         let client = client.clone();
         async move { client.call_value("long", "run", json!({}), None).await }
     });
-    let mut r = raw(&redis).await;
+    let r = raw(&redis).await;
     let started = Instant::now();
     let mut samples = 0;
     while started.elapsed() < Duration::from_secs(3) {
-        let pending = cmd_json(
-            &mut r,
-            &["XPENDING", "long:cmds:long", "long", "-", "+", "10"],
-        )
-        .await;
+        let pending = cmd_json(&r, &["XPENDING", "long:cmds:long", "long", "-", "+", "10"]).await;
         if let Some(entry) = pending.as_array().and_then(|p| p.first()) {
             let entry_idle = entry[2].as_i64().unwrap();
             assert!(
@@ -590,15 +555,7 @@ async fn concurrency_one_keeps_the_order_of_the_stream() {
         .unwrap();
     // the entries are queued before the server starts, in stream order
     let mut r = raw(&redis).await;
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("seq:cmds:seq")
-        .arg("seq")
-        .arg("$")
-        .arg("MKSTREAM")
-        .query_async(&mut r)
-        .await
-        .unwrap();
+    create_group(&r, "seq:cmds:seq", "seq").await;
     for i in 0..30 {
         let env = json!({"jsonrpc": "2.0", "method": "seq.go", "params": {"i": i}, "id": i});
         let _: String = r
@@ -820,10 +777,10 @@ async fn stop_drains_running_handlers_and_acks_them() {
             .await
     });
     // wait until the server holds the call (delivered, not acked), then stop it
-    let mut r = raw(&s.redis).await;
+    let r = raw(&s.redis).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let pending = cmd_json(&mut r, &["XPENDING", "t:cmds:arith", "arith"]).await;
+        let pending = cmd_json(&r, &["XPENDING", "t:cmds:arith", "arith"]).await;
         if pending[0] == 1 {
             break;
         }
@@ -835,7 +792,7 @@ async fn stop_drains_running_handlers_and_acks_them() {
     }
     s.server.stop().await;
     assert_eq!(call.await.unwrap().unwrap()["slept"], 300);
-    let pending = cmd_json(&mut r, &["XPENDING", "t:cmds:arith", "arith"]).await;
+    let pending = cmd_json(&r, &["XPENDING", "t:cmds:arith", "arith"]).await;
     assert_eq!(pending[0], 0);
 }
 
@@ -938,7 +895,7 @@ async fn concurrent_starts_start_once() {
         .unwrap();
     // one consumer loop: one consumer in the group, one reader connection per service
     let mut r = raw(&redis).await;
-    let consumers = cmd_json(&mut r, &["XINFO", "CONSUMERS", "cs:cmds:arith", "arith"]).await;
+    let consumers = cmd_json(&r, &["XINFO", "CONSUMERS", "cs:cmds:arith", "arith"]).await;
     assert_eq!(consumers.as_array().unwrap().len(), 1);
     let list: String = redis::cmd("CLIENT")
         .arg("LIST")

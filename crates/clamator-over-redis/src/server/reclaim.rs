@@ -251,28 +251,20 @@ async fn remove_consumer(
     group: &str,
     c: &ConsumerInfo,
 ) {
+    // EVALSHA, and EVAL when the script is not cached yet (EVAL caches it)
     let script = redis::Script::new(DELETE_IDLE_CONSUMER);
-    let removed: redis::RedisResult<i64> = match redis::cmd("EVALSHA")
-        .arg(script.get_hash())
-        .arg(1)
-        .arg(stream)
-        .arg(group)
-        .arg(&c.name)
-        .query_async(conn)
-        .await
-    {
-        Err(e) if e.code() == Some("NOSCRIPT") => {
-            redis::cmd("EVAL")
-                .arg(DELETE_IDLE_CONSUMER)
-                .arg(1)
-                .arg(stream)
-                .arg(group)
-                .arg(&c.name)
-                .query_async(conn)
-                .await
-        }
-        other => other,
+    let invoke = |cmd: &str, body: &str| {
+        let mut invoke = redis::cmd(cmd);
+        invoke.arg(body).arg(1).arg(stream).arg(group).arg(&c.name);
+        invoke
     };
+    let removed: redis::RedisResult<i64> =
+        match invoke("EVALSHA", script.get_hash()).query_async(conn).await {
+            Err(e) if e.code() == Some("NOSCRIPT") => {
+                invoke("EVAL", DELETE_IDLE_CONSUMER).query_async(conn).await
+            }
+            other => other,
+        };
     match removed {
         Ok(0) => {
             tracing::info!(service = ctx.name(), consumer = %c.name, idle_ms = c.idle_ms, "removed a consumer that has been idle with nothing pending")

@@ -72,6 +72,20 @@ where
     eventually_within(what, Duration::from_secs(10), f).await;
 }
 
+/// `XGROUP CREATE <stream> <group> $ MKSTREAM`.
+pub async fn create_group(r: &redis::aio::MultiplexedConnection, stream: &str, group: &str) {
+    let mut r = r.clone();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+}
+
 /// Connections open on the server, not counting the one asking.
 pub async fn client_count(r: &redis::aio::MultiplexedConnection) -> usize {
     let mut r = r.clone();
