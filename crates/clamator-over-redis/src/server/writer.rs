@@ -7,6 +7,7 @@
 //! It sends what is ready in one round trip and never waits for a batch to fill.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,6 +76,16 @@ impl Done {
     }
 }
 
+/// What a writer round leaves for the next.
+struct Round {
+    /// Written (or with nothing to write) and not acked yet.
+    written: Vec<Done>,
+    /// To write again.
+    retry: Vec<Done>,
+    /// Something failed: back off before the next round.
+    trouble: bool,
+}
+
 pub(crate) struct Writer {
     pub(crate) service: String,
     pub(crate) stream: String,
@@ -93,11 +104,14 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) async fn run(mut self) {
+        // written, waiting for their acks (sent with the next round trip)
+        let mut unacked: Vec<Done> = Vec::new();
+        // writes to do again after a backoff
         let mut retry: Vec<Done> = Vec::new();
         let mut backoff = Backoff::new();
         loop {
             let mut batch = std::mem::take(&mut retry);
-            if batch.is_empty() {
+            if batch.is_empty() && unacked.is_empty() {
                 tokio::select! {
                     biased;
                     done = self.rx.recv() => match done {
@@ -113,14 +127,16 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            retry = self.write(batch).await;
-            if retry.is_empty() {
+            let round = self.round(std::mem::take(&mut unacked), batch).await;
+            unacked = round.written;
+            retry = round.retry;
+            if !round.trouble {
                 backoff.reset();
                 continue;
             }
             retry.retain(|done| self.keep_trying(done));
-            if !retry.is_empty() && !sleep_or_cancel(backoff.next_delay(), &self.shutdown).await {
-                for done in retry.drain(..) {
+            if !sleep_or_cancel(backoff.next_delay(), &self.shutdown).await {
+                for done in retry.drain(..).chain(unacked.drain(..)) {
                     self.give_up(&done, "the server stopped");
                 }
             }
@@ -148,50 +164,65 @@ impl Writer {
         );
     }
 
-    /// One round: writes, then acks of what was written. Returns what must be retried.
-    async fn write(&mut self, batch: Vec<Done>) -> Vec<Done> {
-        let (writes, mut to_ack): (Vec<Done>, Vec<Done>) =
+    /// One round trip: `PEXPIRE` of the reply streams written in the previous round, `XACK` +
+    /// `XDEL` of the entries written then (and of this batch's entries that write nothing),
+    /// then this batch's dead letters and replies. Returns the entries written now (acked next
+    /// round) and those to write again.
+    async fn round(&mut self, written: Vec<Done>, batch: Vec<Done>) -> Round {
+        let (writes, nothing_to_write): (Vec<Done>, Vec<Done>) =
             batch.into_iter().partition(|d| d.writes() > 0);
+        let mut acks = written;
+        acks.extend(nothing_to_write);
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        let ack_commands = self.ack_cmds(&mut pipe, &acks);
+        for done in &writes {
+            if let Some(dead) = &done.dead {
+                pipe.add_command(self.dead_letter_cmd(&done.entry, dead));
+            }
+            if let Some(reply) = done.pending_reply() {
+                pipe.add_command(self.reply_cmd(reply));
+            }
+        }
+        let mut unacked = Vec::new();
         let mut retry = Vec::new();
-        if !writes.is_empty() {
-            let mut pipe = redis::pipe();
-            pipe.ignore_errors();
-            for done in &writes {
-                if let Some(dead) = &done.dead {
-                    pipe.add_command(self.dead_letter_cmd(&done.entry, dead));
-                }
-                if let Some(reply) = done.pending_reply() {
-                    pipe.add_command(self.reply_cmd(reply));
-                }
+        let mut trouble = false;
+        match pipe
+            .query_async::<Vec<redis::RedisResult<Value>>>(&mut self.conn)
+            .await
+        {
+            Err(error) => {
+                tracing::warn!(service = %self.service, %error, entries = acks.len() + writes.len(), "writing replies and acks failed; retrying");
+                unacked = acks;
+                retry = writes;
+                trouble = true;
             }
-            match pipe
-                .query_async::<Vec<redis::RedisResult<Value>>>(&mut self.conn)
-                .await
-            {
-                Err(error) => {
-                    tracing::warn!(service = %self.service, %error, entries = writes.len(), "writing replies failed; retrying");
-                    retry.extend(writes);
+            Ok(results) => {
+                let mut results = results.into_iter();
+                let ack_results: Vec<_> = results.by_ref().take(ack_commands).collect();
+                if !self.acked(&ack_results, acks.len()) {
+                    unacked = acks;
+                    trouble = true;
                 }
-                Ok(results) => {
-                    let mut results = results.into_iter();
-                    for done in writes {
-                        let dead_result = done.dead.as_ref().map(|_| results.next());
-                        let reply_result = done.pending_reply().map(|_| results.next());
-                        self.after_write(
-                            done,
-                            dead_result.flatten(),
-                            reply_result.flatten(),
-                            &mut to_ack,
-                            &mut retry,
-                        );
-                    }
+                for done in writes {
+                    let dead_result = done.dead.as_ref().map(|_| results.next());
+                    let reply_result = done.pending_reply().map(|_| results.next());
+                    self.after_write(
+                        done,
+                        dead_result.flatten(),
+                        reply_result.flatten(),
+                        &mut unacked,
+                        &mut retry,
+                    );
                 }
             }
         }
-        if !to_ack.is_empty() {
-            retry.extend(self.ack(to_ack).await);
+        trouble |= !retry.is_empty();
+        Round {
+            written: unacked,
+            retry,
+            trouble,
         }
-        retry
     }
 
     fn after_write(
@@ -199,7 +230,7 @@ impl Writer {
         mut done: Done,
         dead: Option<redis::RedisResult<Value>>,
         reply: Option<redis::RedisResult<Value>>,
-        to_ack: &mut Vec<Done>,
+        written: &mut Vec<Done>,
         retry: &mut Vec<Done>,
     ) {
         if let Some(dead_result) = dead {
@@ -213,7 +244,7 @@ impl Writer {
                     done.dead = None;
                     done.reply = done.reply.take().filter(|_| matches!(reply, Some(Ok(_))));
                     mark_written(&mut done);
-                    to_ack.push(done);
+                    written.push(done);
                 }
                 Err(e) if is_transient(&e) => retry.push(done),
                 Err(error) => {
@@ -226,7 +257,7 @@ impl Writer {
         match reply {
             Some(Ok(_)) | None => {
                 mark_written(&mut done);
-                to_ack.push(done);
+                written.push(done);
             }
             Some(Err(e)) if is_transient(&e) => retry.push(done),
             Some(Err(error)) => {
@@ -243,23 +274,23 @@ impl Writer {
         }
     }
 
-    /// `PEXPIRE` of the reply streams written to, then `XACK` and `XDEL` of every entry.
-    async fn ack(&mut self, done: Vec<Done>) -> Vec<Done> {
-        let ttl = self
-            .shared
-            .reply_ttl
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let streams: BTreeSet<&str> = done
-            .iter()
-            .filter_map(|d| d.reply.as_ref().map(|r| r.to.as_str()))
-            .collect();
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        if ttl {
-            for stream in &streams {
+    /// Adds `PEXPIRE` of the reply streams written to, then one `XACK` and one `XDEL` of every
+    /// entry, to `pipe`; returns how many commands it added.
+    fn ack_cmds(&self, pipe: &mut redis::Pipeline, done: &[Done]) -> usize {
+        if done.is_empty() {
+            return 0;
+        }
+        let mut added = 0;
+        if self.shared.reply_ttl.load(Ordering::Relaxed) {
+            let streams: BTreeSet<&str> = done
+                .iter()
+                .filter_map(|d| d.reply.as_ref().map(|r| r.to.as_str()))
+                .collect();
+            for stream in streams {
                 pipe.cmd("PEXPIRE")
-                    .arg(*stream)
+                    .arg(stream)
                     .arg(millis(self.reply_ttl).max(1));
+                added += 1;
             }
         }
         let ids: Vec<&str> = done.iter().map(|d| d.entry.id.as_str()).collect();
@@ -268,32 +299,28 @@ impl Writer {
             .arg(&self.group)
             .arg(&ids);
         pipe.cmd("XDEL").arg(&self.stream).arg(&ids);
-        let expires = if ttl { streams.len() } else { 0 };
-        match pipe
-            .query_async::<Vec<redis::RedisResult<Value>>>(&mut self.conn)
-            .await
-        {
-            Ok(results) => {
-                if let Some(error) = results[..expires].iter().find_map(|r| r.as_ref().err()) {
-                    if is_denied(error) {
-                        self.shared
-                            .reply_ttl
-                            .store(false, std::sync::atomic::Ordering::Relaxed);
-                        tracing::warn!(%error, "reply-stream TTLs are off: PEXPIRE is no longer permitted");
-                    }
-                }
-                if let Some(error) = results[expires..].iter().find_map(|r| r.as_ref().err()) {
-                    if is_transient(error) {
-                        return done;
-                    }
-                    tracing::error!(service = %self.service, %error, entries = ids.len(),
-                        "acking entries failed; they stay pending and will be delivered again (check the Redis user's permissions)");
-                }
-                Vec::new()
+        added + 2
+    }
+
+    /// Whether the acks went through (`false`: send them again). The `PEXPIRE`s come first,
+    /// then `XACK` and `XDEL`.
+    fn acked(&self, results: &[redis::RedisResult<Value>], entries: usize) -> bool {
+        let Some(expires) = results.len().checked_sub(2) else {
+            return true;
+        };
+        if let Some(error) = results[..expires].iter().find_map(|r| r.as_ref().err()) {
+            if is_denied(error) {
+                self.shared.reply_ttl.store(false, Ordering::Relaxed);
+                tracing::warn!(%error, "reply-stream TTLs are off: PEXPIRE is no longer permitted");
             }
-            Err(error) => {
-                tracing::warn!(service = %self.service, %error, entries = ids.len(), "acking entries failed; retrying");
-                done
+        }
+        match results[expires..].iter().find_map(|r| r.as_ref().err()) {
+            None => true,
+            Some(error) if is_transient(error) => false,
+            Some(error) => {
+                tracing::error!(service = %self.service, %error, entries,
+                    "acking entries failed; they stay pending and will be delivered again (check the Redis user's permissions)");
+                true
             }
         }
     }
