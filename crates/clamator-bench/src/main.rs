@@ -5,6 +5,9 @@
 //! Run it through `bash scripts/bench.sh`, which builds in release mode, installs the Python
 //! side and renders `chart.png`.
 
+mod floor;
+mod peers;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicUsize;
@@ -355,12 +358,72 @@ fn redis_benchmark_xadd(port: u16) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Modes run as separate processes by the orchestrator (and useful by hand).
+fn run_mode(args: &[String]) -> bool {
+    let rt = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    let num = |i: usize| arg(i).parse::<usize>().expect("a number");
+    match arg(1).as_str() {
+        "--memory-only" => println!("{}", rt().block_on(memory_bench(1_000_000, 64))),
+        "--peers" => {
+            let rt = rt();
+            for _ in 0..3 {
+                for (name, rep) in [
+                    (
+                        "clamator memory",
+                        rt.block_on(peers::clamator_memory(500_000, 64)),
+                    ),
+                    (
+                        "jsonrpsee RpcModule::call",
+                        rt.block_on(peers::jsonrpsee(500_000, 64)),
+                    ),
+                    ("tarpc channel", rt.block_on(peers::tarpc(500_000, 64))),
+                ] {
+                    println!(
+                        "{name:<28} {:>9.0} calls/s  p50 {:.4} ms",
+                        rep.calls_per_s, rep.p50_ms
+                    );
+                }
+            }
+        }
+        "floor-server" => {
+            if let Err(e) = rt().block_on(floor::server(&arg(2), &arg(3))) {
+                eprintln!("floor server: {e}");
+                std::process::exit(1);
+            }
+        }
+        "floor-client" => {
+            let params: Value = serde_json::from_str(&arg(5)).expect("params JSON");
+            match rt().block_on(floor::client(
+                &arg(2),
+                &arg(3),
+                &arg(4),
+                &params,
+                num(6),
+                num(7),
+            )) {
+                Ok(rep) => println!("{}", serde_json::to_string(&rep).expect("json")),
+                Err(e) => {
+                    eprintln!("floor client: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
 #[allow(clippy::too_many_lines)]
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("--memory-only") {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let rep = rt.block_on(memory_bench(1_000_000, 64));
-        println!("{rep}");
+    let args: Vec<String> = std::env::args().collect();
+    if run_mode(&args) {
         return;
     }
     let out_dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "bench".into()));

@@ -108,7 +108,7 @@ pub async fn run<C: RpcClient>(
             (latencies, errors)
         })
     });
-    let mut latencies = Vec::with_capacity(spec.calls.min(1 << 24));
+    let mut latencies: Vec<Duration> = Vec::with_capacity(spec.calls.min(1 << 24));
     let mut errors: BTreeMap<String, usize> = BTreeMap::new();
     for joined in futures::future::join_all(workers).await {
         let Ok((l, e)) = joined else { continue };
@@ -117,25 +117,37 @@ pub async fn run<C: RpcClient>(
             *errors.entry(k).or_default() += v;
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let ok = latencies.len();
-    let calls = ok + errors.values().sum::<usize>();
-    BenchReport {
-        calls,
-        ok,
-        elapsed_s: elapsed,
-        calls_per_s: if elapsed > 0.0 {
-            calls as f64 / elapsed
-        } else {
-            0.0
-        },
-        p50_ms: percentile(&latencies, 50.0),
-        p90_ms: percentile(&latencies, 90.0),
-        p99_ms: percentile(&latencies, 99.0),
-        max_ms: latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-        errors,
-        concurrency: spec.concurrency,
+    BenchReport::from_latencies(latencies, errors, started.elapsed(), spec.concurrency)
+}
+
+impl BenchReport {
+    /// A report from the latencies of the successful calls and the failures by kind.
+    pub fn from_latencies(
+        mut latencies: Vec<Duration>,
+        errors: BTreeMap<String, usize>,
+        elapsed: Duration,
+        concurrency: usize,
+    ) -> Self {
+        let elapsed = elapsed.as_secs_f64();
+        latencies.sort_unstable();
+        let ok = latencies.len();
+        let calls = ok + errors.values().sum::<usize>();
+        Self {
+            calls,
+            ok,
+            elapsed_s: elapsed,
+            calls_per_s: if elapsed > 0.0 {
+                calls as f64 / elapsed
+            } else {
+                0.0
+            },
+            p50_ms: percentile(&latencies, 50.0),
+            p90_ms: percentile(&latencies, 90.0),
+            p99_ms: percentile(&latencies, 99.0),
+            max_ms: latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            errors,
+            concurrency,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use arc_swap::ArcSwap;
 use clamator_protocol::{ServerCore, ServerError, Service};
 
 /// Where a service lives on the bus: its dispatcher and the core of the server owning it.
@@ -10,12 +11,22 @@ pub(crate) struct Route {
     pub(crate) core: Arc<ServerCore>,
 }
 
+type Routes = HashMap<String, Route, rustc_hash::FxBuildHasher>;
+
 /// An in-process registry of served services: one server per service per bus.
 ///
-/// Cheap to clone; clones share the registry. Different buses are independent.
+/// Cheap to clone; clones share the registry. Different buses are independent. Lookups (one
+/// per call) read a snapshot without locking; registrations (at server start and stop) copy it.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryBus {
-    routes: Arc<RwLock<HashMap<String, Route>>>,
+    inner: Arc<BusInner>,
+}
+
+#[derive(Debug, Default)]
+struct BusInner {
+    routes: ArcSwap<Routes>,
+    /// Serialises writers (readers never wait).
+    writing: Mutex<()>,
 }
 
 impl MemoryBus {
@@ -26,54 +37,59 @@ impl MemoryBus {
 
     /// The names of the services currently served on this bus, sorted.
     pub fn services(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .routes
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .cloned()
-            .collect();
+        let mut names: Vec<String> = self.inner.routes.load().keys().cloned().collect();
         names.sort();
         names
     }
 
-    fn lock(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Route>> {
-        self.routes.write().unwrap_or_else(PoisonError::into_inner)
+    /// Replaces the routes with `change(copy of the routes)`; `change` may refuse.
+    fn update(
+        &self,
+        change: impl FnOnce(&mut Routes) -> Result<(), ServerError>,
+    ) -> Result<(), ServerError> {
+        let _writing = self
+            .inner
+            .writing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut routes = Routes::clone(&self.inner.routes.load());
+        change(&mut routes)?;
+        self.inner.routes.store(Arc::new(routes));
+        Ok(())
     }
 
     /// Registers all of `core`'s services, or none of them if one is taken.
     pub(crate) fn register_all(&self, core: &Arc<ServerCore>) -> Result<(), ServerError> {
-        let mut routes = self.lock();
-        if let Some(taken) = core
-            .services()
-            .iter()
-            .find(|s| routes.contains_key(s.name()))
-        {
-            return Err(ServerError::ServiceTaken(taken.name().to_owned()));
-        }
-        for service in core.services() {
-            routes.insert(
-                service.name().to_owned(),
-                Route {
-                    service: service.clone(),
-                    core: Arc::clone(core),
-                },
-            );
-        }
-        Ok(())
+        self.update(|routes| {
+            if let Some(taken) = core
+                .services()
+                .iter()
+                .find(|s| routes.contains_key(s.name()))
+            {
+                return Err(ServerError::ServiceTaken(taken.name().to_owned()));
+            }
+            for service in core.services() {
+                routes.insert(
+                    service.name().to_owned(),
+                    Route {
+                        service: service.clone(),
+                        core: Arc::clone(core),
+                    },
+                );
+            }
+            Ok(())
+        })
     }
 
     /// Unregisters the services that `core` registered.
     pub(crate) fn unregister_all(&self, core: &Arc<ServerCore>) {
-        self.lock()
-            .retain(|_, route| !Arc::ptr_eq(&route.core, core));
+        let _ = self.update(|routes| {
+            routes.retain(|_, route| !Arc::ptr_eq(&route.core, core));
+            Ok(())
+        });
     }
 
     pub(crate) fn lookup(&self, service: &str) -> Option<Route> {
-        self.routes
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(service)
-            .cloned()
+        self.inner.routes.load().get(service).cloned()
     }
 }

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clamator_protocol::{
-    build_notification, build_request, parse_envelope, CallError, Lifecycle, LifecycleState,
+    build_notification, check_names, parse_envelope, CallError, Lifecycle, LifecycleState,
     RpcClient, RpcError, StartStep, TransportError, DEFAULT_CALL_TIMEOUT,
 };
 use serde_json::Value;
@@ -99,31 +99,32 @@ impl RpcClient for MemoryRpcClient {
         timeout: Option<Duration>,
     ) -> Result<Value, CallError> {
         self.inner.lifecycle.ensure_started()?;
-        let request = build_request(service, method, params)?;
+        check_names(service, method)?;
         let Some(route) = self.inner.bus.lookup(service) else {
             return Err(RpcError::method_not_found().into());
         };
-        let envelope = parse_envelope(request.into_value())?;
-        // The dispatch runs in the caller's task (no spawn, no cross-thread wake-up) and is
-        // tracked by the server, so the server's stop drains it.
+        // The same pipeline as a request over Redis (`Service::call`), without building and
+        // re-parsing an envelope nobody else sees. It runs in the caller's task (no spawn, no
+        // cross-thread wake-up) and is tracked by the server, so the server's stop drains it.
         let timeout = timeout.unwrap_or(self.inner.default_timeout);
         let deadline = std::time::Instant::now().checked_add(timeout);
         // `cooperative`: a call takes part in tokio's budget like any tokio resource, so a
         // loop of calls that finish at once still lets the runtime run its other tasks.
-        let dispatch = tokio::task::coop::cooperative(
+        let call = tokio::task::coop::cooperative(
             route
                 .core
                 .tracker()
-                .track_future(route.service.dispatch_with_deadline(envelope, deadline)),
+                .track_future(route.service.call(method, params, deadline)),
         );
-        // Biased: most handlers finish on the first poll, and then the stop and timeout futures
-        // are never polled (no timer registered, no waiter queued on the shared tokens).
+        let mut call = std::pin::pin!(call);
+        // Most handlers finish on their first poll: then no timer is created and no waiter is
+        // queued on the shared tokens.
+        if let std::task::Poll::Ready(outcome) = futures::poll!(call.as_mut()) {
+            return outcome.map_err(CallError::Rpc);
+        }
         tokio::select! {
             biased;
-            reply = dispatch => match reply {
-                Some(response) => response.outcome.map_err(CallError::Rpc),
-                None => Err(TransportError::Stopped.into()),
-            },
+            outcome = call => outcome.map_err(CallError::Rpc),
             () = route.core.shutdown_token().cancelled() => Err(TransportError::Stopped.into()),
             () = tokio::time::sleep(timeout) => Err(TransportError::Timeout.into()),
             () = self.inner.stopped.cancelled() => Err(TransportError::Stopped.into()),

@@ -2,9 +2,10 @@
 //!
 //! An in-process bus transport for clamator: a [`MemoryBus`] maps service names to the server
 //! that serves them; [`MemoryRpcServer`] registers its services on start, and
-//! [`MemoryRpcClient`] calls them. Envelopes travel as JSON values and go through
-//! `parse_envelope` and the same dispatcher as over Redis, so validation, field names and
-//! error mapping behave exactly as they will over Redis.
+//! [`MemoryRpcClient`] calls them. Params and results travel as JSON values through the same
+//! dispatch pipeline as over Redis (`Service::call`: method lookup, params validation, handler,
+//! error mapping, result serialisation), so validation, field names and errors behave exactly
+//! as they will over Redis; only the envelope a wire would need is not built.
 //!
 //! ```
 //! use clamator_over_memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};

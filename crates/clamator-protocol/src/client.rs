@@ -71,7 +71,14 @@ pub trait RpcClient: Clone + Send + Sync + 'static {
     }
 }
 
-fn check_names(service: &str, method: &str) -> Result<(), ProtocolError> {
+/// Checks a service and method name against the name rules (what every client does before
+/// sending).
+///
+/// ```
+/// assert!(clamator_protocol::check_names("arith", "echoText").is_ok());
+/// assert!(clamator_protocol::check_names("Arith", "add").is_err());
+/// ```
+pub fn check_names(service: &str, method: &str) -> Result<(), ProtocolError> {
     if !is_valid_service(service) {
         return Err(ProtocolError::InvalidService(service.to_owned()));
     }

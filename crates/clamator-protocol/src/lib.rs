@@ -24,7 +24,8 @@ mod service;
 mod validation;
 
 pub use client::{
-    build_notification, build_request, unwrap_response, RpcClient, DEFAULT_CALL_TIMEOUT,
+    build_notification, build_request, check_names, unwrap_response, RpcClient,
+    DEFAULT_CALL_TIMEOUT,
 };
 pub use contract::{schema_for, Contract, ContractBuilder, MethodDescriptor, MethodKind};
 pub use deadline::{deadline, remaining, with_deadline};

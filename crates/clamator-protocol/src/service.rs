@@ -43,11 +43,27 @@ enum Handler {
     Notification(Arc<NotificationFn>),
 }
 
+/// A method's handler, its name (for logs), and whether its params schema demands a JSON
+/// object (serde structs also accept arrays; clamator, like the originals, does not).
+#[derive(Clone)]
+struct Entry {
+    handler: Handler,
+    name: Arc<str>,
+    expects_object: bool,
+}
+
 struct ServiceInner {
     contract: Contract,
-    /// Each method's handler, and whether its params schema demands a JSON object (serde
-    /// structs also accept arrays; clamator, like the originals, does not).
-    handlers: HashMap<String, (Handler, bool)>,
+    /// Looked up on every call: FxHash (method names are not attacker-chosen keys of a
+    /// long-lived map that grows; a lookup miss is just `-32601`).
+    handlers: HashMap<String, Entry, rustc_hash::FxBuildHasher>,
+}
+
+/// Why the pipeline answers before running a handler.
+enum Early {
+    NotFound,
+    NotAnObject(ParamsError),
+    NotificationAsRequest,
 }
 
 /// A served service: a [`Contract`] with a handler for every method.
@@ -218,42 +234,19 @@ impl Service {
             Envelope::Request(r) => (r.method, r.params, Some(r.id)),
             Envelope::Notification(n) => (n.method, n.params, None),
         };
-        let Some((handler, expects_object)) = self.inner.handlers.get(&method).cloned() else {
-            tracing::debug!(service = self.name(), %method, "method not found: {}.{method}", self.name());
-            return Box::pin(std::future::ready(
-                id.map(|id| Response::error(id.to_value(), RpcError::method_not_found())),
-            ));
+        let entry = match self.prepare(&method, &params, id.is_some()) {
+            Ok(entry) => entry,
+            Err(early) => {
+                // logged for notifications too; only requests get the answer
+                let error = self.early_error(&method, id.as_ref(), early);
+                return Box::pin(std::future::ready(
+                    id.map(|id| Response::error(id.to_value(), error)),
+                ));
+            }
         };
-        if expects_object && !params.is_object() {
-            let failure = MethodFailure::InvalidParams(ParamsError::not_an_object(params));
-            return Box::pin(std::future::ready(match id {
-                Some(id) => Some(finish_request(self.name(), &method, &id, Err(failure))),
-                None => {
-                    log_failure(self.name(), &method, None, &failure);
-                    None
-                }
-            }));
-        }
-        if let (Handler::Notification(_), Some(id)) = (&handler, &id) {
-            let reason = format!(
-                "{}.{method} is a notification: send it without an id",
-                self.name()
-            );
-            return Box::pin(std::future::ready(Some(Response::error(
-                id.to_value(),
-                RpcError::invalid_request(json!({ "reason": reason })),
-            ))));
-        }
         let this = self.clone();
         Box::pin(async move {
-            // The handler is called inside the unwind guard, so a panic anywhere in it
-            // (decoding included) becomes -32603.
-            let outcome = AssertUnwindSafe(crate::with_deadline(deadline, async {
-                handler.call(params).await
-            }))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|p| Err(panic_failure(&*p)));
+            let outcome = run(entry.handler, params, deadline).await;
             match id {
                 Some(id) => Some(finish_request(this.name(), &method, &id, outcome)),
                 None => {
@@ -265,6 +258,80 @@ impl Service {
             }
         })
     }
+
+    /// Calls the request method `method` in-process: the same pipeline as
+    /// [`Service::dispatch`] for a request (steps 2–6), without building envelopes. The
+    /// memory transport uses it; the outcome is what the caller of a request would get.
+    pub fn call(
+        &self,
+        method: &str,
+        params: Value,
+        deadline: Option<std::time::Instant>,
+    ) -> impl Future<Output = Result<Value, RpcError>> + Send + 'static {
+        let prepared = self
+            .prepare(method, &params, true)
+            .map_err(|early| self.early_error(method, None, early));
+        let service = self.clone();
+        async move {
+            let entry = prepared?;
+            run(entry.handler, params, deadline)
+                .await
+                .map_err(|failure| {
+                    log_failure(service.name(), &entry.name, None, &failure);
+                    failure_to_error(failure)
+                })
+        }
+    }
+
+    /// Steps 2–4: the method's entry, or why the pipeline answers without running a handler.
+    fn prepare(&self, method: &str, params: &Value, request: bool) -> Result<Entry, Early> {
+        let entry = self.inner.handlers.get(method).ok_or(Early::NotFound)?;
+        if entry.expects_object && !params.is_object() {
+            return Err(Early::NotAnObject(ParamsError::not_an_object(
+                params.clone(),
+            )));
+        }
+        if request && matches!(entry.handler, Handler::Notification(_)) {
+            return Err(Early::NotificationAsRequest);
+        }
+        Ok(entry.clone())
+    }
+
+    /// The error a request gets for an [`Early`] answer (logged as the originals do; a
+    /// notification's is only logged).
+    fn early_error(&self, method: &str, id: Option<&Id>, early: Early) -> RpcError {
+        match early {
+            Early::NotFound => {
+                tracing::debug!(service = self.name(), %method, "method not found: {}.{method}", self.name());
+                RpcError::method_not_found()
+            }
+            Early::NotAnObject(e) => {
+                let failure = MethodFailure::InvalidParams(e);
+                log_failure(self.name(), method, id, &failure);
+                failure_to_error(failure)
+            }
+            Early::NotificationAsRequest => {
+                let reason = format!(
+                    "{}.{method} is a notification: send it without an id",
+                    self.name()
+                );
+                RpcError::invalid_request(json!({ "reason": reason }))
+            }
+        }
+    }
+}
+
+/// Steps 5–6: the handler, inside the unwind guard (a panic anywhere in it, decoding
+/// included, becomes `-32603`), with the deadline visible to it.
+async fn run(
+    handler: Handler,
+    params: Value,
+    deadline: Option<std::time::Instant>,
+) -> Result<Value, MethodFailure> {
+    AssertUnwindSafe(crate::with_deadline(deadline, handler.call(params)))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|p| Err(panic_failure(&*p)))
 }
 
 impl Handler {
@@ -325,14 +392,18 @@ fn finish_request(
         Err(failure) => failure,
     };
     log_failure(service, method, Some(id), &failure);
-    let error = match failure {
+    Response::error(id.to_value(), failure_to_error(failure))
+}
+
+/// The error object a failure is answered with.
+fn failure_to_error(failure: MethodFailure) -> RpcError {
+    match failure {
         MethodFailure::InvalidParams(e) => RpcError::invalid_params(e.to_data()),
         MethodFailure::Handler(e) => e.into_rpc_error(),
         MethodFailure::InvalidResult(msg) => RpcError::result_validation_failed(json!({
             "errors": [{"type": "serialization", "loc": [], "msg": msg, "input": null}]
         })),
-    };
-    Response::error(id.to_value(), error)
+    }
 }
 
 impl ServiceBuilder {
@@ -437,7 +508,8 @@ impl ServiceBuilder {
             ContractSource::Building(b) => b.build()?,
             ContractSource::Given(c) => c,
         };
-        let mut handlers = HashMap::with_capacity(self.handlers.len());
+        let mut handlers =
+            HashMap::with_capacity_and_hasher(self.handlers.len(), rustc_hash::FxBuildHasher);
         for (name, handler) in self.handlers {
             let Some(desc) = contract.method(&name) else {
                 return Err(ContractError::UnknownMethod(name));
@@ -452,10 +524,12 @@ impl ServiceBuilder {
             }
             let expects_object =
                 desc.params_schema.get("type").and_then(Value::as_str) == Some("object");
-            if handlers
-                .insert(name.clone(), (handler, expects_object))
-                .is_some()
-            {
+            let entry = Entry {
+                handler,
+                name: Arc::from(name.as_str()),
+                expects_object,
+            };
+            if handlers.insert(name.clone(), entry).is_some() {
                 return Err(ContractError::DuplicateMethod(name));
             }
         }
