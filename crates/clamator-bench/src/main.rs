@@ -7,6 +7,7 @@
 
 mod floor;
 mod peers;
+mod scaling;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -415,9 +416,30 @@ fn run_mode(args: &[String]) -> bool {
                 }
             }
         }
+        "echo-server" => rt().block_on(echo_server(&arg(2), &arg(3), num(4))),
         _ => return false,
     }
     true
+}
+
+/// A clamator server with `n` services `svc0..` each with a raw `echo` method; prints READY and
+/// serves until killed.
+async fn echo_server(url: &str, prefix: &str, n: usize) {
+    let mut builder = clamator::redis::RedisRpcServer::builder(prefix).redis_url(url);
+    for i in 0..n {
+        builder = builder.service(
+            clamator::Service::builder(format!("svc{i}"))
+                .raw_method("echo", json!({}), json!({}), |p: Value| async move {
+                    Ok::<_, clamator::RpcError>(p)
+                })
+                .build()
+                .expect("service"),
+        );
+    }
+    let server = builder.build().expect("server");
+    server.start().await.expect("start");
+    println!("READY");
+    std::future::pending::<()>().await;
 }
 
 #[allow(clippy::too_many_lines)]
@@ -605,6 +627,11 @@ fn main() {
         errors(&rep),
         String::new(),
     );
+    // clamator against the floor; scaling curves; in-process peers
+    let mut points = r.in_flight_curve();
+    points.extend(r.payload_curve());
+    points.extend(r.services_curve(&rt));
+    points.extend(scaling::in_process(&rt));
     // Redis itself
     let xadd = redis_benchmark_xadd(r.redis.port());
     r.push(
@@ -615,12 +642,13 @@ fn main() {
         xadd,
         64,
         0,
-        "a call costs ~4 stream commands (XADD, XREADGROUP, XADD+XACK, XREAD)".into(),
+        "what Redis does at most on these cores; commands per call: see the floor table".into(),
     );
 
-    let json_out = serde_json::to_string_pretty(&r.rows).expect("json");
+    let json_out =
+        serde_json::to_string_pretty(&json!({"rows": r.rows, "points": points})).expect("json");
     std::fs::write(out_dir.join("results.json"), json_out).expect("write results.json");
-    let md = markdown(&r.rows);
+    let md = markdown(&r.rows) + &scaling::markdown(&points);
     std::fs::write(out_dir.join("results.md"), &md).expect("write results.md");
     println!("{md}");
 }

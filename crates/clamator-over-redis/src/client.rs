@@ -372,7 +372,7 @@ async fn stream_mentions(
             .arg(LANDED_PAGE)
             .query_async(conn)
             .await?;
-        let entries = crate::entry::parse_entries(&page);
+        let entries = crate::entry::parse_entries(page);
         if entries.iter().any(|e| {
             e.field("envelope")
                 .is_some_and(|v| v.windows(id.len()).any(|w| w == id.as_bytes()))
@@ -624,7 +624,7 @@ async fn reply_loop(
         match read {
             Ok(reply) => {
                 backoff.reset();
-                let entries = parse_read_reply(&reply);
+                let entries = parse_read_reply(reply);
                 if entries.is_empty() && untrimmed > 0 {
                     trim_read(&shared, &mut conn, &last_id).await;
                     untrimmed = 0;

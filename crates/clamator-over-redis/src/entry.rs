@@ -24,8 +24,16 @@ impl Entry {
 fn bytes(v: &Value) -> Option<Vec<u8>> {
     match v {
         Value::BulkString(b) => Some(b.clone()),
-        Value::SimpleString(s) => Some(s.as_bytes().to_vec()),
-        Value::VerbatimString { text, .. } => Some(text.as_bytes().to_vec()),
+        other => owned_bytes(other.clone()),
+    }
+}
+
+/// The bytes of a string-like value, moved out of it (no copy for bulk strings).
+fn owned_bytes(v: Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.into_bytes()),
+        Value::VerbatimString { text, .. } => Some(text.into_bytes()),
         Value::Int(i) => Some(i.to_string().into_bytes()),
         _ => None,
     }
@@ -35,31 +43,34 @@ pub(crate) fn string(v: &Value) -> Option<String> {
     bytes(v).and_then(|b| String::from_utf8(b).ok())
 }
 
-fn items(v: &Value) -> Option<Vec<&Value>> {
+/// The items of an array-like value, moved out of it (map pairs flattened).
+fn items(v: Value) -> Option<Vec<Value>> {
     match v {
-        Value::Array(a) | Value::Set(a) => Some(a.iter().collect()),
-        Value::Map(m) => Some(m.iter().flat_map(|(k, v)| [k, v]).collect()),
+        Value::Array(a) | Value::Set(a) => Some(a),
+        Value::Map(m) => Some(m.into_iter().flat_map(|(k, v)| [k, v]).collect()),
         _ => None,
     }
 }
 
 /// Parses `[id, [k, v, k, v, ...]]` (fields nil for deleted entries).
-fn parse_entry(v: &Value) -> Option<Entry> {
-    let parts = items(v)?;
-    let id = string(parts.first()?)?;
+fn parse_entry(v: Value) -> Option<Entry> {
+    let mut parts = items(v)?.into_iter();
+    let id = String::from_utf8(owned_bytes(parts.next()?)?).ok()?;
     let mut fields = Vec::new();
-    if let Some(flat) = parts.get(1).and_then(|f| items(f)) {
-        for pair in flat.chunks(2) {
-            if let [k, v] = pair {
-                fields.push((bytes(k).unwrap_or_default(), bytes(v).unwrap_or_default()));
-            }
+    if let Some(flat) = parts.next().and_then(items) {
+        let mut flat = flat.into_iter();
+        while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+            fields.push((
+                owned_bytes(k).unwrap_or_default(),
+                owned_bytes(v).unwrap_or_default(),
+            ));
         }
     }
     Some(Entry { id, fields })
 }
 
 /// Parses a list of entries.
-pub(crate) fn parse_entries(v: &Value) -> Vec<Entry> {
+pub(crate) fn parse_entries(v: Value) -> Vec<Entry> {
     items(v)
         .map(|list| list.into_iter().filter_map(parse_entry).collect())
         .unwrap_or_default()
@@ -67,17 +78,17 @@ pub(crate) fn parse_entries(v: &Value) -> Vec<Entry> {
 
 /// Parses an `XREAD`/`XREADGROUP` reply for a single stream (nil → no entries). Works for
 /// RESP2 (`[[key, entries]]`) and RESP3 (`{key: entries}`).
-pub(crate) fn parse_read_reply(v: &Value) -> Vec<Entry> {
+pub(crate) fn parse_read_reply(v: Value) -> Vec<Entry> {
     match v {
         Value::Nil => Vec::new(),
         Value::Map(m) => m
-            .iter()
+            .into_iter()
             .flat_map(|(_, entries)| parse_entries(entries))
             .collect(),
         Value::Array(streams) => streams
-            .iter()
+            .into_iter()
             .filter_map(items)
-            .filter_map(|kv| kv.get(1).map(|entries| parse_entries(entries)))
+            .filter_map(|kv| kv.into_iter().nth(1).map(parse_entries))
             .flatten()
             .collect(),
         _ => Vec::new(),
@@ -111,11 +122,11 @@ mod tests {
             bs(b"k"),
             Value::Array(vec![entry, deleted]),
         ])]);
-        let entries = parse_read_reply(&reply);
+        let entries = parse_read_reply(reply);
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].field("envelope"), Some(&b"{}"[..]));
         assert_eq!(entries[0].field("rpc"), None, "values are not keys");
         assert!(entries[1].fields.is_empty());
-        assert!(parse_read_reply(&Value::Nil).is_empty());
+        assert!(parse_read_reply(Value::Nil).is_empty());
     }
 }

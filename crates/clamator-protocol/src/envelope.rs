@@ -10,6 +10,7 @@ use std::fmt;
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 use crate::error::{InvalidRequest, InvalidRequestReason as Reason, RpcError};
@@ -437,14 +438,133 @@ impl EnvelopeError {
 
 /// Parses a message text (JSON) and validates it with [`parse_envelope`].
 pub fn parse_envelope_str(text: &str) -> Result<Envelope, EnvelopeError> {
-    let value: Value = serde_json::from_str(text).map_err(EnvelopeError::NotJson)?;
+    parse_envelope_slice(text.as_bytes())
+}
+
+/// Parses message bytes (JSON) and validates them as [`parse_envelope`] does (same decisions,
+/// same reasons). An object is read member by member without building a map of it, and only
+/// the members a decision needs are parsed; anything else (not an object, not JSON) goes
+/// through [`parse_envelope`] on the parsed value, so error texts are the same either way.
+pub fn parse_envelope_slice(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
+    let starts_as_object = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    if starts_as_object {
+        if let Ok(members) = serde_json::from_slice::<Members<'_>>(bytes) {
+            return members.decide();
+        }
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(EnvelopeError::NotJson)?;
     Ok(parse_envelope(value)?)
 }
 
-/// Parses message bytes (JSON) and validates them with [`parse_envelope`].
-pub fn parse_envelope_slice(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(EnvelopeError::NotJson)?;
-    Ok(parse_envelope(value)?)
+/// The members of an envelope object that the decision procedure looks at, unparsed. A member
+/// given twice keeps its last value, as when the object is read into a `Value`.
+#[derive(Default)]
+struct Members<'a> {
+    jsonrpc: Option<&'a RawValue>,
+    method: Option<&'a RawValue>,
+    params: Option<&'a RawValue>,
+    id: Option<&'a RawValue>,
+    result: Option<&'a RawValue>,
+    error: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members<'de>, A::Error> {
+                let mut m = Members::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match key.as_ref() {
+                        JSONRPC => &mut m.jsonrpc,
+                        "method" => &mut m.method,
+                        "params" => &mut m.params,
+                        "id" => &mut m.id,
+                        "result" => &mut m.result,
+                        "error" => &mut m.error,
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// A member that is a JSON string, read as one (`None` for any other JSON type).
+fn as_string(raw: &RawValue) -> Option<std::borrow::Cow<'_, str>> {
+    raw.get()
+        .starts_with('"')
+        .then(|| serde_json::from_str(raw.get()).ok())
+        .flatten()
+}
+
+/// A member's value (it is valid JSON: the whole message was).
+fn value_of(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
+impl Members<'_> {
+    /// The decision procedure of [`parse_envelope`], on unparsed members.
+    fn decide(self) -> Result<Envelope, EnvelopeError> {
+        if self.jsonrpc.and_then(as_string).as_deref() != Some(VERSION) {
+            return Err(invalid(Reason::JsonRpcVersion).into());
+        }
+        let has_result = self.result.is_some();
+        let has_error = self.error.is_some();
+        let id = self.id.filter(|raw| raw.get() != "null");
+        if let Some(full) = self.method.and_then(as_string) {
+            let (service, method) = split_method(&full)?;
+            let (service, method) = (service.to_owned(), method.to_owned());
+            let params = self
+                .params
+                .map_or_else(|| Value::Object(Map::new()), value_of);
+            return Ok(match id {
+                Some(id) => Envelope::Request(Request {
+                    service,
+                    method,
+                    params,
+                    id: Id::from_value(&value_of(id)).ok_or(invalid(Reason::IdType))?,
+                }),
+                None => Envelope::Notification(Notification {
+                    service,
+                    method,
+                    params,
+                }),
+            });
+        }
+        if has_result && !has_error {
+            let id = id.ok_or(invalid(Reason::ResponseWithoutId))?;
+            let result = self.result.map_or(Value::Null, value_of);
+            return Ok(Envelope::Response(Response::success(value_of(id), result)));
+        }
+        if has_error && !has_result {
+            let error = match self.error.map(value_of) {
+                Some(Value::Object(e)) => parse_error_object(e)?,
+                _ => return Err(invalid(Reason::ErrorShape).into()),
+            };
+            let id = id.map_or(Value::Null, value_of);
+            return Ok(Envelope::Response(Response::error(id, error)));
+        }
+        Err(invalid(Reason::Shape).into())
+    }
 }
 
 /// Serialises an envelope part as compact JSON.

@@ -55,6 +55,75 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Objects shaped like envelopes: each member present or not, with values that hit every
+/// branch of the decision procedure (valid and invalid versions, methods, ids, results, errors).
+fn envelope_like() -> impl Strategy<Value = Value> {
+    let member = |values: Vec<Value>| {
+        prop_oneof![
+            1 => Just(None),
+            3 => prop::sample::select(values).prop_map(Some),
+        ]
+    };
+    (
+        member(vec![
+            json!("2.0"),
+            json!("2.0"),
+            json!("1.0"),
+            json!(2.0),
+            Value::Null,
+        ]),
+        member(vec![
+            json!("arith.add"),
+            json!("a.b"),
+            json!("a.b.c"),
+            json!("A.b"),
+            json!("a."),
+            json!(5),
+        ]),
+        member(vec![
+            json!({"a": 1}),
+            json!([1, 2]),
+            Value::Null,
+            json!("x"),
+        ]),
+        member(vec![
+            Value::Null,
+            json!("id-1"),
+            json!(7),
+            json!(-3),
+            json!(1.5),
+            json!(true),
+            json!([1]),
+        ]),
+        member(vec![Value::Null, json!({"sum": 3}), json!(1)]),
+        member(vec![
+            json!({"code": -32000, "message": "m"}),
+            json!({"code": 1.5, "message": "m"}),
+            json!({"code": -1, "message": "m", "data": {"x": 1}}),
+            json!({"code": -1}),
+            json!("e"),
+        ]),
+        json_value(),
+    )
+        .prop_map(|(jsonrpc, method, params, id, result, error, extra)| {
+            let mut m = Map::new();
+            for (k, v) in [
+                ("jsonrpc", jsonrpc),
+                ("method", method),
+                ("params", params),
+                ("id", id),
+                ("result", result),
+                ("error", error),
+            ] {
+                if let Some(v) = v {
+                    m.insert(k.to_owned(), v);
+                }
+            }
+            m.insert("extra".to_owned(), extra);
+            Value::Object(m)
+        })
+}
+
 fn service() -> impl Strategy<Value = String> {
     "[a-z][a-z0-9-]{0,10}"
 }
@@ -115,6 +184,25 @@ proptest! {
     #[test]
     fn never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
         let _ = parse_envelope_slice(&bytes);
+    }
+
+    /// `parse_envelope_slice` reads objects member by member; it must decide exactly as
+    /// `parse_envelope` on the whole parsed value, for any message.
+    #[test]
+    fn reading_members_decides_as_the_parsed_value(
+        v in prop_oneof![envelope_like(), json_value()],
+        dup in any::<bool>(),
+    ) {
+        let mut text = v.to_string();
+        if dup && text.starts_with('{') && text.len() > 2 {
+            // a member given twice: the last one counts, both ways
+            text = format!("{{\"id\":\"first\",{}", &text[1..]);
+        }
+        let fast = parse_envelope_slice(text.as_bytes()).map_err(|e| e.to_string());
+        let reference = serde_json::from_str::<Value>(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|v| parse_envelope(v).map_err(|e| e.to_string()));
+        prop_assert_eq!(fast, reference, "{}", text);
     }
 
     #[test]

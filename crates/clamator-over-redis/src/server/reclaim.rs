@@ -187,7 +187,7 @@ async fn claim(
         .query_async(conn)
         .await;
     let claimed = match claimed {
-        Ok(claimed) => parse_entries(&claimed),
+        Ok(claimed) => parse_entries(claimed),
         Err(error) => {
             tracing::error!(service = ctx.name(), %error, "redis reclaim error (XCLAIM): service={}", ctx.name());
             return;

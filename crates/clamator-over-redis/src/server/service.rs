@@ -36,10 +36,10 @@ pub(crate) const REPLY_TRIM_FIELD: &str = "reply-trim";
 /// The ids of the entries this server holds (running, or waiting for the writer); the
 /// heartbeat keeps them fresh.
 #[derive(Debug, Default)]
-pub(crate) struct Inflight(Mutex<HashSet<String>>);
+pub(crate) struct Inflight(Mutex<HashSet<String, rustc_hash::FxBuildHasher>>);
 
 impl Inflight {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String, rustc_hash::FxBuildHasher>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -199,7 +199,7 @@ impl ServiceCtx {
         }
         cmd.arg("STREAMS").arg(&self.stream).arg(">");
         let reply: Value = cmd.query_async(reader).await?;
-        Ok(parse_read_reply(&reply))
+        Ok(parse_read_reply(reply))
     }
 
     /// Up to `max` free handler slots without waiting.
