@@ -1,6 +1,6 @@
 """Load generator on the released Python clamator 0.1.9 (closed loop, like `clamator bench`).
 
-  python bench.py redis  --redis-url U --prefix P --method svc.m --params JSON --calls N --concurrency K
+  python bench.py redis  --redis-url U --prefix P --method svc.m --params JSON|- --calls N --concurrency K
   python bench.py memory --method arith.add --params JSON --calls N --concurrency K
 
 Prints one JSON object: calls, ok, elapsed_s, calls_per_s, p50_ms, p90_ms, p99_ms, max_ms,
@@ -68,7 +68,7 @@ async def main() -> None:
     ap.add_argument("--timeout-ms", type=int, default=30_000)
     a = ap.parse_args()
     service, _, method = a.method.partition(".")
-    params = json.loads(a.params)
+    params = json.loads(sys.stdin.read() if a.params == "-" else a.params)
     if a.mode == "redis":
         from clamator_over_redis import RedisRpcClient
         client = RedisRpcClient(redis_url=a.redis_url, key_prefix=a.prefix, default_timeout_ms=a.timeout_ms)

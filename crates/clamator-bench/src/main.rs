@@ -113,11 +113,14 @@ impl Tools {
         calls: usize,
         concurrency: usize,
     ) -> BenchReport {
-        let params = params.to_string();
+        // params go through stdin: a large payload does not fit a command-line argument
+        let params_text = params.to_string();
+        let params = "-";
         let (calls, concurrency) = (calls.to_string(), concurrency.to_string());
-        let output = match lang {
-            Lang::Rust => Command::new(self.bin_dir.join("clamator"))
-                .args([
+        let mut cmd = match lang {
+            Lang::Rust => {
+                let mut c = Command::new(self.bin_dir.join("clamator"));
+                c.args([
                     "--redis-url",
                     url,
                     "--prefix",
@@ -129,38 +132,57 @@ impl Tools {
                 ])
                 .args([
                     "--params",
-                    &params,
+                    params,
                     "--calls",
                     &calls,
                     "--concurrency",
                     &concurrency,
-                ])
-                .output(),
-            Lang::Py => Command::new(&self.python)
-                .arg(self.py_dir.join("bench.py"))
-                .args([
-                    "redis",
-                    "--redis-url",
-                    url,
-                    "--prefix",
-                    prefix,
-                    "--method",
-                    method,
-                ])
-                .args([
-                    "--params",
-                    &params,
-                    "--calls",
-                    &calls,
-                    "--concurrency",
-                    &concurrency,
-                ])
-                .current_dir(&self.py_dir)
-                .output(),
-        }
-        .expect("run bench client");
+                ]);
+                c
+            }
+            Lang::Py => {
+                let mut c = Command::new(&self.python);
+                c.arg(self.py_dir.join("bench.py"))
+                    .args([
+                        "redis",
+                        "--redis-url",
+                        url,
+                        "--prefix",
+                        prefix,
+                        "--method",
+                        method,
+                    ])
+                    .args([
+                        "--params",
+                        params,
+                        "--calls",
+                        &calls,
+                        "--concurrency",
+                        &concurrency,
+                    ])
+                    .current_dir(&self.py_dir);
+                c
+            }
+        };
+        let output = feed_stdin(&mut cmd, &params_text).expect("run bench client");
         parse_report(&output.stdout, &output.stderr)
     }
+}
+
+/// Runs `cmd` with `input` on its stdin and waits for its output.
+fn feed_stdin(cmd: &mut Command, input: &str) -> std::io::Result<std::process::Output> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_owned();
+    let writer =
+        std::thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
+    let output = child.wait_with_output();
+    let _ = writer.join();
+    output
 }
 
 fn parse_report(stdout: &[u8], stderr: &[u8]) -> BenchReport {
@@ -400,7 +422,14 @@ fn run_mode(args: &[String]) -> bool {
             }
         }
         "floor-client" => {
-            let params: Value = serde_json::from_str(&arg(5)).expect("params JSON");
+            let text = if arg(5) == "-" {
+                let mut buf = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf).expect("stdin");
+                buf
+            } else {
+                arg(5)
+            };
+            let params: Value = serde_json::from_str(&text).expect("params JSON");
             match rt().block_on(floor::client(
                 &arg(2),
                 &arg(3),

@@ -151,11 +151,11 @@ impl Runner {
         let before = commandstats(&url);
         let report = match imp {
             Impl::Floor => {
-                let out = Command::new(self.tools.bin_dir.join("clamator-bench"))
-                    .args(["floor-client", &url, &prefix, method, &params.to_string()])
-                    .args([calls.to_string(), in_flight.to_string()])
-                    .output()
-                    .expect("run the floor client");
+                let mut cmd = Command::new(self.tools.bin_dir.join("clamator-bench"));
+                cmd.args(["floor-client", &url, &prefix, method, "-"])
+                    .args([calls.to_string(), in_flight.to_string()]);
+                let out =
+                    crate::feed_stdin(&mut cmd, &params.to_string()).expect("run the floor client");
                 parse_report(&out.stdout, &out.stderr)
             }
             Impl::Clamator => {

@@ -83,7 +83,7 @@ enum Command {
         /// `<service>.<method>`.
         #[arg(long)]
         method: String,
-        /// Params of every call, as JSON.
+        /// Params of every call, as JSON (`-` reads stdin).
         #[arg(long, default_value = "{}")]
         params: String,
         /// Number of calls.
@@ -345,8 +345,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             json,
         } => {
             let (service, method) = split_method(method)?;
-            let params: Value = serde_json::from_str(params)
-                .map_err(|e| format!("--params is not valid JSON: {e}"))?;
+            let params =
+                read_params(Some(params.as_str())).map_err(|e| format!("--params: {e}"))?;
             let spec = bench::BenchSpec {
                 service: service.to_owned(),
                 method: method.to_owned(),

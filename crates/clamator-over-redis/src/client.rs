@@ -32,7 +32,8 @@ const REPLY_BATCH: usize = 1024;
 /// The client trims the replies it has read once this many accumulated (and when idle).
 const TRIM_EVERY: usize = 64;
 
-type Pending = Mutex<HashMap<String, oneshot::Sender<Envelope>>>;
+/// Calls waiting for their reply, by id (looked up for every reply: FxHash).
+type Pending = Mutex<HashMap<String, oneshot::Sender<Envelope>, rustc_hash::FxBuildHasher>>;
 
 /// What the client's background tasks use.
 struct Shared {
@@ -185,7 +186,7 @@ impl RedisRpcClientBuilder {
                 shared: Arc::new(Shared {
                     reply_stream: reply_stream(&self.key_prefix, &self.instance_id),
                     reply_ttl: self.reply_ttl,
-                    pending: Mutex::new(HashMap::new()),
+                    pending: Mutex::new(HashMap::default()),
                     stopped: CancellationToken::new(),
                 }),
                 key_prefix: self.key_prefix,

@@ -364,7 +364,7 @@ impl Inner {
             ctx.register_reader(&mut reader).await;
             // The first read is not blocking: it proves the user may consume, and what it
             // returns is handled like any other read.
-            let batch = settings.concurrency.get().min(128);
+            let batch = settings.concurrency.get().min(service::MAX_READ_BATCH);
             let first = ctx
                 .read(&mut reader, batch, false)
                 .await

@@ -26,7 +26,7 @@ use crate::keys::{
 };
 
 /// Entries read per `XREADGROUP` at most (fewer when fewer handler slots are free).
-const MAX_READ_BATCH: usize = 128;
+pub(crate) const MAX_READ_BATCH: usize = 256;
 /// How long the writer retries a reply for a request that carries no deadline (a 0.1.9
 /// client's): the originals' default call timeout.
 const RETRY_WITHOUT_DEADLINE: Duration = Duration::from_secs(30);
