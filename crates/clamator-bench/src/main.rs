@@ -457,7 +457,7 @@ async fn echo_server(url: &str, prefix: &str, n: usize) {
     let mut builder = clamator::redis::RedisRpcServer::builder(prefix).redis_url(url);
     for i in 0..n {
         builder = builder.service(
-            clamator::Service::builder(format!("svc{i}"))
+            clamator::RpcService::builder(format!("svc{i}"))
                 .raw_method("echo", json!({}), json!({}), |p: Value| async move {
                     Ok::<_, clamator::RpcError>(p)
                 })

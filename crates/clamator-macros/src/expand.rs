@@ -31,9 +31,10 @@ pub(crate) fn expand(def: &ContractDef) -> TokenStream {
     let declare = def.methods.iter().map(|m| {
         let wire = &m.wire;
         let pty = &m.params_ty;
+        let idempotent = m.idempotent.then(|| quote!(.idempotent()));
         match &m.result {
-            Some((ok, _)) => quote!(.typed_method::<#pty, #ok>(#wire)),
-            None => quote!(.typed_notification::<#pty>(#wire)),
+            Some((ok, _)) => quote!(.typed_method::<#pty, #ok>(#wire) #idempotent),
+            None => quote!(.typed_notification::<#pty>(#wire) #idempotent),
         }
     });
 
@@ -136,10 +137,10 @@ pub(crate) fn expand(def: &ContractDef) -> TokenStream {
             }
         }
 
-        impl<T: #name> #krate::IntoService for #server_ty<T> {
-            fn into_service(self) -> #krate::Service {
+        impl<T: #name> #krate::IntoRpcService for #server_ty<T> {
+            fn into_rpc_service(self) -> #krate::RpcService {
                 let inner = self.inner;
-                #krate::Service::for_contract(#contract_ty::descriptor())
+                #krate::RpcService::for_contract(#contract_ty::descriptor())
                     #(#handlers)*
                     .build()
                     .expect("handlers are generated from the same contract")

@@ -21,6 +21,8 @@ pub(crate) struct MethodDef {
     pub(crate) params_pat: Pat,
     /// `Some((T, full return type))` for requests; `None` for notifications.
     pub(crate) result: Option<(Type, Type)>,
+    /// `#[method(idempotent)]`.
+    pub(crate) idempotent: bool,
     pub(crate) span: Span,
 }
 
@@ -86,9 +88,10 @@ fn parse_service(args: TokenStream) -> syn::Result<String> {
 }
 
 /// Splits a method's clamator attributes from the ones to keep; returns (is_notification,
-/// wire-name override).
-fn method_attrs(f: &mut TraitItemFn) -> syn::Result<(bool, Option<LitStr>)> {
+/// wire-name override, idempotent).
+fn method_attrs(f: &mut TraitItemFn) -> syn::Result<(bool, Option<LitStr>, bool)> {
     let mut notification = false;
+    let mut idempotent = false;
     let mut name = None;
     let mut keep = Vec::new();
     for attr in std::mem::take(&mut f.attrs) {
@@ -100,8 +103,13 @@ fn method_attrs(f: &mut TraitItemFn) -> syn::Result<(bool, Option<LitStr>)> {
                     if nested.path.is_ident("name") {
                         name = Some(nested.value()?.parse::<LitStr>()?);
                         Ok(())
+                    } else if nested.path.is_ident("idempotent") {
+                        idempotent = true;
+                        Ok(())
                     } else {
-                        Err(nested.error("unknown argument: expected `name = \"<wireName>\"`"))
+                        Err(nested.error(
+                            "unknown argument: expected `name = \"<wireName>\"` or `idempotent`",
+                        ))
                     }
                 })?;
             }
@@ -110,7 +118,7 @@ fn method_attrs(f: &mut TraitItemFn) -> syn::Result<(bool, Option<LitStr>)> {
         }
     }
     f.attrs = keep;
-    Ok((notification, name))
+    Ok((notification, name, idempotent))
 }
 
 fn result_ok_type(ty: &Type) -> Option<Type> {
@@ -129,7 +137,7 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
 }
 
 fn parse_method(f: &mut TraitItemFn) -> syn::Result<MethodDef> {
-    let (notification, name_override) = method_attrs(f)?;
+    let (notification, name_override, idempotent) = method_attrs(f)?;
     let sig = &f.sig;
     if sig.asyncness.is_none() {
         return Err(Error::new(
@@ -222,6 +230,7 @@ fn parse_method(f: &mut TraitItemFn) -> syn::Result<MethodDef> {
         params_ty,
         params_pat,
         result,
+        idempotent,
         span: sig.ident.span(),
     })
 }

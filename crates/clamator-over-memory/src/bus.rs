@@ -2,13 +2,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
-use clamator_protocol::{ServerCore, ServerError, Service};
+use clamator_protocol::{Intake, RpcService, ServerError};
 
-/// Where a service lives on the bus: its dispatcher and the core of the server owning it.
+/// Where a service lives on the bus: its dispatcher and the intake of the server owning it.
 #[derive(Debug, Clone)]
 pub(crate) struct Route {
-    pub(crate) service: Service,
-    pub(crate) core: Arc<ServerCore>,
+    pub(crate) service: RpcService,
+    pub(crate) intake: Intake,
 }
 
 type Routes = HashMap<String, Route, rustc_hash::FxBuildHasher>;
@@ -58,22 +58,22 @@ impl MemoryBus {
         Ok(())
     }
 
-    /// Registers all of `core`'s services, or none of them if one is taken.
-    pub(crate) fn register_all(&self, core: &Arc<ServerCore>) -> Result<(), ServerError> {
+    /// Registers all of `intake`'s services, or none of them if one is taken.
+    pub(crate) fn register_all(&self, intake: &Intake) -> Result<(), ServerError> {
         self.update(|routes| {
-            if let Some(taken) = core
+            if let Some(taken) = intake
                 .services()
                 .iter()
                 .find(|s| routes.contains_key(s.name()))
             {
                 return Err(ServerError::ServiceTaken(taken.name().to_owned()));
             }
-            for service in core.services() {
+            for service in intake.services() {
                 routes.insert(
                     service.name().to_owned(),
                     Route {
                         service: service.clone(),
-                        core: Arc::clone(core),
+                        intake: intake.clone(),
                     },
                 );
             }
@@ -81,10 +81,10 @@ impl MemoryBus {
         })
     }
 
-    /// Unregisters the services that `core` registered.
-    pub(crate) fn unregister_all(&self, core: &Arc<ServerCore>) {
+    /// Unregisters the services that `intake` registered.
+    pub(crate) fn unregister_all(&self, intake: &Intake) {
         let _ = self.update(|routes| {
-            routes.retain(|_, route| !Arc::ptr_eq(&route.core, core));
+            routes.retain(|_, route| !Arc::ptr_eq(route.intake.core(), intake.core()));
             Ok(())
         });
     }

@@ -1,12 +1,63 @@
-use std::sync::Arc;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use clamator_protocol::middleware::ServerLayers;
 use clamator_protocol::{
-    IntoService, LifecycleState, ServerCore, ServerError, Services, StartStep,
-    DEFAULT_SHUTDOWN_GRACE,
+    Intake, IntoRpcService, LifecycleState, Server, ServerBuilder, ServerError, ServerTransport,
 };
 
 use crate::bus::MemoryBus;
+
+/// The memory bus as a [`ServerTransport`]: `start` registers the services on the bus,
+/// `stop_intake` unregisters them.
+#[derive(Debug)]
+pub struct MemoryServerTransport {
+    bus: MemoryBus,
+    registered: Mutex<Option<Intake>>,
+}
+
+impl MemoryServerTransport {
+    /// A transport serving on `bus`.
+    pub fn new(bus: &MemoryBus) -> Self {
+        Self {
+            bus: bus.clone(),
+            registered: Mutex::new(None),
+        }
+    }
+
+    fn unregister(&self) {
+        let registered = self
+            .registered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(intake) = registered {
+            self.bus.unregister_all(&intake);
+        }
+    }
+}
+
+impl ServerTransport for MemoryServerTransport {
+    async fn start(&self, intake: &Intake) -> Result<(), ServerError> {
+        self.bus.register_all(intake)?;
+        *self
+            .registered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(intake.clone());
+        tracing::debug!(services = ?self.bus.services(), "memory server started");
+        Ok(())
+    }
+
+    async fn stop_intake(&self) {
+        self.unregister();
+    }
+
+    async fn close(&self) {}
+
+    fn abandon(&self) {
+        self.unregister();
+    }
+}
 
 /// Serves services on a [`MemoryBus`].
 ///
@@ -15,53 +66,39 @@ use crate::bus::MemoryBus;
 /// running (their callers get "transport stopped"); `stop` is the graceful way.
 #[derive(Debug, Clone)]
 pub struct MemoryRpcServer {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    bus: MemoryBus,
-    core: Arc<ServerCore>,
-    grace: Duration,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.bus.unregister_all(&self.core);
-        self.core.shutdown_token().cancel();
-    }
+    server: Server<MemoryServerTransport>,
 }
 
 /// Builds a [`MemoryRpcServer`].
 #[derive(Debug)]
 #[must_use]
 pub struct MemoryRpcServerBuilder {
-    bus: MemoryBus,
-    services: Services,
-    grace: Duration,
+    builder: ServerBuilder<MemoryServerTransport>,
 }
 
 impl MemoryRpcServerBuilder {
-    /// Adds a service (a macro-generated `<Name>Server` or a hand-built `Service`).
-    pub fn service(mut self, service: impl IntoService) -> Self {
-        self.services = self.services.with(service);
+    /// Adds a service (a macro-generated `<Name>Server` or a hand-built `RpcService`).
+    pub fn service(mut self, service: impl IntoRpcService) -> Self {
+        self.builder = self.builder.service(service);
         self
     }
 
     /// How long `stop` waits for in-flight handlers. Default: 5 s.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
+        self.builder = self.builder.shutdown_grace(grace);
+        self
+    }
+
+    /// Middleware around every call (see `clamator::middleware`).
+    pub fn layers(mut self, layers: ServerLayers) -> Self {
+        self.builder = self.builder.layers(layers);
         self
     }
 
     /// Builds the server; two services with one name are an error.
     pub fn build(self) -> Result<MemoryRpcServer, ServerError> {
         Ok(MemoryRpcServer {
-            inner: Arc::new(Inner {
-                bus: self.bus,
-                core: Arc::new(self.services.into_core()?),
-                grace: self.grace,
-            }),
+            server: self.builder.build()?,
         })
     }
 }
@@ -70,9 +107,7 @@ impl MemoryRpcServer {
     /// Starts building a server on `bus`.
     pub fn builder(bus: &MemoryBus) -> MemoryRpcServerBuilder {
         MemoryRpcServerBuilder {
-            bus: bus.clone(),
-            services: Services::new(),
-            grace: DEFAULT_SHUTDOWN_GRACE,
+            builder: Server::builder(MemoryServerTransport::new(bus)),
         }
     }
 
@@ -80,17 +115,7 @@ impl MemoryRpcServer {
     /// error after `stop`, or when another server on the bus already serves one of the
     /// services (then none is registered and the server stays idle).
     pub async fn start(&self) -> Result<(), ServerError> {
-        let Inner { bus, core, .. } = &*self.inner;
-        match core.lifecycle().begin_start().await {
-            StartStep::Start(guard) => {
-                bus.register_all(core)?;
-                guard.started();
-                tracing::debug!(services = ?bus.services(), "memory server started");
-                Ok(())
-            }
-            StartStep::AlreadyStarted => Ok(()),
-            StartStep::Stopped => Err(ServerError::AlreadyStopped),
-        }
+        self.server.start().await
     }
 
     /// Stops with the configured grace: unregisters the services (new calls get `-32601`),
@@ -98,21 +123,21 @@ impl MemoryRpcServer {
     /// (their callers get "transport stopped"). Idempotent; every caller returns once the
     /// drain is over.
     pub async fn stop(&self) {
-        self.stop_with_grace(self.inner.grace).await;
+        self.server.stop().await;
     }
 
     /// [`MemoryRpcServer::stop`] with an explicit grace.
     pub async fn stop_with_grace(&self, grace: Duration) {
-        let Inner { bus, core, .. } = &*self.inner;
-        if let Some(guard) = core.lifecycle().begin_stop().await {
-            bus.unregister_all(core);
-            core.drain(grace).await;
-            guard.stopped();
-        }
+        self.server.stop_with_grace(grace).await;
     }
 
     /// The lifecycle state.
     pub fn state(&self) -> LifecycleState {
-        self.inner.core.state()
+        self.server.state()
+    }
+
+    /// The generic server it is built on.
+    pub fn server(&self) -> &Server<MemoryServerTransport> {
+        &self.server
     }
 }

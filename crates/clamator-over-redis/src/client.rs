@@ -1,20 +1,18 @@
 //! `RedisRpcClient`: XADDs requests to `<prefix>:cmds:<service>` and reads replies from its own
 //! `<prefix>:replies:<instance_id>` stream, which it trims itself as it reads.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use clamator_protocol::middleware::ClientLayers;
 use clamator_protocol::{
-    build_notification, build_request, parse_envelope_slice, to_json, unwrap_response, CallError,
-    Envelope, Lifecycle, LifecycleState, RpcClient, StartStep, TransportError,
-    DEFAULT_CALL_TIMEOUT,
+    build_notification, build_request, to_json, Call, CallError, Client, ClientTransport,
+    LifecycleState, Metadata, Replies, RpcClient, TransportError, DEFAULT_CALL_TIMEOUT,
 };
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::Value;
 use serde_json::Value as Json;
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -32,31 +30,38 @@ const REPLY_BATCH: usize = 1024;
 /// The client trims the replies it has read once this many accumulated (and when idle).
 const TRIM_EVERY: usize = 64;
 
-/// Calls waiting for their reply, by id (looked up for every reply: FxHash).
-type Pending = Mutex<HashMap<String, oneshot::Sender<Envelope>, rustc_hash::FxBuildHasher>>;
-
 /// What the client's background tasks use.
 struct Shared {
     reply_stream: String,
     reply_ttl: Duration,
-    pending: Pending,
+    /// Calls waiting for replies (given by the client at start).
+    replies: std::sync::OnceLock<Replies>,
     /// Cancelled by `stop` or when the last handle is dropped.
     stopped: CancellationToken,
 }
 
-struct Inner {
+/// The Redis Streams [`ClientTransport`] that [`RedisRpcClient`] is built on.
+pub struct RedisClientTransport {
     key_prefix: String,
     instance_id: String,
-    default_timeout: Duration,
     max_envelope_bytes: usize,
     source: ConnectionSource,
-    lifecycle: Lifecycle,
     conn: Mutex<Option<ConnectionManager>>,
     tasks: TaskTracker,
     shared: Arc<Shared>,
 }
 
-impl Drop for Inner {
+impl fmt::Debug for RedisClientTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisClientTransport")
+            .field("key_prefix", &self.key_prefix)
+            .field("instance_id", &self.instance_id)
+            .field("connection", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RedisClientTransport {
     /// The last handle is gone without `stop`: the reply loop and the TTL refresh end and
     /// close their connections (the reply stream expires by its TTL).
     fn drop(&mut self) {
@@ -79,17 +84,18 @@ impl Drop for Inner {
 /// TTL).
 #[derive(Clone)]
 pub struct RedisRpcClient {
-    inner: Arc<Inner>,
+    client: Client<RedisClientTransport>,
 }
 
 impl fmt::Debug for RedisRpcClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.inner();
         f.debug_struct("RedisRpcClient")
-            .field("key_prefix", &self.inner.key_prefix)
-            .field("instance_id", &self.inner.instance_id)
-            .field("default_timeout", &self.inner.default_timeout)
-            .field("connection", &self.inner.source)
-            .field("state", &self.inner.lifecycle.state())
+            .field("key_prefix", &t.key_prefix)
+            .field("instance_id", &t.instance_id)
+            .field("default_timeout", &self.client.default_timeout())
+            .field("connection", &t.source)
+            .field("state", &self.client.state())
             .finish_non_exhaustive()
     }
 }
@@ -103,6 +109,7 @@ pub struct RedisRpcClientBuilder {
     max_envelope_bytes: usize,
     reply_ttl: Duration,
     connection: ConnectionChoice,
+    layers: ClientLayers,
 }
 
 impl fmt::Debug for RedisRpcClientBuilder {
@@ -161,6 +168,13 @@ impl RedisRpcClientBuilder {
         self
     }
 
+    /// Middleware around every call (see `clamator::middleware`); metadata they add travels
+    /// as extra fields of the request entry.
+    pub fn layers(mut self, layers: ClientLayers) -> Self {
+        self.layers = layers;
+        self
+    }
+
     /// Builds the client (not started). Fails on a setting that cannot work, naming it.
     pub fn build(self) -> Result<RedisRpcClient, TransportError> {
         check_key_prefix(&self.key_prefix)?;
@@ -181,23 +195,25 @@ impl RedisRpcClientBuilder {
             ));
         }
         let source = self.connection.finish()?;
-        Ok(RedisRpcClient {
-            inner: Arc::new(Inner {
-                shared: Arc::new(Shared {
-                    reply_stream: reply_stream(&self.key_prefix, &self.instance_id),
-                    reply_ttl: self.reply_ttl,
-                    pending: Mutex::new(HashMap::default()),
-                    stopped: CancellationToken::new(),
-                }),
-                key_prefix: self.key_prefix,
-                instance_id: self.instance_id,
-                default_timeout: self.default_timeout,
-                max_envelope_bytes: self.max_envelope_bytes,
-                source,
-                lifecycle: Lifecycle::new(),
-                conn: Mutex::new(None),
-                tasks: TaskTracker::new(),
+        let transport = RedisClientTransport {
+            shared: Arc::new(Shared {
+                reply_stream: reply_stream(&self.key_prefix, &self.instance_id),
+                reply_ttl: self.reply_ttl,
+                replies: std::sync::OnceLock::new(),
+                stopped: CancellationToken::new(),
             }),
+            key_prefix: self.key_prefix,
+            instance_id: self.instance_id,
+            max_envelope_bytes: self.max_envelope_bytes,
+            source,
+            conn: Mutex::new(None),
+            tasks: TaskTracker::new(),
+        };
+        Ok(RedisRpcClient {
+            client: Client::builder(transport)
+                .default_timeout(self.default_timeout)
+                .layers(self.layers)
+                .build(),
         })
     }
 }
@@ -212,114 +228,63 @@ impl RedisRpcClient {
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             reply_ttl: DEFAULT_REPLY_STREAM_TTL,
             connection: ConnectionChoice::default(),
+            layers: ClientLayers::new(),
         }
+    }
+
+    fn inner(&self) -> &RedisClientTransport {
+        self.client.transport()
+    }
+
+    /// The generic client it is built on.
+    pub fn client(&self) -> &Client<RedisClientTransport> {
+        &self.client
     }
 
     /// The instance id (reply stream suffix).
     pub fn instance_id(&self) -> &str {
-        &self.inner.instance_id
+        &self.inner().instance_id
     }
 
     /// The reply stream key.
     pub fn reply_stream(&self) -> &str {
-        &self.inner.shared.reply_stream
+        &self.inner().shared.reply_stream
     }
 
     /// The lifecycle state.
     pub fn state(&self) -> LifecycleState {
-        self.inner.lifecycle.state()
+        self.client.state()
     }
 
     /// Connects and starts reading replies. Idempotent (concurrent calls start once); an
     /// error after `stop` or when Redis cannot be reached (then nothing runs, and `start` can
     /// be called again).
     pub async fn start(&self) -> Result<(), TransportError> {
-        let inner = &self.inner;
-        match inner.lifecycle.begin_start().await {
-            StartStep::Start(guard) => {
-                let client = inner.source.client()?;
-                let mut conn = command_connection(&client).await?;
-                let reader = blocking_connection(&client).await?;
-                let shared = &inner.shared;
-                touch_reply_stream(&mut conn, &shared.reply_stream, shared.reply_ttl)
-                    .await
-                    .map_err(|e| command_error("creating the reply stream failed", &e))?;
-                inner
-                    .tasks
-                    .spawn(keep_reply_stream(Arc::clone(shared), conn.clone()));
-                inner
-                    .tasks
-                    .spawn(reply_loop(Arc::clone(shared), client, reader, conn.clone()));
-                *inner.conn.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
-                guard.started();
-                Ok(())
-            }
-            StartStep::AlreadyStarted => Ok(()),
-            StartStep::Stopped => Err(TransportError::AlreadyStopped),
-        }
+        self.client.start().await
     }
 
     /// Stops: pending calls fail with "transport stopped", the reply stream is deleted (best
     /// effort) and the connections are closed. Idempotent; a stop during `start` waits for it.
     pub async fn stop(&self) {
-        let inner = &self.inner;
-        let Some(guard) = inner.lifecycle.begin_stop().await else {
-            return;
-        };
-        inner.shared.stopped.cancel();
-        inner
-            .shared
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-        inner.tasks.close();
-        let _ = tokio::time::timeout(BLOCK * 3, inner.tasks.wait()).await;
-        let conn = inner
-            .conn
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(mut conn) = conn {
-            let deleted: Result<redis::RedisResult<i64>, _> = tokio::time::timeout(
-                Duration::from_secs(2),
-                redis::cmd("DEL")
-                    .arg(&inner.shared.reply_stream)
-                    .query_async(&mut conn),
-            )
-            .await;
-            if !matches!(deleted, Ok(Ok(_))) {
-                tracing::debug!(reply_stream = %inner.shared.reply_stream, "could not delete the reply stream");
-            }
-        }
-        guard.stopped();
+        self.client.stop().await;
     }
+}
 
+impl RedisClientTransport {
     fn connection(&self) -> Result<ConnectionManager, TransportError> {
-        self.inner.lifecycle.ensure_started()?;
-        self.inner
-            .conn
+        self.conn
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or(TransportError::NotStarted {
-                state: self.inner.lifecycle.state(),
+                state: LifecycleState::Stopped,
             })
-    }
-
-    fn forget(&self, key: &str) {
-        self.inner
-            .shared
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
     }
 
     /// `XADD <prefix>:cmds:<service> * type rpc envelope <envelope>` (fields may follow).
     fn entry(&self, service: &str, envelope: &str) -> redis::Cmd {
         let mut xadd = redis::cmd("XADD");
-        xadd.arg(command_stream(&self.inner.key_prefix, service))
+        xadd.arg(command_stream(&self.key_prefix, service))
             .arg("*")
             .arg("type")
             .arg("rpc")
@@ -329,25 +294,13 @@ impl RedisRpcClient {
     }
 
     fn check_size(&self, envelope: &str) -> Result<(), TransportError> {
-        if envelope.len() > self.inner.max_envelope_bytes {
+        if envelope.len() > self.max_envelope_bytes {
             return Err(TransportError::TooLarge {
                 size: envelope.len(),
-                limit: self.inner.max_envelope_bytes,
+                limit: self.max_envelope_bytes,
             });
         }
         Ok(())
-    }
-}
-
-/// Removes a pending call when its future is dropped or finishes.
-struct PendingGuard<'a> {
-    client: &'a RedisRpcClient,
-    key: String,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        self.client.forget(&self.key);
     }
 }
 
@@ -396,16 +349,14 @@ struct Send<'a> {
     give_up_at: Instant,
 }
 
-impl RedisRpcClient {
+impl RedisClientTransport {
     /// Whether the call with this key was answered (its reply taken by the reply loop).
     fn answered(&self, key: &str) -> bool {
         !self
-            .inner
             .shared
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(key)
+            .replies
+            .get()
+            .is_some_and(|replies| replies.is_pending(key))
     }
 
     /// Whether a request whose `XADD` was cut off is in its command stream or answered in the
@@ -419,7 +370,7 @@ impl RedisRpcClient {
     ) -> redis::RedisResult<bool> {
         Ok(self.answered(id)
             || stream_mentions(conn, stream, id, since_ms).await?
-            || stream_mentions(conn, &self.inner.shared.reply_stream, id, since_ms).await?
+            || stream_mentions(conn, &self.shared.reply_stream, id, since_ms).await?
             || self.answered(id))
     }
 
@@ -479,80 +430,131 @@ impl RedisRpcClient {
     }
 }
 
+/// Appends the call's metadata as extra entry fields (refusing the wire's own names).
+fn add_metadata(xadd: &mut redis::Cmd, metadata: &Metadata) -> Result<(), TransportError> {
+    for (name, value) in metadata.iter() {
+        if !Metadata::is_valid_name(name) || crate::RESERVED_FIELDS.contains(&name) {
+            return Err(TransportError::Config(format!(
+                "metadata field {name:?} cannot travel over Redis: names are 1 to 64 of [a-z0-9-] and not one of {:?}",
+                crate::RESERVED_FIELDS
+            )));
+        }
+        xadd.arg(name).arg(value);
+    }
+    Ok(())
+}
+
+impl ClientTransport for RedisClientTransport {
+    async fn start(&self, replies: &Replies) -> Result<(), TransportError> {
+        let client = self.source.client()?;
+        let mut conn = command_connection(&client).await?;
+        let reader = blocking_connection(&client).await?;
+        let shared = &self.shared;
+        touch_reply_stream(&mut conn, &shared.reply_stream, shared.reply_ttl)
+            .await
+            .map_err(|e| command_error("creating the reply stream failed", &e))?;
+        let _ = shared.replies.set(replies.clone());
+        self.tasks
+            .spawn(keep_reply_stream(Arc::clone(shared), conn.clone()));
+        self.tasks
+            .spawn(reply_loop(Arc::clone(shared), client, reader, conn.clone()));
+        *self.conn.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
+        Ok(())
+    }
+
+    async fn request<'a>(
+        &'a self,
+        call: Call<'a>,
+        replies: &'a Replies,
+    ) -> Result<Json, CallError> {
+        let mut conn = self.connection()?;
+        let request = build_request(call.service, call.method, call.params)?;
+        let key = request.id.to_string();
+        let envelope = to_json(&request);
+        self.check_size(&envelope)?;
+        let give_up_at = Instant::now() + call.timeout;
+        let waiter = replies.expect(key);
+        let mut xadd = self.entry(call.service, &envelope);
+        xadd.arg("reply-to")
+            .arg(&self.shared.reply_stream)
+            .arg("timeout-ms")
+            .arg(millis(call.timeout))
+            .arg(REPLY_TRIM_FIELD)
+            .arg("client");
+        add_metadata(&mut xadd, call.metadata)?;
+        let stream = command_stream(&self.key_prefix, call.service);
+        self.xadd(
+            &mut conn,
+            Send {
+                cmd: &xadd,
+                request: Some((&stream, waiter.id())),
+                give_up_at,
+            },
+        )
+        .await?;
+        waiter.reply().await
+    }
+
+    async fn notify<'a>(&'a self, call: Call<'a>) -> Result<(), CallError> {
+        let mut conn = self.connection()?;
+        let notification = to_json(&build_notification(call.service, call.method, call.params)?);
+        self.check_size(&notification)?;
+        let mut xadd = self.entry(call.service, &notification);
+        add_metadata(&mut xadd, call.metadata)?;
+        let send = Send {
+            cmd: &xadd,
+            request: None,
+            give_up_at: Instant::now() + call.timeout,
+        };
+        Ok(self.xadd(&mut conn, send).await?)
+    }
+
+    async fn stop(&self) {
+        self.shared.stopped.cancel();
+        self.tasks.close();
+        let _ = tokio::time::timeout(BLOCK * 3, self.tasks.wait()).await;
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(mut conn) = conn {
+            let deleted: Result<redis::RedisResult<i64>, _> = tokio::time::timeout(
+                Duration::from_secs(2),
+                redis::cmd("DEL")
+                    .arg(&self.shared.reply_stream)
+                    .query_async(&mut conn),
+            )
+            .await;
+            if !matches!(deleted, Ok(Ok(_))) {
+                tracing::debug!(reply_stream = %self.shared.reply_stream, "could not delete the reply stream");
+            }
+        }
+    }
+
+    fn server_address(&self) -> Option<String> {
+        self.source.server_address()
+    }
+}
+
 impl RpcClient for RedisRpcClient {
-    async fn call_value(
+    fn call_value(
         &self,
         service: &str,
         method: &str,
         params: Json,
         timeout: Option<Duration>,
-    ) -> Result<Json, CallError> {
-        let mut conn = self.connection()?;
-        let request = build_request(service, method, params)?;
-        let key = request.id.to_string();
-        let envelope = to_json(&request);
-        self.check_size(&envelope)?;
-        let timeout = timeout.unwrap_or(self.inner.default_timeout);
-        let give_up_at = Instant::now() + timeout;
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .shared
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.clone(), tx);
-        let _guard = PendingGuard { client: self, key };
-        let mut xadd = self.entry(service, &envelope);
-        xadd.arg("reply-to")
-            .arg(&self.inner.shared.reply_stream)
-            .arg("timeout-ms")
-            .arg(millis(timeout))
-            .arg(REPLY_TRIM_FIELD)
-            .arg("client");
-        let stream = command_stream(&self.inner.key_prefix, service);
-        let exchange = async {
-            self.xadd(
-                &mut conn,
-                Send {
-                    cmd: &xadd,
-                    request: Some((&stream, &_guard.key)),
-                    give_up_at,
-                },
-            )
-            .await?;
-            rx.await.map_err(|_| TransportError::Stopped)
-        };
-        // The timer covers the XADD too, so a call's timeout fires even while Redis is
-        // unreachable.
-        let reply = tokio::select! {
-            reply = tokio::time::timeout(timeout, exchange) => {
-                reply.map_err(|_| TransportError::Timeout)??
-            }
-            () = self.inner.shared.stopped.cancelled() => return Err(TransportError::Stopped.into()),
-        };
-        unwrap_response(reply)
+    ) -> impl std::future::Future<Output = Result<Json, CallError>> + std::marker::Send {
+        self.client.call_value(service, method, params, timeout)
     }
 
-    async fn notify_value(
+    fn notify_value(
         &self,
         service: &str,
         method: &str,
         params: Json,
-    ) -> Result<(), CallError> {
-        let mut conn = self.connection()?;
-        let notification = to_json(&build_notification(service, method, params)?);
-        self.check_size(&notification)?;
-        let xadd = self.entry(service, &notification);
-        let give_up_at = Instant::now() + self.inner.default_timeout;
-        let send = Send {
-            cmd: &xadd,
-            request: None,
-            give_up_at,
-        };
-        tokio::select! {
-            sent = self.xadd(&mut conn, send) => Ok(sent?),
-            () = self.inner.shared.stopped.cancelled() => Err(TransportError::Stopped.into()),
-        }
+    ) -> impl std::future::Future<Output = Result<(), CallError>> + std::marker::Send {
+        self.client.notify_value(service, method, params)
     }
 }
 
@@ -655,30 +657,12 @@ async fn reply_loop(
 
 /// Completes the pending call a reply answers (late and duplicate replies are dropped).
 fn deliver(shared: &Shared, entry: &crate::entry::Entry) {
-    let Some(raw) = entry.field("envelope") else {
+    let (Some(raw), Some(replies)) = (entry.field("envelope"), shared.replies.get()) else {
         return;
     };
-    let envelope = match parse_envelope_slice(raw) {
-        Ok(envelope) => envelope,
-        Err(error) => {
-            tracing::warn!(entry_id = %entry.id, %error, "redis reply parse failed");
-            return;
-        }
-    };
-    let Envelope::Response(response) = &envelope else {
-        return;
-    };
-    let key = match &response.id {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let waiter = shared
-        .pending
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&key);
-    if let Some(waiter) = waiter {
-        let _ = waiter.send(envelope);
+    if let Err(error) = replies.deliver_slice(raw) {
+        tracing::warn!(entry_id = %entry.id, reply_stream = %shared.reply_stream, %error,
+            "redis reply parse failed: the reply is dropped and its call will time out; the server that wrote it does not speak this wire");
     }
 }
 

@@ -120,6 +120,12 @@ impl ConnectionChoice {
 }
 
 impl ConnectionSource {
+    /// `host:port` of the Redis server (for spans), when it can be known without connecting.
+    pub(crate) fn server_address(&self) -> Option<String> {
+        let info = self.client().ok()?.get_connection_info().clone();
+        Some(info.addr().to_string())
+    }
+
     /// Resolves to a `redis::Client`; a malformed URL is a configuration error.
     pub(crate) fn client(&self) -> Result<redis::Client, TransportError> {
         let url = match self {

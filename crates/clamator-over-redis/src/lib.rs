@@ -23,7 +23,7 @@ mod entry;
 mod keys;
 mod server;
 
-pub use client::{RedisRpcClient, RedisRpcClientBuilder};
+pub use client::{RedisClientTransport, RedisRpcClient, RedisRpcClientBuilder};
 pub use config::{
     redact_url, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL, DEFAULT_REPLY_STREAM_TTL,
 };
@@ -33,9 +33,9 @@ pub use keys::{
     reply_stream,
 };
 pub use server::{
-    RedisRpcServer, RedisRpcServerBuilder, ServerStats, DEFAULT_CONCURRENCY,
+    RedisRpcServer, RedisRpcServerBuilder, RedisServerTransport, ServerStats, DEFAULT_CONCURRENCY,
     DEFAULT_CONSUMER_CLAIM_IDLE, DEFAULT_CONSUMER_EXPIRY, DEFAULT_MAX_DELIVERIES,
-    DEFAULT_REPLY_STREAM_MAXLEN, MIN_CONSUMER_CLAIM_IDLE,
+    DEFAULT_REPLY_STREAM_MAXLEN, MIN_CONSUMER_CLAIM_IDLE, RESERVED_FIELDS,
 };
 
 /// The `redis` crate, re-exported for `redis_client` injection.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clamator_over_redis::{RedisRpcClient, RedisRpcServer};
-use clamator_protocol::{CallError, HandlerError, RpcClient, RpcError, Service, TransportError};
+use clamator_protocol::{CallError, HandlerError, RpcClient, RpcError, RpcService, TransportError};
 use clamator_test_support::RedisServer;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -38,9 +38,9 @@ fn arith(
     who: &'static str,
     calls: Arc<AtomicUsize>,
     pings: mpsc::UnboundedSender<String>,
-) -> Service {
+) -> RpcService {
     let c1 = calls;
-    Service::builder("arith")
+    RpcService::builder("arith")
         .method("add", move |p: AddParams| {
             c1.fetch_add(1, Ordering::SeqCst);
             async move { Ok::<_, RpcError>(json!({"sum": p.a + p.b, "by": who})) }
@@ -344,7 +344,7 @@ async fn concurrency_is_bounded_and_one_keeps_order() {
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let (r2, p2) = (running.clone(), peak.clone());
-    let svc = Service::builder("work")
+    let svc = RpcService::builder("work")
         .raw_method("go", json!({}), json!({}), move |p: Value| {
             let (running, peak) = (r2.clone(), p2.clone());
             async move {
@@ -414,7 +414,7 @@ async fn crashed_server_work_is_reclaimed() {
     let started = Arc::new(Notify::new());
     let (h, st) = (hang.clone(), started.clone());
     // srv-a accepts the call and hangs mid-handler
-    let stuck = Service::builder("arith")
+    let stuck = RpcService::builder("arith")
         .method("add", move |p: AddParams| {
             let (h, st) = (h.clone(), st.clone());
             async move {
@@ -478,7 +478,7 @@ async fn live_long_handlers_are_not_reclaimed() {
     let mut servers = Vec::new();
     for who in ["a", "b"] {
         let (runs, release) = (runs.clone(), release.clone());
-        let svc = Service::builder("long")
+        let svc = RpcService::builder("long")
             .raw_method("run", json!({}), json!({}), move |_p: Value| {
                 let (runs, release) = (runs.clone(), release.clone());
                 async move {
@@ -539,7 +539,7 @@ async fn concurrency_one_keeps_the_order_of_the_stream() {
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let (o2, r2, p2) = (order.clone(), running.clone(), peak.clone());
-    let svc = Service::builder("seq")
+    let svc = RpcService::builder("seq")
         .raw_method("go", json!({}), json!({}), move |p: Value| {
             let (order, running, peak) = (o2.clone(), r2.clone(), p2.clone());
             async move {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clamator_over_redis::{RedisRpcClient, RedisRpcServer};
-use clamator_protocol::{CallError, RpcClient, RpcError, Service, TransportError};
+use clamator_protocol::{CallError, RpcClient, RpcError, RpcService, TransportError};
 use clamator_test_support::RedisServer;
 use redis::AsyncCommands;
 use serde_json::{json, Value};
@@ -17,9 +17,9 @@ use support::{eventually, raw};
 
 /// `echo` returns its params; `hang` never returns; `left` reports the remaining deadline;
 /// `count` counts invocations.
-fn service(runs: Arc<AtomicUsize>) -> Service {
+fn service(runs: Arc<AtomicUsize>) -> RpcService {
     let r2 = runs.clone();
-    Service::builder("svc")
+    RpcService::builder("svc")
         .raw_method("echo", json!({}), json!({}), move |p: Value| {
             runs.fetch_add(1, Ordering::SeqCst);
             async move { Ok::<_, RpcError>(p) }

@@ -30,6 +30,9 @@ pub struct MethodDescriptor {
     pub params_schema: Value,
     /// JSON Schema (draft-07) of the result; `None` for notifications.
     pub result_schema: Option<Value>,
+    /// Whether calling it twice has the effect of calling it once (`#[method(idempotent)]`):
+    /// `RetryIdempotentLayer` retries such calls.
+    pub idempotent: bool,
 }
 
 #[derive(Debug)]
@@ -99,6 +102,7 @@ impl ContractBuilder {
             kind: MethodKind::Request,
             params_schema: params,
             result_schema: Some(result),
+            idempotent: false,
         });
         self
     }
@@ -110,7 +114,16 @@ impl ContractBuilder {
             kind: MethodKind::Notification,
             params_schema: params,
             result_schema: None,
+            idempotent: false,
         });
+        self
+    }
+
+    /// Marks the method added last as idempotent (see [`MethodDescriptor::idempotent`]).
+    pub fn idempotent(mut self) -> Self {
+        if let Some(m) = self.methods.last_mut() {
+            m.idempotent = true;
+        }
         self
     }
 

@@ -324,6 +324,9 @@ pub enum CallError {
     /// The call could not be delivered or answered.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// Client middleware failed the call with an error of its own.
+    #[error("middleware: {0}")]
+    Middleware(BoxError),
 }
 
 impl CallError {
@@ -437,6 +440,7 @@ where
                 CallError::Rpc(rpc) => Self::Rpc(rpc.clone()),
                 CallError::Protocol(p) => Self::internal("ProtocolError", p.to_string()),
                 CallError::Transport(t) => Self::internal("TransportError", t.to_string()),
+                CallError::Middleware(m) => Self::internal("MiddlewareError", m.to_string()),
             };
         }
         Self::Internal {

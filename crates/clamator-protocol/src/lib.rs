@@ -3,7 +3,7 @@
 //! The transport-independent core of clamator for Rust: JSON-RPC 2.0 envelopes
 //! ([`parse_envelope`]), name rules, the wire error object ([`RpcError`]) and the Rust error
 //! types ([`CallError`], [`ProtocolError`], [`TransportError`], [`HandlerError`]), contract
-//! descriptors ([`Contract`]), services and the dispatch pipeline ([`Service`]), and the
+//! descriptors ([`Contract`]), services and the dispatch pipeline ([`RpcService`]), and the
 //! server and client cores that transports build on ([`ServerCore`], [`RpcClient`]).
 //! It does no network I/O.
 //!
@@ -18,9 +18,12 @@ mod deadline;
 mod envelope;
 mod error;
 mod lifecycle;
+pub mod middleware;
 mod names;
+mod observe;
 mod server;
 mod service;
+pub mod transport;
 mod validation;
 
 pub use client::{
@@ -42,8 +45,17 @@ pub use names::{
     is_valid_method, is_valid_service, snake_to_camel, METHOD_PATTERN, SERVICE_PATTERN,
 };
 pub use server::{ServerCore, Services, DEFAULT_SHUTDOWN_GRACE};
-pub use service::{BoxFuture, IntoService, MethodFailure, Service, ServiceBuilder};
+pub use service::{BoxFuture, IntoRpcService, MethodFailure, RpcService, RpcServiceBuilder};
+#[allow(deprecated)]
+pub use service::{Service, ServiceBuilder};
+pub use transport::{
+    Call, CallKind, Client, ClientBuilder, ClientTransport, IncomingCall, Intake, Metadata,
+    OutgoingCall, Replies, ReplyWaiter, Server, ServerBuilder, ServerTransport,
+};
 pub use validation::{decode_params, ParamsError, ValidationIssue};
+
+/// Re-exported: middleware are `tower` layers.
+pub use tower;
 
 #[doc(hidden)]
 pub mod __private {

@@ -9,7 +9,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::{LifecycleState, ServerError};
 use crate::lifecycle::Lifecycle;
-use crate::service::{IntoService, Service};
+use crate::service::{IntoRpcService, RpcService};
 
 /// The default drain window of `stop`: 5 s, as in the originals.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -22,7 +22,7 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// [`ServerCore::drain`]s.
 #[derive(Debug)]
 pub struct ServerCore {
-    services: Vec<Service>,
+    services: Vec<RpcService>,
     lifecycle: Lifecycle,
     tracker: TaskTracker,
     shutdown: CancellationToken,
@@ -32,7 +32,7 @@ pub struct ServerCore {
 #[derive(Debug, Default)]
 #[must_use]
 pub struct Services {
-    services: Vec<Service>,
+    services: Vec<RpcService>,
 }
 
 impl Services {
@@ -42,8 +42,14 @@ impl Services {
     }
 
     /// Adds a service.
-    pub fn with(mut self, service: impl IntoService) -> Self {
-        self.services.push(service.into_service());
+    pub fn with(mut self, service: impl IntoRpcService) -> Self {
+        self.services.push(service.into_rpc_service());
+        self
+    }
+
+    /// Adds every service of `other`.
+    pub fn extend(mut self, other: Services) -> Self {
+        self.services.extend(other.services);
         self
     }
 
@@ -60,7 +66,7 @@ impl Services {
 
 impl ServerCore {
     /// A core serving `services`; two services with one name are an error.
-    pub fn new(services: Vec<Service>) -> Result<Self, ServerError> {
+    pub fn new(services: Vec<RpcService>) -> Result<Self, ServerError> {
         if services.is_empty() {
             return Err(ServerError::NoServices);
         }
@@ -79,12 +85,12 @@ impl ServerCore {
     }
 
     /// The services, in registration order.
-    pub fn services(&self) -> &[Service] {
+    pub fn services(&self) -> &[RpcService] {
         &self.services
     }
 
     /// The service called `name`.
-    pub fn service(&self, name: &str) -> Option<&Service> {
+    pub fn service(&self, name: &str) -> Option<&RpcService> {
         self.services.iter().find(|s| s.name() == name)
     }
 

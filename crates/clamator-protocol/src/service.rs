@@ -50,6 +50,9 @@ struct Entry {
     handler: Handler,
     name: Arc<str>,
     expects_object: bool,
+    /// Metric handles, registered on first use (so a recorder installed before the first call
+    /// is the one used).
+    metrics: Arc<std::sync::OnceLock<Arc<crate::observe::MethodMetrics>>>,
 }
 
 struct ServiceInner {
@@ -68,17 +71,17 @@ enum Early {
 
 /// A served service: a [`Contract`] with a handler for every method.
 ///
-/// Built by the macro-generated `<Name>Server::new(impl)` (through [`IntoService`]), or by hand
+/// Built by the macro-generated `<Name>Server::new(impl)` (through [`IntoRpcService`]), or by hand
 /// with closures:
 ///
 /// ```
-/// use clamator_protocol::{Service, RpcError};
+/// use clamator_protocol::{RpcService, RpcError};
 /// #[derive(serde::Deserialize, schemars::JsonSchema)]
 /// struct AddParams { a: f64, b: f64 }
 /// #[derive(serde::Serialize, schemars::JsonSchema)]
 /// struct AddResult { sum: f64 }
 ///
-/// let service = Service::builder("arith")
+/// let service = RpcService::builder("arith")
 ///     .method("add", |p: AddParams| async move { Ok::<_, RpcError>(AddResult { sum: p.a + p.b }) })
 ///     .raw_notification("ping", serde_json::json!({"type": "object"}), |_params| async {})
 ///     .build()
@@ -87,27 +90,27 @@ enum Early {
 /// assert_eq!(service.contract().methods().len(), 2);
 /// ```
 #[derive(Clone)]
-pub struct Service {
+pub struct RpcService {
     inner: Arc<ServiceInner>,
 }
 
-impl fmt::Debug for Service {
+impl fmt::Debug for RpcService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Service")
+        f.debug_struct("RpcService")
             .field("contract", &self.inner.contract)
             .finish_non_exhaustive()
     }
 }
 
-/// Converts something into a [`Service`]: implemented by [`Service`] itself and by the
+/// Converts something into an [`RpcService`]: implemented by [`RpcService`] itself and by the
 /// macro-generated `<Name>Server` wrappers.
-pub trait IntoService {
+pub trait IntoRpcService {
     /// The service.
-    fn into_service(self) -> Service;
+    fn into_rpc_service(self) -> RpcService;
 }
 
-impl IntoService for Service {
-    fn into_service(self) -> Service {
+impl IntoRpcService for RpcService {
+    fn into_rpc_service(self) -> RpcService {
         self
     }
 }
@@ -153,9 +156,9 @@ where
     )
 }
 
-/// Builds a [`Service`] from closures, or fills in the handlers of an existing [`Contract`].
+/// Builds an [`RpcService`] from closures, or fills in the handlers of an existing [`Contract`].
 #[must_use]
-pub struct ServiceBuilder {
+pub struct RpcServiceBuilder {
     contract: ContractSource,
     handlers: Vec<(String, Handler)>,
 }
@@ -165,30 +168,30 @@ enum ContractSource {
     Given(Contract),
 }
 
-impl fmt::Debug for ServiceBuilder {
+impl fmt::Debug for RpcServiceBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.handlers.iter().map(|(n, _)| n.as_str()).collect();
-        f.debug_struct("ServiceBuilder")
+        f.debug_struct("RpcServiceBuilder")
             .field("handlers", &names)
             .finish_non_exhaustive()
     }
 }
 
-impl Service {
+impl RpcService {
     /// Starts a hand-built service called `service`; its contract is derived from the
     /// handlers added.
-    pub fn builder(service: impl Into<String>) -> ServiceBuilder {
-        ServiceBuilder {
+    pub fn builder(service: impl Into<String>) -> RpcServiceBuilder {
+        RpcServiceBuilder {
             contract: ContractSource::Building(Contract::builder(service)),
             handlers: Vec::new(),
         }
     }
 
     /// Starts a service implementing `contract`; every contract method needs a handler
-    /// (added with [`ServiceBuilder::handle`], [`ServiceBuilder::handle_notification`] or the
+    /// (added with [`RpcServiceBuilder::handle`], [`RpcServiceBuilder::handle_notification`] or the
     /// `raw_` variants, without schemas).
-    pub fn for_contract(contract: Contract) -> ServiceBuilder {
-        ServiceBuilder {
+    pub fn for_contract(contract: Contract) -> RpcServiceBuilder {
+        RpcServiceBuilder {
             contract: ContractSource::Given(contract),
             handlers: Vec::new(),
         }
@@ -222,7 +225,7 @@ impl Service {
         self.dispatch_with_deadline(envelope, None)
     }
 
-    /// [`Service::dispatch`], with the call's deadline visible to the handler through
+    /// [`RpcService::dispatch`], with the call's deadline visible to the handler through
     /// [`crate::deadline`] / [`crate::remaining`].
     pub fn dispatch_with_deadline(
         &self,
@@ -234,33 +237,20 @@ impl Service {
             Envelope::Request(r) => (r.method, r.params, Some(r.id)),
             Envelope::Notification(n) => (n.method, n.params, None),
         };
-        let entry = match self.prepare(&method, &params, id.is_some()) {
-            Ok(entry) => entry,
-            Err(early) => {
-                // logged for notifications too; only requests get the answer
-                let error = self.early_error(&method, id.as_ref(), early);
-                return Box::pin(std::future::ready(
-                    id.map(|id| Response::error(id.to_value(), error)),
-                ));
-            }
-        };
-        let this = self.clone();
+        let reply_id = id.as_ref().map(Id::to_value);
+        let request = id.is_some();
+        let outcome = self.invoke(&method, params, request, id, deadline);
         Box::pin(async move {
-            let outcome = run(entry.handler, params, deadline).await;
-            match id {
-                Some(id) => Some(finish_request(this.name(), &method, &id, outcome)),
-                None => {
-                    if let Err(failure) = outcome {
-                        log_failure(this.name(), &method, None, &failure);
-                    }
-                    None
-                }
-            }
+            let outcome = outcome.await;
+            reply_id.map(|id| match outcome {
+                Ok(result) => Response::success(id, result),
+                Err(error) => Response::error(id, error),
+            })
         })
     }
 
     /// Calls the request method `method` in-process: the same pipeline as
-    /// [`Service::dispatch`] for a request (steps 2–6), without building envelopes. The
+    /// [`RpcService::dispatch`] for a request (steps 2–6), without building envelopes. The
     /// memory transport uses it; the outcome is what the caller of a request would get.
     pub fn call(
         &self,
@@ -268,19 +258,45 @@ impl Service {
         params: Value,
         deadline: Option<std::time::Instant>,
     ) -> impl Future<Output = Result<Value, RpcError>> + Send + 'static {
+        self.invoke(method, params, true, None, deadline)
+    }
+
+    /// Steps 2–6 of the pipeline for a request (`request`, with its `id` when it has one, for
+    /// the logs) or a notification (whose outcome is `null` or the error that was logged; no
+    /// one is answered with it). Failures are logged as the originals do.
+    pub fn invoke(
+        &self,
+        method: &str,
+        params: Value,
+        request: bool,
+        id: Option<Id>,
+        deadline: Option<std::time::Instant>,
+    ) -> impl Future<Output = Result<Value, RpcError>> + Send + 'static {
         let prepared = self
-            .prepare(method, &params, true)
-            .map_err(|early| self.early_error(method, None, early));
+            .prepare(method, &params, request)
+            .map_err(|early| self.early_error(method, id.as_ref(), early));
         let service = self.clone();
         async move {
             let entry = prepared?;
             run(entry.handler, params, deadline)
                 .await
                 .map_err(|failure| {
-                    log_failure(service.name(), &entry.name, None, &failure);
+                    log_failure(service.name(), &entry.name, id.as_ref(), &failure);
                     failure_to_error(failure)
                 })
         }
+    }
+
+    /// The metric handles of `method` (`None` for a method it does not have: those are
+    /// counted under `method="<unknown>"`, so callers cannot create label values).
+    pub(crate) fn method_metrics(
+        &self,
+        method: &str,
+    ) -> Option<Arc<crate::observe::MethodMetrics>> {
+        let entry = self.inner.handlers.get(method)?;
+        Some(Arc::clone(entry.metrics.get_or_init(|| {
+            Arc::new(crate::observe::MethodMetrics::new(self.name(), method))
+        })))
     }
 
     /// Steps 2–4: the method's entry, or why the pipeline answers without running a handler.
@@ -381,20 +397,6 @@ fn log_failure(service: &str, method: &str, id: Option<&Id>, failure: &MethodFai
     }
 }
 
-fn finish_request(
-    service: &str,
-    method: &str,
-    id: &Id,
-    outcome: Result<Value, MethodFailure>,
-) -> Response {
-    let failure = match outcome {
-        Ok(result) => return Response::success(id.to_value(), result),
-        Err(failure) => failure,
-    };
-    log_failure(service, method, Some(id), &failure);
-    Response::error(id.to_value(), failure_to_error(failure))
-}
-
 /// The error object a failure is answered with.
 fn failure_to_error(failure: MethodFailure) -> RpcError {
     match failure {
@@ -406,7 +408,7 @@ fn failure_to_error(failure: MethodFailure) -> RpcError {
     }
 }
 
-impl ServiceBuilder {
+impl RpcServiceBuilder {
     fn push(mut self, name: impl Into<String>, handler: Handler) -> Self {
         self.handlers.push((name.into(), handler));
         self
@@ -479,7 +481,7 @@ impl ServiceBuilder {
     }
 
     /// Adds the handler of a request method declared in the contract given to
-    /// [`Service::for_contract`] (schemas are not touched).
+    /// [`RpcService::for_contract`] (schemas are not touched).
     pub fn handle<P, R, E, F, Fut>(self, name: impl Into<String>, f: F) -> Self
     where
         P: DeserializeOwned + Send + 'static,
@@ -492,7 +494,7 @@ impl ServiceBuilder {
     }
 
     /// Adds the handler of a notification declared in the contract given to
-    /// [`Service::for_contract`].
+    /// [`RpcService::for_contract`].
     pub fn handle_notification<P, F, Fut>(self, name: impl Into<String>, f: F) -> Self
     where
         P: DeserializeOwned + Send + 'static,
@@ -503,7 +505,7 @@ impl ServiceBuilder {
     }
 
     /// Checks names, duplicates and that handlers and contract agree, and builds the service.
-    pub fn build(self) -> Result<Service, ContractError> {
+    pub fn build(self) -> Result<RpcService, ContractError> {
         let contract = match self.contract {
             ContractSource::Building(b) => b.build()?,
             ContractSource::Given(c) => c,
@@ -528,6 +530,7 @@ impl ServiceBuilder {
                 handler,
                 name: Arc::from(name.as_str()),
                 expects_object,
+                metrics: Arc::default(),
             };
             if handlers.insert(name.clone(), entry).is_some() {
                 return Err(ContractError::DuplicateMethod(name));
@@ -540,8 +543,20 @@ impl ServiceBuilder {
         {
             return Err(ContractError::MissingHandler(m.name.clone()));
         }
-        Ok(Service {
+        Ok(RpcService {
             inner: Arc::new(ServiceInner { contract, handlers }),
         })
     }
 }
+
+/// The name of [`RpcService`] before 0.2: it collided with `tower::Service` in every file
+/// that uses both (middleware does).
+#[deprecated(
+    since = "0.2.0",
+    note = "renamed to `RpcService` (it collided with `tower::Service`)"
+)]
+pub type Service = RpcService;
+
+/// The name of [`RpcServiceBuilder`] before 0.2.
+#[deprecated(since = "0.2.0", note = "renamed to `RpcServiceBuilder`")]
+pub type ServiceBuilder = RpcServiceBuilder;

@@ -64,17 +64,32 @@
 //! `Result<T, E>` for any `E` that converts into [`HandlerError`]: [`RpcError`] is sent
 //! verbatim, other errors and panics become `-32603 Internal error`.
 //!
-//! Hand-built services (closures, built at run time) use [`Service::builder`].
+//! Hand-built services (closures, built at run time) use [`RpcService::builder`].
 
 pub use clamator_protocol::{
     codes, deadline, decode_params, is_valid_method, is_valid_service, parse_envelope,
     parse_envelope_str, remaining, schema_for, to_json, with_deadline, BoxError, CallError,
-    Contract, ContractBuilder, ContractError, Envelope, EnvelopeError, ErrorObject, HandlerError,
-    Id, IntoService, InvalidRequest, InvalidRequestReason, LifecycleState, MethodDescriptor,
-    MethodKind, Notification, ParamsError, ProtocolError, Request, Response, RpcClient, RpcError,
-    ServerError, Service, ServiceBuilder, TransportError, ValidationIssue, DEFAULT_CALL_TIMEOUT,
+    CallKind, Contract, ContractBuilder, ContractError, Envelope, EnvelopeError, ErrorObject,
+    HandlerError, Id, IncomingCall, IntoRpcService, InvalidRequest, InvalidRequestReason,
+    LifecycleState, Metadata, MethodDescriptor, MethodKind, Notification, OutgoingCall,
+    ParamsError, ProtocolError, Request, Response, RpcClient, RpcError, RpcService,
+    RpcServiceBuilder, ServerError, TransportError, ValidationIssue, DEFAULT_CALL_TIMEOUT,
     DEFAULT_SHUTDOWN_GRACE,
 };
+#[allow(deprecated)]
+pub use clamator_protocol::{Service, ServiceBuilder};
+
+/// Middleware: tower layers around a client's calls and a server's dispatch, and the ones
+/// clamator ships (shared-token auth, retry of idempotent methods).
+pub use clamator_protocol::middleware;
+
+/// The transport interface ([`transport::ClientTransport`], [`transport::ServerTransport`])
+/// and the generic [`transport::Client`] / [`transport::Server`] every transport is built on.
+pub use clamator_protocol::transport;
+
+/// Re-exported for middleware: `tower::limit`, `tower::timeout`, `tower::buffer`, your own
+/// layers.
+pub use clamator_protocol::tower;
 
 /// The protocol crate, for transport implementers (server and client cores).
 pub use clamator_protocol as protocol;
@@ -86,7 +101,8 @@ pub use clamator_macros::{contract, include_contract};
 #[cfg(feature = "memory")]
 pub mod memory {
     pub use clamator_over_memory::{
-        MemoryBus, MemoryRpcClient, MemoryRpcClientBuilder, MemoryRpcServer, MemoryRpcServerBuilder,
+        MemoryBus, MemoryClientTransport, MemoryRpcClient, MemoryRpcClientBuilder, MemoryRpcServer,
+        MemoryRpcServerBuilder, MemoryServerTransport,
     };
 }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clamator::memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};
 use clamator::{
-    CallError, HandlerError, IntoService, LifecycleState, MethodKind, RpcClient, RpcError,
-    ServerError, Service, TransportError,
+    CallError, HandlerError, IntoRpcService, LifecycleState, MethodKind, RpcClient, RpcError,
+    RpcService, ServerError, TransportError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -537,7 +537,7 @@ async fn nested_call_errors() {
     // become -32603 {"name": "TransportError", "message": "call timeout"}.
     let f = fixture().await;
     let inner = f.client.clone();
-    let proxy = Service::builder("proxy")
+    let proxy = RpcService::builder("proxy")
         .raw_method("call", json!({}), json!({}), move |p: Value| {
             let inner = inner.clone();
             async move {
@@ -591,7 +591,7 @@ async fn nested_call_errors() {
 
 #[tokio::test]
 async fn hand_built_services_and_dispatch_of_raw_ids() {
-    let svc = Service::builder("calc")
+    let svc = RpcService::builder("calc")
         .method("add", |p: AddParams| async move {
             Ok::<_, RpcError>(AddResult { sum: p.a + p.b })
         })
@@ -619,7 +619,7 @@ async fn hand_built_services_and_dispatch_of_raw_ids() {
     assert!(svc.dispatch(env).await.is_none());
 
     // bad names and mismatched handlers are errors at definition time
-    let e = Service::builder("Calc")
+    let e = RpcService::builder("Calc")
         .raw_notification("ping", json!({}), |_| async {})
         .build()
         .unwrap_err();
@@ -627,7 +627,7 @@ async fn hand_built_services_and_dispatch_of_raw_ids() {
         e.to_string(),
         "invalid service name \"Calc\" (must match ^[a-z][a-z0-9-]*$)"
     );
-    let e = Service::builder("calc")
+    let e = RpcService::builder("calc")
         .raw_notification("get-a", json!({}), |_| async {})
         .build()
         .unwrap_err();
@@ -635,21 +635,21 @@ async fn hand_built_services_and_dispatch_of_raw_ids() {
         e.to_string(),
         "invalid method name \"get-a\" (must match ^[a-z][a-zA-Z0-9]*$)"
     );
-    let e = Service::for_contract(ArithContract::descriptor())
+    let e = RpcService::for_contract(ArithContract::descriptor())
         .handle_notification("add", |_p: Value| async {})
         .build()
         .unwrap_err();
     assert!(e.to_string().contains("does not match"), "{e}");
-    let e = Service::for_contract(ArithContract::descriptor())
+    let e = RpcService::for_contract(ArithContract::descriptor())
         .build()
         .unwrap_err();
     assert_eq!(e.to_string(), "method \"add\" has no handler");
-    // the macro's wrapper is an IntoService
+    // the macro's wrapper is an IntoRpcService
     let (tx, _rx) = mpsc::unbounded_channel();
     let s = ArithServer::new(Impl {
         pings: tx,
         calls: Arc::default(),
     })
-    .into_service();
+    .into_rpc_service();
     assert_eq!(s.name(), "arith");
 }

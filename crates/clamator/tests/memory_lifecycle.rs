@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clamator::memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};
-use clamator::{LifecycleState, RpcClient, RpcError, Service};
+use clamator::{LifecycleState, RpcClient, RpcError, RpcService};
 use serde_json::{json, Value};
 
 /// `echo`; `slow` sets `started`, sleeps 300 ms and sets `finished`.
-fn service(started: Arc<AtomicBool>, finished: Arc<AtomicBool>) -> Service {
-    Service::builder("svc")
+fn service(started: Arc<AtomicBool>, finished: Arc<AtomicBool>) -> RpcService {
+    RpcService::builder("svc")
         .raw_method("echo", json!({}), json!({}), |p: Value| async move {
             Ok::<_, RpcError>(p)
         })
@@ -37,7 +37,7 @@ async fn concurrent_starts_of_one_server_both_succeed() {
         let mut builder = MemoryRpcServer::builder(&bus);
         for i in 0..200 {
             builder = builder.service(
-                Service::builder(format!("s{i}"))
+                RpcService::builder(format!("s{i}"))
                     .raw_method("echo", json!({}), json!({}), |p: Value| async move {
                         Ok::<_, RpcError>(p)
                     })

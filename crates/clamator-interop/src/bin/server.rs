@@ -2,7 +2,8 @@
 //! the Rust code generated from the committed contract documents (`contracts/`).
 //!
 //! Flags: `--redis-url`, `--prefix`, `--instance-id`, `--claim-idle-ms`, `--concurrency`,
-//! `--max-deliveries`, `--exec-log <file>` (see `Fixture::with_exec_log`).
+//! `--max-deliveries`, `--exec-log <file>` (see `Fixture::with_exec_log`), `--metrics-addr
+//! <host:port>` (Prometheus text format on `GET /metrics`).
 //! Prints `READY` on stdout once consuming; on SIGTERM (or SIGINT) stops gracefully and prints
 //! `HANDLED:<n>` (handler invocations, notifications included) on stderr.
 
@@ -18,7 +19,8 @@ fn usage(msg: &str) -> ! {
     eprintln!("error: {msg}");
     eprintln!(
         "usage: clamator-interop-server --prefix <p> [--redis-url <url>] [--instance-id <id>] \
-         [--claim-idle-ms <ms>] [--concurrency <n>] [--max-deliveries <n>] [--exec-log <file>]"
+         [--claim-idle-ms <ms>] [--concurrency <n>] [--max-deliveries <n>] [--exec-log <file>] \
+         [--metrics-addr <host:port>]"
     );
     std::process::exit(2)
 }
@@ -41,6 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut url, mut prefix, mut instance, mut idle, mut concurrency, mut max_deliveries) =
         (None, None, None, None, None, None);
     let mut exec_log = None;
+    let mut metrics_addr: Option<std::net::SocketAddr> = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args
@@ -72,10 +75,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
             "--exec-log" => exec_log = Some(std::path::PathBuf::from(value)),
+            "--metrics-addr" => {
+                metrics_addr = Some(
+                    value
+                        .parse()
+                        .unwrap_or_else(|_| usage("bad --metrics-addr (host:port)")),
+                );
+            }
             other => usage(&format!("unknown flag {other}")),
         }
     }
     let prefix = prefix.unwrap_or_else(|| usage("--prefix is required"));
+    if let Some(addr) = metrics_addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .set_buckets(&[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ])
+            .and_then(metrics_exporter_prometheus::PrometheusBuilder::install)
+            .unwrap_or_else(|e| fail(&format!("cannot serve metrics on {addr}: {e}")));
+    }
     let fixture = match &exec_log {
         Some(path) => Fixture::with_exec_log(path, instance.as_deref().unwrap_or(""))
             .unwrap_or_else(|e| fail(&format!("cannot open {}: {e}", path.display()))),

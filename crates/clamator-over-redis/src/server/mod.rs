@@ -16,8 +16,10 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use clamator_protocol::middleware::ServerLayers;
 use clamator_protocol::{
-    IntoService, LifecycleState, ServerCore, ServerError, Service, Services, StartStep,
+    Intake, IntoRpcService, LifecycleState, RpcService, Server, ServerError, ServerTransport,
+    Services,
 };
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
@@ -30,6 +32,7 @@ use crate::config::{
 };
 use crate::keys::{command_stream, consumer_group_name};
 pub(crate) use service::REPLY_TRIM_FIELD;
+pub use service::RESERVED_FIELDS;
 use service::{consume, heartbeat, ServiceCtx};
 use settings::Settings;
 pub use settings::{
@@ -46,6 +49,7 @@ pub struct RedisRpcServerBuilder {
     settings: Settings,
     connection: ConnectionChoice,
     services: Services,
+    layers: ServerLayers,
 }
 
 impl fmt::Debug for RedisRpcServerBuilder {
@@ -58,9 +62,16 @@ impl fmt::Debug for RedisRpcServerBuilder {
 }
 
 impl RedisRpcServerBuilder {
-    /// Adds a service (a macro-generated `<Name>Server` or a hand-built `Service`).
-    pub fn service(mut self, service: impl IntoService) -> Self {
+    /// Adds a service (a macro-generated `<Name>Server` or a hand-built `RpcService`).
+    pub fn service(mut self, service: impl IntoRpcService) -> Self {
         self.services = self.services.with(service);
+        self
+    }
+
+    /// Middleware around every call (see `clamator::middleware`); the entry's extra fields
+    /// reach it as metadata.
+    pub fn layers(mut self, layers: ServerLayers) -> Self {
+        self.layers = layers;
         self
     }
 
@@ -155,27 +166,31 @@ impl RedisRpcServerBuilder {
     pub fn build(self) -> Result<RedisRpcServer, ServerError> {
         self.settings.check()?;
         let source = self.connection.finish()?;
-        let core = Arc::new(self.services.into_core()?);
+        let grace = self.settings.grace;
+        let transport = RedisServerTransport {
+            settings: Arc::new(self.settings),
+            source,
+            shared: Arc::default(),
+            intake: CancellationToken::new(),
+            background: CancellationToken::new(),
+            loops: TaskTracker::new(),
+            background_tasks: TaskTracker::new(),
+            running: Mutex::new(None),
+        };
         Ok(RedisRpcServer {
-            inner: Arc::new(Inner {
-                settings: Arc::new(self.settings),
-                source,
-                core,
-                shared: Arc::default(),
-                intake: CancellationToken::new(),
-                background: CancellationToken::new(),
-                loops: TaskTracker::new(),
-                background_tasks: TaskTracker::new(),
-                running: Mutex::new(None),
-            }),
+            server: Server::builder(transport)
+                .services(self.services)
+                .shutdown_grace(grace)
+                .layers(self.layers)
+                .build()?,
         })
     }
 }
 
-struct Inner {
+/// The Redis Streams [`ServerTransport`] that [`RedisRpcServer`] is built on.
+pub struct RedisServerTransport {
     settings: Arc<Settings>,
     source: ConnectionSource,
-    core: Arc<ServerCore>,
     shared: Arc<Shared>,
     /// Cancelled to stop reading new entries.
     intake: CancellationToken,
@@ -194,12 +209,74 @@ struct Running {
     contexts: Vec<Arc<ServiceCtx>>,
 }
 
-impl Drop for Inner {
+impl fmt::Debug for RedisServerTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisServerTransport")
+            .field("settings", &self.settings)
+            .field("connection", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RedisServerTransport {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
+impl ServerTransport for RedisServerTransport {
+    async fn start(&self, intake: &Intake) -> Result<(), ServerError> {
+        self.start_intake(intake).await?;
+        tracing::info!(
+            key_prefix = %self.settings.key_prefix,
+            instance_id = %self.settings.instance_id,
+            services = ?intake.services().iter().map(RpcService::name).collect::<Vec<_>>(),
+            "redis server started"
+        );
+        Ok(())
+    }
+
+    async fn stop_intake(&self) {
+        self.intake.cancel();
+        // Wake the blocked XREADGROUPs at once (they return no entries) instead of waiting
+        // out their BLOCK.
+        let contexts: Vec<Arc<ServiceCtx>> = self
+            .running()
+            .as_ref()
+            .map(|r| r.contexts.clone())
+            .unwrap_or_default();
+        for ctx in &contexts {
+            ctx.unblock_reader().await;
+        }
+        drop(contexts);
+        self.loops.close();
+        if tokio::time::timeout(BLOCK * 3, self.loops.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(instance_id = %self.settings.instance_id, "redis server consumer loops did not stop within 3 BLOCK periods; stopping anyway (entries of a read in progress stay pending for reclaim)");
+        }
+    }
+
+    async fn close(&self) {
+        // Handlers finished (or were abandoned); their replies are written and acked before
+        // the writers end. The heartbeat kept their entries claimed by this server meanwhile.
+        self.background.cancel();
+        self.background_tasks.close();
+        if tokio::time::timeout(BLOCK * 3, self.background_tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(instance_id = %self.settings.instance_id, "redis server writers did not stop within 3 BLOCK periods; replies not yet written stay unacked and their entries pending for reclaim");
+        }
+        self.running().take();
+        tracing::info!(instance_id = %self.settings.instance_id, "redis server stopped");
+    }
+
     /// The last handle is gone without `stop`: stop reading, abandon running handlers (their
     /// entries stay pending, for reclaim) and let every task end, closing the connections.
-    fn drop(&mut self) {
+    fn abandon(&self) {
         self.intake.cancel();
-        self.core.shutdown_token().cancel();
         self.background.cancel();
     }
 }
@@ -217,15 +294,15 @@ impl Drop for Inner {
 /// one) to reclaim; the connections are closed.
 #[derive(Clone)]
 pub struct RedisRpcServer {
-    inner: Arc<Inner>,
+    server: Server<RedisServerTransport>,
 }
 
 impl fmt::Debug for RedisRpcServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisRpcServer")
-            .field("settings", &self.inner.settings)
-            .field("connection", &self.inner.source)
-            .field("state", &self.inner.core.state())
+            .field("settings", &self.transport().settings)
+            .field("connection", &self.transport().source)
+            .field("state", &self.server.state())
             .finish_non_exhaustive()
     }
 }
@@ -237,22 +314,32 @@ impl RedisRpcServer {
             settings: Settings::new(key_prefix.into()),
             connection: ConnectionChoice::default(),
             services: Services::new(),
+            layers: ServerLayers::new(),
         }
     }
 
     /// The instance id (consumer name suffix).
     pub fn instance_id(&self) -> &str {
-        &self.inner.settings.instance_id
+        &self.transport().settings.instance_id
+    }
+
+    fn transport(&self) -> &RedisServerTransport {
+        self.server.transport()
+    }
+
+    /// The generic server it is built on.
+    pub fn server(&self) -> &Server<RedisServerTransport> {
+        &self.server
     }
 
     /// The lifecycle state.
     pub fn state(&self) -> LifecycleState {
-        self.inner.core.state()
+        self.server.state()
     }
 
     /// Counters: dispatched, expired, poison, dead-lettered, reclaimed entries, write retries.
     pub fn stats(&self) -> ServerStats {
-        self.inner.shared.counters.snapshot()
+        self.transport().shared.counters.snapshot()
     }
 
     /// Connects, creates the consumer groups (`XGROUP CREATE <stream> <service> $ MKSTREAM`,
@@ -261,27 +348,12 @@ impl RedisRpcServer {
     /// after `stop`, when Redis cannot be reached, or when a command the server needs is denied
     /// (with the server's message); then nothing runs and `start` can be called again.
     pub async fn start(&self) -> Result<(), ServerError> {
-        let inner = &self.inner;
-        match inner.core.lifecycle().begin_start().await {
-            StartStep::Start(guard) => {
-                inner.start_intake().await?;
-                guard.started();
-                tracing::info!(
-                    key_prefix = %inner.settings.key_prefix,
-                    instance_id = %inner.settings.instance_id,
-                    services = ?inner.core.services().iter().map(Service::name).collect::<Vec<_>>(),
-                    "redis server started"
-                );
-                Ok(())
-            }
-            StartStep::AlreadyStarted => Ok(()),
-            StartStep::Stopped => Err(ServerError::AlreadyStopped),
-        }
+        self.server.start().await
     }
 
     /// Stops with the configured grace. See [`RedisRpcServer::stop_with_grace`].
     pub async fn stop(&self) {
-        self.stop_with_grace(self.inner.settings.grace).await;
+        self.server.stop().await;
     }
 
     /// Stops reading (the read in progress completes and its entries are handled), waits up to
@@ -290,24 +362,18 @@ impl RedisRpcServer {
     /// reclaim: nothing accepted is lost — and closes the connections. Idempotent; a stop
     /// during `start` waits for it; every caller returns once the drain is over.
     pub async fn stop_with_grace(&self, grace: Duration) {
-        let Some(guard) = self.inner.core.lifecycle().begin_stop().await else {
-            return;
-        };
-        // The teardown runs in its own task: it completes even if this future is dropped.
-        let inner = Arc::clone(&self.inner);
-        let _ = tokio::spawn(async move { inner.teardown(grace).await }).await;
-        guard.stopped();
+        self.server.stop_with_grace(grace).await;
     }
 }
 
-impl Inner {
+impl RedisServerTransport {
     fn running(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Everything `start` does. Nothing is spawned before the last await, so a start that
     /// fails (or is cancelled) leaves nothing running.
-    async fn start_intake(&self) -> Result<(), ServerError> {
+    async fn start_intake(&self, intake: &Intake) -> Result<(), ServerError> {
         let settings = &self.settings;
         let client = self.source.client()?;
         let mut conn = command_connection(&client).await?;
@@ -315,8 +381,7 @@ impl Inner {
         if !clock {
             tracing::warn!("the Redis user may not run TIME: request deadlines are computed on this machine's clock (allow +time)");
         }
-        let all_streams: Arc<[(String, String)]> = self
-            .core
+        let all_streams: Arc<[(String, String)]> = intake
             .services()
             .iter()
             .map(|s| {
@@ -327,13 +392,13 @@ impl Inner {
             })
             .collect();
         let mut prepared = Vec::new();
-        for service in self.core.services() {
+        for service in intake.services() {
             let (tx, rx) = mpsc::unbounded_channel();
             let ctx = Arc::new(ServiceCtx::new(
                 settings,
                 service.clone(),
                 conn.clone(),
-                Arc::clone(&self.core),
+                intake.clone(),
                 Arc::clone(&self.shared),
                 tx,
                 Arc::clone(&all_streams),
@@ -385,7 +450,7 @@ impl Inner {
                     shared: Arc::clone(&self.shared),
                     rx,
                     background: self.background.clone(),
-                    shutdown: self.core.shutdown_token().clone(),
+                    shutdown: intake.shutdown_token().clone(),
                 }
                 .run(),
             );
@@ -409,40 +474,5 @@ impl Inner {
             contexts,
         });
         Ok(())
-    }
-
-    async fn teardown(&self, grace: Duration) {
-        self.intake.cancel();
-        // Wake the blocked XREADGROUPs at once (they return no entries) instead of waiting
-        // out their BLOCK.
-        let contexts: Vec<Arc<ServiceCtx>> = self
-            .running()
-            .as_ref()
-            .map(|r| r.contexts.clone())
-            .unwrap_or_default();
-        for ctx in &contexts {
-            ctx.unblock_reader().await;
-        }
-        drop(contexts);
-        self.loops.close();
-        if tokio::time::timeout(BLOCK * 3, self.loops.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("redis server consumer loops did not stop in time");
-        }
-        // Handlers finish and their replies are written and acked; the heartbeat keeps their
-        // entries claimed by this server meanwhile.
-        let all_done = self.core.drain(grace).await;
-        self.background.cancel();
-        self.background_tasks.close();
-        if tokio::time::timeout(BLOCK * 3, self.background_tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("redis server writers did not stop in time");
-        }
-        self.running().take();
-        tracing::info!(all_done, instance_id = %self.settings.instance_id, "redis server stopped");
     }
 }

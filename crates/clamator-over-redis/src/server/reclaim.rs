@@ -203,6 +203,7 @@ async fn claim(
                 .map_or("", |p| p.consumer.as_str());
             tracing::info!(service = ctx.name(), entry_id = %entry.id, from, "reclaimed a pending entry of a consumer that is gone");
             Counters::bump(&ctx.shared.counters.reclaimed);
+            metrics::counter!("clamator_redis_redeliveries_total", "service" => ctx.name().to_owned()).increment(1);
             ctx.spawn_entry(entry, slot);
         }
     }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use clamator_protocol::{
-    parse_envelope_slice, to_json, Id, Response, RpcError, ServerCore, Service,
+    parse_envelope_slice, to_json, Id, Intake, Metadata, Response, RpcError, RpcService,
 };
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::Value;
@@ -32,6 +32,16 @@ pub(crate) const MAX_READ_BATCH: usize = 256;
 const RETRY_WITHOUT_DEADLINE: Duration = Duration::from_secs(30);
 /// The request field a Rust client sets when it trims its own reply stream.
 pub(crate) const REPLY_TRIM_FIELD: &str = "reply-trim";
+
+/// The entry fields of the 0.1.9 wire (plus ours, `reply-trim`); every other field is
+/// metadata.
+pub const RESERVED_FIELDS: [&str; 5] = [
+    "type",
+    "envelope",
+    "reply-to",
+    "timeout-ms",
+    REPLY_TRIM_FIELD,
+];
 
 /// The ids of the entries this server holds (running, or waiting for the writer); the
 /// heartbeat keeps them fresh.
@@ -77,14 +87,14 @@ impl Drop for InflightGuard {
 
 /// Per-service state shared by its loops and handler tasks.
 pub(crate) struct ServiceCtx {
-    pub(crate) service: Service,
+    pub(crate) service: RpcService,
     pub(crate) stream: String,
     pub(crate) group: String,
     pub(crate) consumer: String,
     pub(crate) dead_stream: String,
     pub(crate) settings: Arc<Settings>,
     pub(crate) conn: ConnectionManager,
-    pub(crate) core: Arc<ServerCore>,
+    pub(crate) intake: Intake,
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) inflight: Arc<Inflight>,
     /// `CLIENT ID` of the reader connection, for `CLIENT UNBLOCK` on stop (0: unknown).
@@ -102,9 +112,9 @@ pub(crate) fn is_nogroup(e: &redis::RedisError) -> bool {
 impl ServiceCtx {
     pub(crate) fn new(
         settings: &Arc<Settings>,
-        service: Service,
+        service: RpcService,
         conn: ConnectionManager,
-        core: Arc<ServerCore>,
+        intake: Intake,
         shared: Arc<Shared>,
         writer: mpsc::UnboundedSender<Done>,
         all_streams: Arc<[(String, String)]>,
@@ -122,7 +132,7 @@ impl ServiceCtx {
             shared,
             service,
             conn,
-            core,
+            intake,
             writer,
             all_streams,
         }
@@ -213,7 +223,7 @@ impl ServiceCtx {
         Hold {
             _slot: slot,
             _inflight: self.inflight.enter(id),
-            _token: self.core.tracker().token(),
+            _token: self.intake.tracker().token(),
         }
     }
 
@@ -228,13 +238,16 @@ impl ServiceCtx {
     pub(crate) fn spawn_entry(self: &Arc<Self>, entry: Entry, slot: OwnedSemaphorePermit) {
         let hold = self.hold(&entry.id, Some(slot));
         let ctx = Arc::clone(self);
-        let shutdown = self.core.shutdown_token().clone();
-        self.core.tracker().spawn(async move {
+        let shutdown = self.intake.shutdown_token().clone();
+        self.intake.tracker().spawn(async move {
+            // `biased`, shutdown first: once the server abandons its handlers, none of them
+            // takes another step (a handler woken at that moment is not polled again).
             tokio::select! {
-                done = ctx.handle(entry, hold) => ctx.finish(done),
+                biased;
                 () = shutdown.cancelled() => {
                     tracing::debug!(service = ctx.name(), "handler abandoned at shutdown; its entry stays pending");
                 }
+                done = ctx.handle(entry, hold) => ctx.finish(done),
             }
         });
     }
@@ -303,6 +316,8 @@ impl ServiceCtx {
 
     fn poison(&self, entry: &Entry, why: &dyn std::fmt::Display) {
         Counters::bump(&self.shared.counters.poison);
+        metrics::counter!("clamator_redis_poison_total", "service" => self.name().to_owned())
+            .increment(1);
         tracing::warn!(service = self.name(), entry_id = %entry.id, reason = %why,
             "redis poison entry: service={} entry={}; acked without running a handler", self.name(), entry.id);
     }
@@ -346,6 +361,7 @@ impl ServiceCtx {
                     let deadline = match self.deadline(entry) {
                         Deadline::Expired(late_ms) => {
                             Counters::bump(&self.shared.counters.expired);
+                            metrics::counter!("clamator_redis_expired_total", "service" => self.name().to_owned()).increment(1);
                             tracing::debug!(service = self.name(), entry_id = %entry.id, late_ms, "skipping a request whose deadline passed before it started");
                             return done;
                         }
@@ -357,8 +373,8 @@ impl ServiceCtx {
                     }
                     Counters::bump(&self.shared.counters.dispatched);
                     let response = self
-                        .service
-                        .dispatch_with_deadline(envelope, deadline)
+                        .intake
+                        .handle(&self.service, envelope, deadline, metadata(entry))
                         .await;
                     done.reply = reply_to
                         .zip(response)
@@ -414,6 +430,22 @@ enum Deadline {
     None,
     At(Instant),
     Expired(u64),
+}
+
+/// The entry fields that are not part of the 0.1.9 wire (auth tokens, trace context),
+/// handed to middleware as metadata. Names that are not valid metadata names are ignored.
+fn metadata(entry: &Entry) -> Metadata {
+    entry
+        .fields
+        .iter()
+        .filter(|(k, _)| !RESERVED_FIELDS.iter().any(|r| r.as_bytes() == k.as_slice()))
+        .filter_map(|(k, v)| {
+            let k = std::str::from_utf8(k)
+                .ok()
+                .filter(|k| Metadata::is_valid_name(k))?;
+            Some((k.to_owned(), String::from_utf8_lossy(v).into_owned()))
+        })
+        .collect()
 }
 
 /// The request id of an envelope that failed validation, if it has a usable one.

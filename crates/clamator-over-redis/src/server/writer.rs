@@ -152,6 +152,7 @@ impl Writer {
             false
         } else {
             Counters::bump(&self.shared.counters.write_retries);
+            metrics::counter!("clamator_redis_write_retries_total", "service" => self.service.clone()).increment(1);
             true
         }
     }
@@ -237,6 +238,7 @@ impl Writer {
             match dead_result {
                 Ok(_) => {
                     Counters::bump(&self.shared.counters.dead_lettered);
+                    metrics::counter!("clamator_redis_dead_lettered_total", "service" => self.service.clone()).increment(1);
                     if let Some(Err(error)) = &reply {
                         tracing::warn!(service = %self.service, entry_id = %done.entry.id, %error, "could not tell the caller that its request was dead-lettered");
                     }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clamator_protocol::{RpcError, Service};
+use clamator_protocol::{RpcError, RpcService};
 use clamator_test_support::RedisServer;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
@@ -249,9 +249,9 @@ impl Drop for AbandonGuard {
 
 /// Service `svc`: `echo` returns its params; `gate` reports that it started and waits for
 /// [`Probe::release`]; `slow` sleeps `{"ms": n}`; `note` is a notification. All count runs.
-pub fn service(probe: &Arc<Probe>) -> Service {
+pub fn service(probe: &Arc<Probe>) -> RpcService {
     let (p1, p2, p3, p4) = (probe.clone(), probe.clone(), probe.clone(), probe.clone());
-    Service::builder("svc")
+    RpcService::builder("svc")
         .raw_method("echo", json!({}), json!({}), move |p: Value| {
             p1.runs.fetch_add(1, Ordering::SeqCst);
             async move { Ok::<_, RpcError>(p) }

@@ -1,0 +1,405 @@
+//! The server half of the transport interface: [`ServerTransport`] (what a transport
+//! implements), [`Intake`] (what it hands every call to) and [`Server`] (lifecycle, drain,
+//! middleware and spans, shared by every transport).
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::Either;
+use futures::FutureExt;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+use tracing::Instrument;
+
+use super::{CallKind, Metadata};
+use crate::envelope::{Envelope, Id, Response};
+use crate::error::{LifecycleState, RpcError, ServerError};
+use crate::lifecycle::StartStep;
+use crate::middleware::{ServerLayers, ServerStack};
+use crate::observe;
+use crate::server::{ServerCore, Services, DEFAULT_SHUTDOWN_GRACE};
+use crate::service::{IntoRpcService, RpcService};
+
+/// A call as server middleware and the dispatch pipeline see it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IncomingCall {
+    /// The service it was routed to.
+    pub service: RpcService,
+    /// The method.
+    pub method: String,
+    /// The params.
+    pub params: Value,
+    /// Request or notification.
+    pub kind: CallKind,
+    /// The request id (requests over a wire; `None` in process).
+    pub id: Option<Id>,
+    /// When the caller stops waiting, if it said.
+    pub deadline: Option<Instant>,
+    /// The extra fields that came with it (auth tokens, trace context).
+    pub metadata: Metadata,
+}
+
+impl IncomingCall {
+    /// A call to `method` of `service`.
+    pub fn new(
+        service: RpcService,
+        method: impl Into<String>,
+        params: Value,
+        kind: CallKind,
+    ) -> Self {
+        Self {
+            service,
+            method: method.into(),
+            params,
+            kind,
+            id: None,
+            deadline: None,
+            metadata: Metadata::new(),
+        }
+    }
+
+    /// With the request id.
+    #[must_use]
+    pub fn with_id(mut self, id: Option<Id>) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// With a deadline.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// With metadata.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+struct IntakeInner {
+    core: Arc<ServerCore>,
+    stack: Option<ServerStack>,
+}
+
+/// What a [`ServerTransport`] hands its calls to: the services, the dispatch pipeline behind
+/// the server's middleware, and the tracking of running handlers (for the drain on stop).
+///
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Intake {
+    inner: Arc<IntakeInner>,
+}
+
+impl fmt::Debug for Intake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Intake")
+            .field("services", &self.inner.core.services())
+            .field("layers", &self.inner.stack.is_some())
+            .finish()
+    }
+}
+
+impl Intake {
+    /// The services, in registration order.
+    pub fn services(&self) -> &[RpcService] {
+        self.inner.core.services()
+    }
+
+    /// The service called `name`.
+    pub fn service(&self, name: &str) -> Option<&RpcService> {
+        self.inner.core.service(name)
+    }
+
+    /// The server core (lifecycle, tracker, shutdown token).
+    pub fn core(&self) -> &Arc<ServerCore> {
+        &self.inner.core
+    }
+
+    /// Where handler tasks run: the server's stop waits for them (up to its grace).
+    pub fn tracker(&self) -> &TaskTracker {
+        self.inner.core.tracker()
+    }
+
+    /// Cancelled when the drain window is over: handlers still running are abandoned.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        self.inner.core.shutdown_token()
+    }
+
+    /// Runs a call through the middleware and the dispatch pipeline (method lookup, params
+    /// validation, handler, error mapping, result serialisation). A notification's outcome is
+    /// `null` or the error that was logged.
+    pub fn call(
+        &self,
+        call: IncomingCall,
+    ) -> impl Future<Output = Result<Value, RpcError>> + Send + 'static {
+        let span = observe::server_span(&call);
+        let metered = call
+            .service
+            .method_metrics(&call.method)
+            .map(observe::CallMetrics::start)
+            .ok_or_else(|| call.service.clone());
+        let outcome = match &self.inner.stack {
+            None => Either::Left(call.service.invoke(
+                &call.method,
+                call.params,
+                call.kind == CallKind::Request,
+                call.id,
+                call.deadline,
+            )),
+            Some(stack) => Either::Right(
+                stack
+                    .clone()
+                    .oneshot(call)
+                    .map(|outcome| outcome.map_err(crate::middleware::to_rpc_error)),
+            ),
+        };
+        let recorder = span.clone();
+        outcome.instrument(span).inspect(move |outcome| {
+            observe::record_server_outcome(&recorder, outcome);
+            match &metered {
+                Ok(m) => m.finish(outcome),
+                Err(service) => observe::unknown_method(service.name(), outcome),
+            }
+        })
+    }
+
+    /// The pipeline for an envelope that arrived over a wire and was routed to `service`:
+    /// the response to send back (requests only).
+    pub fn handle(
+        &self,
+        service: &RpcService,
+        envelope: Envelope,
+        deadline: Option<Instant>,
+        metadata: Metadata,
+    ) -> impl Future<Output = Option<Response>> + Send + 'static {
+        let (call, reply_id) = match envelope {
+            Envelope::Response(_) => return Either::Left(std::future::ready(None)),
+            Envelope::Request(r) => {
+                let id = r.id.to_value();
+                let call =
+                    IncomingCall::new(service.clone(), r.method, r.params, CallKind::Request)
+                        .with_id(Some(r.id));
+                (call, Some(id))
+            }
+            Envelope::Notification(n) => (
+                IncomingCall::new(service.clone(), n.method, n.params, CallKind::Notification),
+                None,
+            ),
+        };
+        let outcome = self.call(call.with_deadline(deadline).with_metadata(metadata));
+        Either::Right(async move {
+            let outcome = outcome.await;
+            reply_id.map(|id| match outcome {
+                Ok(result) => Response::success(id, result),
+                Err(error) => Response::error(id, error),
+            })
+        })
+    }
+}
+
+/// What a transport implements to serve a [`Server`]'s services.
+///
+/// The [`Server`] does the rest: lifecycle, middleware, spans, and `stop` as three steps —
+/// [`stop_intake`](Self::stop_intake), drain the handlers (up to the grace), then
+/// [`close`](Self::close).
+pub trait ServerTransport: Send + Sync + 'static {
+    /// Starts taking calls and hands them to `intake` (running handlers on
+    /// [`Intake::tracker`]). Called once; an error must leave nothing running.
+    fn start(&self, intake: &Intake) -> impl Future<Output = Result<(), ServerError>> + Send;
+
+    /// Stops taking new calls; calls already taken keep running.
+    fn stop_intake(&self) -> impl Future<Output = ()> + Send;
+
+    /// Called after the drain: flushes what finished calls produced and releases connections.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+
+    /// The last handle of the server was dropped without `stop`: end everything now (the
+    /// running handlers are cancelled by the server).
+    fn abandon(&self) {}
+}
+
+struct ServerInner<T: ServerTransport> {
+    transport: T,
+    intake: Intake,
+    grace: Duration,
+}
+
+impl<T: ServerTransport> Drop for ServerInner<T> {
+    fn drop(&mut self) {
+        self.transport.abandon();
+        self.intake.shutdown_token().cancel();
+    }
+}
+
+/// A server on any [`ServerTransport`]: what `MemoryRpcServer` and `RedisRpcServer` are
+/// built on, and what a new transport gets for free.
+///
+/// Cheap to clone; clones share one server.
+pub struct Server<T: ServerTransport> {
+    inner: Arc<ServerInner<T>>,
+}
+
+impl<T: ServerTransport> Clone for Server<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T: ServerTransport> fmt::Debug for Server<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("state", &self.state())
+            .field("intake", &self.inner.intake)
+            .field("grace", &self.inner.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Server`].
+#[must_use]
+pub struct ServerBuilder<T> {
+    transport: T,
+    services: Services,
+    grace: Duration,
+    layers: ServerLayers,
+}
+
+impl<T> fmt::Debug for ServerBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("services", &self.services)
+            .field("grace", &self.grace)
+            .field("layers", &self.layers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ServerTransport> ServerBuilder<T> {
+    /// Adds a service (a macro-generated `<Name>Server` or a hand-built [`RpcService`]).
+    pub fn service(mut self, service: impl IntoRpcService) -> Self {
+        self.services = self.services.with(service);
+        self
+    }
+
+    /// Adds the services collected in `services`.
+    pub fn services(mut self, services: Services) -> Self {
+        self.services = self.services.extend(services);
+        self
+    }
+
+    /// How long `stop` waits for running handlers. Default: 5 s.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Middleware around every call (see [`ServerLayers`]); replaces earlier layers.
+    pub fn layers(mut self, layers: ServerLayers) -> Self {
+        self.layers = layers;
+        self
+    }
+
+    /// Builds the server (not started); two services with one name are an error.
+    pub fn build(self) -> Result<Server<T>, ServerError> {
+        let core = Arc::new(self.services.into_core()?);
+        let stack = self.layers.build();
+        Ok(Server {
+            inner: Arc::new(ServerInner {
+                transport: self.transport,
+                intake: Intake {
+                    inner: Arc::new(IntakeInner { core, stack }),
+                },
+                grace: self.grace,
+            }),
+        })
+    }
+}
+
+impl<T: ServerTransport> Server<T> {
+    /// Starts building a server on `transport`.
+    pub fn builder(transport: T) -> ServerBuilder<T> {
+        ServerBuilder {
+            transport,
+            services: Services::new(),
+            grace: DEFAULT_SHUTDOWN_GRACE,
+            layers: ServerLayers::new(),
+        }
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.inner.transport
+    }
+
+    /// The services and dispatch pipeline.
+    pub fn intake(&self) -> &Intake {
+        &self.inner.intake
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> LifecycleState {
+        self.inner.intake.core().state()
+    }
+
+    /// The configured shutdown grace.
+    pub fn shutdown_grace(&self) -> Duration {
+        self.inner.grace
+    }
+
+    /// Starts the transport. Idempotent (concurrent calls start once); an error after `stop`,
+    /// or when the transport cannot start (then nothing runs and `start` can be called again).
+    pub async fn start(&self) -> Result<(), ServerError> {
+        let inner = &self.inner;
+        match inner.intake.core().lifecycle().begin_start().await {
+            StartStep::Start(guard) => {
+                inner.transport.start(&inner.intake).await?;
+                guard.started();
+                Ok(())
+            }
+            StartStep::AlreadyStarted => Ok(()),
+            StartStep::Stopped => Err(ServerError::AlreadyStopped),
+        }
+    }
+
+    /// Stops with the configured grace. See [`Server::stop_with_grace`].
+    pub async fn stop(&self) {
+        self.stop_with_grace(self.inner.grace).await;
+    }
+
+    /// Stops taking calls, waits up to `grace` for running handlers (they are answered),
+    /// cancels the rest, and closes the transport. Idempotent; a stop during `start` waits
+    /// for it; every caller returns once it is over. The teardown runs in its own task: it
+    /// completes even if this future is dropped.
+    pub async fn stop_with_grace(&self, grace: Duration) {
+        let Some(guard) = self.inner.intake.core().lifecycle().begin_stop().await else {
+            return;
+        };
+        let inner = Arc::clone(&self.inner);
+        let teardown = tokio::spawn(async move {
+            inner.transport.stop_intake().await;
+            inner.intake.core().drain(grace).await;
+            inner.transport.close().await;
+        });
+        if let Err(e) = teardown.await {
+            tracing::error!(error = %e, "server teardown failed");
+        }
+        guard.stopped();
+    }
+}
+
+/// The error a request gets when middleware fails with something that is not an
+/// [`RpcError`].
+pub(crate) fn middleware_error(message: &str) -> RpcError {
+    RpcError::internal(json!({ "name": "Middleware", "message": message }))
+}
