@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use clamator_protocol::{
     build_notification, build_request, parse_envelope_str, to_json, Call, CallError, Client,
-    ClientTransport, Envelope, Intake, Metadata, Replies, Server, ServerError, ServerTransport,
-    TransportError,
+    ClientTransport, Delivery, Envelope, Intake, Metadata, Replies, Server, ServerError,
+    ServerTransport, TransportError,
 };
 use serde_json::Value;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
@@ -62,7 +62,10 @@ impl ServerTransport for ChanServer {
                     continue;
                 };
                 let deadline = p.timeout.and_then(|t| Instant::now().checked_add(t));
-                let handling = intake.handle(&service, envelope, deadline, p.metadata);
+                let delivery = Delivery::new()
+                    .with_deadline(deadline)
+                    .with_metadata(p.metadata);
+                let handling = intake.handle(&service, envelope, delivery);
                 let shutdown = intake.shutdown_token().clone();
                 intake.tracker().spawn(async move {
                     tokio::select! {

@@ -40,18 +40,17 @@ impl ClientTransport for MemoryClientTransport {
         // envelope nobody else sees. It runs in the caller's task (no spawn, no cross-thread
         // wake-up) and is tracked by the server, so the server's stop drains it.
         let deadline = std::time::Instant::now().checked_add(call.timeout);
-        let incoming =
-            IncomingCall::new(route.service, call.method, call.params, CallKind::Request)
-                .with_deadline(deadline)
-                .with_metadata(call.metadata.clone());
+        let outcome = route.intake.call_parts(
+            &route.service,
+            call.method,
+            call.params,
+            CallKind::Request,
+            deadline,
+            call.metadata,
+        );
         // `cooperative`: a call takes part in tokio's budget like any tokio resource, so a
         // loop of calls that finish at once still lets the runtime run its other tasks.
-        let outcome = tokio::task::coop::cooperative(
-            route
-                .intake
-                .tracker()
-                .track_future(route.intake.call(incoming)),
-        );
+        let outcome = tokio::task::coop::cooperative(route.intake.tracker().track_future(outcome));
         tokio::select! {
             biased;
             outcome = outcome => outcome.map_err(CallError::Rpc),

@@ -604,7 +604,7 @@ async fn reply_loop(
             None => match blocking_connection(&client).await {
                 Ok(reading) => reader.insert(reading),
                 Err(error) => {
-                    tracing::warn!(%error, "redis reply loop reconnect failed; retrying with backoff");
+                    tracing::warn!(%error, reply_stream = %shared.reply_stream, "redis reply loop reconnect failed; retrying with backoff (replies wait in the reply stream; calls time out if it lasts; check that Redis is reachable)");
                     if !sleep_or_cancel(backoff.next_delay(), &shared.stopped).await {
                         break;
                     }
@@ -643,7 +643,7 @@ async fn reply_loop(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "redis reply loop error; retrying with backoff");
+                tracing::error!(error = %e, reply_stream = %shared.reply_stream, "redis reply loop error; retrying with backoff (replies wait in the reply stream; check the connection and the user's XREAD permission)");
                 if is_connection_error(&e) {
                     reader = None;
                 }

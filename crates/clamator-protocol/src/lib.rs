@@ -45,12 +45,14 @@ pub use names::{
     is_valid_method, is_valid_service, snake_to_camel, METHOD_PATTERN, SERVICE_PATTERN,
 };
 pub use server::{ServerCore, Services, DEFAULT_SHUTDOWN_GRACE};
-pub use service::{BoxFuture, IntoRpcService, MethodFailure, RpcService, RpcServiceBuilder};
+pub use service::{
+    BoxFuture, CallIds, IntoRpcService, MethodFailure, RpcService, RpcServiceBuilder,
+};
 #[allow(deprecated)]
 pub use service::{Service, ServiceBuilder};
 pub use transport::{
-    Call, CallKind, Client, ClientBuilder, ClientTransport, IncomingCall, Intake, Metadata,
-    OutgoingCall, Replies, ReplyWaiter, Server, ServerBuilder, ServerTransport,
+    Call, CallKind, Client, ClientBuilder, ClientTransport, Delivery, IncomingCall, Intake,
+    Metadata, OutgoingCall, Replies, ReplyWaiter, Server, ServerBuilder, ServerTransport,
 };
 pub use validation::{decode_params, ParamsError, ValidationIssue};
 

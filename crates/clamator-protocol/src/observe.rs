@@ -4,11 +4,8 @@
 //! `rpc.jsonrpc.request_id`, `rpc.jsonrpc.error_code` and `server.address` where known.
 //! Fields that cost an allocation are only recorded when the span is enabled.
 //!
-//! Metrics go through the `metrics` facade (install a recorder, e.g.
-//! `metrics-exporter-prometheus`, before starting servers): `clamator_server_calls_total`
-//! (`service`, `method`, `code` = `ok` or the error code), `clamator_server_call_duration_seconds`
-//! and `clamator_server_in_flight` (`service`, `method`). Methods a service does not have are
-//! counted as `method="<unknown>"`.
+//! Metrics (`ServerMetricsLayer`, `ClientMetricsLayer`) go through the `metrics` facade; a
+//! server's handles per method are registered on first use and kept.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -53,6 +50,11 @@ pub(crate) fn record_client_outcome(span: &Span, outcome: &Result<Value, CallErr
     }
 }
 
+/// Whether a subscriber would record `rpc.server` spans (checked without building one).
+pub(crate) fn server_spans_enabled() -> bool {
+    tracing::enabled!(target: "clamator::rpc", tracing::Level::INFO)
+}
+
 pub(crate) fn server_span(call: &IncomingCall) -> Span {
     let service = call.service.name();
     let span = tracing::info_span!(
@@ -66,6 +68,7 @@ pub(crate) fn server_span(call: &IncomingCall) -> Span {
         rpc.method = %call.method,
         rpc.jsonrpc.request_id = Empty,
         rpc.jsonrpc.error_code = Empty,
+        messaging.message.id = call.message_id.as_deref(),
     );
     if !span.is_disabled() {
         span.record("otel.name", format!("{service}/{}", call.method));
@@ -84,6 +87,13 @@ pub(crate) fn record_server_outcome(span: &Span, outcome: &Result<Value, RpcErro
         span.record("otel.status_code", "ERROR");
         span.record("rpc.jsonrpc.error_code", e.code);
     }
+}
+
+/// The error code a failed call is answered with (what the metrics count).
+pub(crate) fn error_code(error: &crate::error::BoxError) -> i64 {
+    error
+        .downcast_ref::<RpcError>()
+        .map_or(crate::error::codes::INTERNAL_ERROR, |e| e.code)
 }
 
 /// A method's metric handles, registered once.
@@ -126,12 +136,12 @@ impl CallMetrics {
         }
     }
 
-    pub(crate) fn finish(&self, outcome: &Result<Value, RpcError>) {
+    pub(crate) fn finish(&self, outcome: Result<(), i64>) {
         let m = &self.metrics;
         m.duration.record(self.started.elapsed().as_secs_f64());
         match outcome {
-            Ok(_) => m.ok.increment(1),
-            Err(e) => metrics::counter!("clamator_server_calls_total", "service" => m.service.clone(), "method" => m.method.clone(), "code" => e.code.to_string()).increment(1),
+            Ok(()) => m.ok.increment(1),
+            Err(code) => metrics::counter!("clamator_server_calls_total", "service" => m.service.clone(), "method" => m.method.clone(), "code" => code.to_string()).increment(1),
         }
     }
 }
@@ -143,10 +153,69 @@ impl Drop for CallMetrics {
 }
 
 /// The metrics of a call to a method the service does not have.
-pub(crate) fn unknown_method(service: &str, outcome: &Result<Value, RpcError>) {
+pub(crate) fn unknown_method(service: &str, outcome: Result<(), i64>) {
     let code = match outcome {
-        Ok(_) => "ok".to_owned(),
-        Err(e) => e.code.to_string(),
+        Ok(()) => "ok".to_owned(),
+        Err(code) => code.to_string(),
     };
     metrics::counter!("clamator_server_calls_total", "service" => service.to_owned(), "method" => UNKNOWN_METHOD, "code" => code).increment(1);
+}
+
+/// W3C trace context in call metadata (feature `otel`).
+#[cfg(feature = "otel")]
+pub(crate) mod otel {
+    use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+    use tracing::Span;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    use crate::transport::Metadata;
+
+    struct Inject<'a>(&'a mut Metadata);
+    impl Injector for Inject<'_> {
+        fn set(&mut self, key: &str, value: String) {
+            self.0.insert(key, value);
+        }
+    }
+
+    struct Extract<'a>(&'a Metadata);
+    impl Extractor for Extract<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key)
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.iter().map(|(k, _)| k).collect()
+        }
+    }
+
+    /// Adds `traceparent` (and `tracestate`) of `span` to `metadata`, when the span is part
+    /// of an OpenTelemetry trace.
+    pub(crate) fn inject(span: &Span, metadata: &mut Metadata) {
+        if span.is_disabled() {
+            return;
+        }
+        TraceContextPropagator::new().inject_context(&span.context(), &mut Inject(metadata));
+    }
+
+    /// Makes the trace context in `metadata` (if any) the parent of `span`.
+    pub(crate) fn extract(span: &Span, metadata: &Metadata) {
+        if span.is_disabled() || metadata.get("traceparent").is_none() {
+            return;
+        }
+        let parent = TraceContextPropagator::new().extract(&Extract(metadata));
+        let _ = span.set_parent(parent);
+    }
+}
+
+#[cfg(not(feature = "otel"))]
+pub(crate) mod otel {
+    use tracing::Span;
+
+    use crate::transport::Metadata;
+
+    #[inline]
+    pub(crate) fn inject(_span: &Span, _metadata: &mut Metadata) {}
+
+    #[inline]
+    pub(crate) fn extract(_span: &Span, _metadata: &Metadata) {}
 }

@@ -22,6 +22,16 @@ use crate::validation::{decode_params, ParamsError};
 /// A boxed, `Send`, `'static` future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// What names a call in logs: its request id, and the transport's id of the message that
+/// carried it (the Redis stream entry id), when there are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallIds {
+    /// The JSON-RPC request id.
+    pub id: Option<Id>,
+    /// The transport's message id (Redis: the stream entry id).
+    pub message_id: Option<String>,
+}
+
 /// Why a method invocation failed, before it is mapped to an error object.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -50,9 +60,6 @@ struct Entry {
     handler: Handler,
     name: Arc<str>,
     expects_object: bool,
-    /// Metric handles, registered on first use (so a recorder installed before the first call
-    /// is the one used).
-    metrics: Arc<std::sync::OnceLock<Arc<crate::observe::MethodMetrics>>>,
 }
 
 struct ServiceInner {
@@ -60,6 +67,14 @@ struct ServiceInner {
     /// Looked up on every call: FxHash (method names are not attacker-chosen keys of a
     /// long-lived map that grows; a lookup miss is just `-32601`).
     handlers: HashMap<String, Entry, rustc_hash::FxBuildHasher>,
+    /// Metric handles per method (`ServerMetricsLayer`), registered on first use so that a
+    /// recorder installed before the first call is the one used. Not in `Entry`: a call
+    /// without metrics clones nothing more.
+    metrics: HashMap<
+        String,
+        std::sync::OnceLock<Arc<crate::observe::MethodMetrics>>,
+        rustc_hash::FxBuildHasher,
+    >,
 }
 
 /// Why the pipeline answers before running a handler.
@@ -239,7 +254,11 @@ impl RpcService {
         };
         let reply_id = id.as_ref().map(Id::to_value);
         let request = id.is_some();
-        let outcome = self.invoke(&method, params, request, id, deadline);
+        let ids = CallIds {
+            id,
+            message_id: None,
+        };
+        let outcome = self.invoke(&method, params, request, ids, deadline);
         Box::pin(async move {
             let outcome = outcome.await;
             reply_id.map(|id| match outcome {
@@ -258,30 +277,30 @@ impl RpcService {
         params: Value,
         deadline: Option<std::time::Instant>,
     ) -> impl Future<Output = Result<Value, RpcError>> + Send + 'static {
-        self.invoke(method, params, true, None, deadline)
+        self.invoke(method, params, true, CallIds::default(), deadline)
     }
 
-    /// Steps 2–6 of the pipeline for a request (`request`, with its `id` when it has one, for
-    /// the logs) or a notification (whose outcome is `null` or the error that was logged; no
+    /// Steps 2–6 of the pipeline for a request (`request`; `ids` name it in the logs) or a
+    /// notification (whose outcome is `null` or the error that was logged; no
     /// one is answered with it). Failures are logged as the originals do.
     pub fn invoke(
         &self,
         method: &str,
         params: Value,
         request: bool,
-        id: Option<Id>,
+        ids: CallIds,
         deadline: Option<std::time::Instant>,
     ) -> impl Future<Output = Result<Value, RpcError>> + Send + 'static {
         let prepared = self
             .prepare(method, &params, request)
-            .map_err(|early| self.early_error(method, id.as_ref(), early));
+            .map_err(|early| self.early_error(method, &ids, early));
         let service = self.clone();
         async move {
             let entry = prepared?;
             run(entry.handler, params, deadline)
                 .await
                 .map_err(|failure| {
-                    log_failure(service.name(), &entry.name, id.as_ref(), &failure);
+                    log_failure(service.name(), &entry.name, &ids, &failure);
                     failure_to_error(failure)
                 })
         }
@@ -293,8 +312,8 @@ impl RpcService {
         &self,
         method: &str,
     ) -> Option<Arc<crate::observe::MethodMetrics>> {
-        let entry = self.inner.handlers.get(method)?;
-        Some(Arc::clone(entry.metrics.get_or_init(|| {
+        let slot = self.inner.metrics.get(method)?;
+        Some(Arc::clone(slot.get_or_init(|| {
             Arc::new(crate::observe::MethodMetrics::new(self.name(), method))
         })))
     }
@@ -315,7 +334,7 @@ impl RpcService {
 
     /// The error a request gets for an [`Early`] answer (logged as the originals do; a
     /// notification's is only logged).
-    fn early_error(&self, method: &str, id: Option<&Id>, early: Early) -> RpcError {
+    fn early_error(&self, method: &str, ids: &CallIds, early: Early) -> RpcError {
         match early {
             Early::NotFound => {
                 tracing::debug!(service = self.name(), %method, "method not found: {}.{method}", self.name());
@@ -323,7 +342,7 @@ impl RpcService {
             }
             Early::NotAnObject(e) => {
                 let failure = MethodFailure::InvalidParams(e);
-                log_failure(self.name(), method, id, &failure);
+                log_failure(self.name(), method, ids, &failure);
                 failure_to_error(failure)
             }
             Early::NotificationAsRequest => {
@@ -372,27 +391,35 @@ fn panic_failure(payload: &(dyn std::any::Any + Send)) -> MethodFailure {
     MethodFailure::Handler(HandlerError::internal("panic", message))
 }
 
-fn log_failure(service: &str, method: &str, id: Option<&Id>, failure: &MethodFailure) {
-    let rpc_id = id.map_or_else(|| "null".to_owned(), ToString::to_string);
+fn log_failure(service: &str, method: &str, ids: &CallIds, failure: &MethodFailure) {
+    let rpc_id = ids
+        .id
+        .as_ref()
+        .map_or_else(|| "null".to_owned(), ToString::to_string);
+    let message_id = ids.message_id.as_deref().unwrap_or("-");
     match failure {
         MethodFailure::InvalidParams(e) => tracing::warn!(
-            service, method, rpc_id, errors = %e,
-            "RPC params validation failed: {service}.{method} id={rpc_id}"
+            service, method, rpc_id, message_id, errors = %e,
+            "RPC params validation failed: {service}.{method} id={rpc_id} message={message_id} \
+             (the caller's params do not match the contract; it was answered -32602 with the paths)"
         ),
         MethodFailure::Handler(HandlerError::Rpc(e)) => tracing::debug!(
             service,
             method,
             rpc_id,
+            message_id,
             code = e.code,
             "RPC handler returned an error: {service}.{method} id={rpc_id}"
         ),
         MethodFailure::Handler(e) => tracing::error!(
-            service, method, rpc_id, error = %e,
-            "RPC handler raised: {service}.{method} id={rpc_id}"
+            service, method, rpc_id, message_id, error = %e,
+            "RPC handler raised: {service}.{method} id={rpc_id} message={message_id} \
+             (answered -32603; return an RpcError for failures callers should handle)"
         ),
         MethodFailure::InvalidResult(e) => tracing::error!(
-            service, method, rpc_id, error = %e,
-            "RPC result validation failed: {service}.{method} id={rpc_id}"
+            service, method, rpc_id, message_id, error = %e,
+            "RPC result validation failed: {service}.{method} id={rpc_id} message={message_id} \
+             (the handler's result does not serialise; fix its type)"
         ),
     }
 }
@@ -530,7 +557,6 @@ impl RpcServiceBuilder {
                 handler,
                 name: Arc::from(name.as_str()),
                 expects_object,
-                metrics: Arc::default(),
             };
             if handlers.insert(name.clone(), entry).is_some() {
                 return Err(ContractError::DuplicateMethod(name));
@@ -543,8 +569,16 @@ impl RpcServiceBuilder {
         {
             return Err(ContractError::MissingHandler(m.name.clone()));
         }
+        let metrics = handlers
+            .keys()
+            .map(|k| (k.clone(), std::sync::OnceLock::new()))
+            .collect();
         Ok(RpcService {
-            inner: Arc::new(ServiceInner { contract, handlers }),
+            inner: Arc::new(ServiceInner {
+                contract,
+                handlers,
+                metrics,
+            }),
         })
     }
 }

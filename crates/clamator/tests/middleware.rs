@@ -331,3 +331,34 @@ async fn layers_see_calls_and_metadata() {
         (Some(-32099), "no tenant")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_method_timeouts_cap_the_listed_methods_only() {
+    let bus = MemoryBus::new();
+    let imp = Impl::default();
+    let _server = serve(&bus, &imp, ServerLayers::new()).await;
+    let limits = clamator::middleware::MethodTimeoutsLayer::new().method(
+        "jobs",
+        "put",
+        Duration::from_millis(100),
+    );
+    let c = client(&bus, ClientLayers::new().layer(limits)).await;
+    let started = Instant::now();
+    let err = c
+        .call_value("jobs", "put", json!({"ms": 3000}), None)
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // `get` is not listed: its first (slow) run is waited for under the 30 s default
+    imp.runs.store(0, Ordering::SeqCst);
+    let out = c
+        .call_value("jobs", "get", json!({"ms": 300}), None)
+        .await
+        .unwrap();
+    assert_eq!(out, json!({"n": 1}));
+}

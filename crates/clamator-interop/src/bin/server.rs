@@ -102,6 +102,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => Fixture::default(),
     };
     let mut builder = RedisRpcServer::builder(prefix)
+        .layers(match metrics_addr {
+            Some(_) => clamator::middleware::ServerLayers::new()
+                .layer(clamator::middleware::ServerMetricsLayer),
+            None => clamator::middleware::ServerLayers::new(),
+        })
         .service(ArithServer::new(fixture.clone()))
         .service(NotificationsServer::new(fixture.clone()));
     if let Some(url) = url {

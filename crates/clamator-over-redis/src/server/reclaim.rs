@@ -116,7 +116,7 @@ pub(crate) async fn round(
             Ok(page) => parse_pending(&page),
             Err(e) => {
                 if !is_nogroup(&e) {
-                    tracing::error!(service = ctx.name(), error = %e, "redis reclaim error: service={}", ctx.name());
+                    tracing::error!(service = ctx.name(), error = %e, "redis reclaim error: service={}; retried next reclaim period (entries of dead servers wait meanwhile; check the Redis connection and that the user may run XAUTOCLAIM)", ctx.name());
                 }
                 return Round { slots, backlog };
             }
@@ -189,7 +189,7 @@ async fn claim(
     let claimed = match claimed {
         Ok(claimed) => parse_entries(claimed),
         Err(error) => {
-            tracing::error!(service = ctx.name(), %error, "redis reclaim error (XCLAIM): service={}", ctx.name());
+            tracing::error!(service = ctx.name(), %error, "redis reclaim error (XCLAIM): service={}; retried next reclaim period (check that the user may run XCLAIM)", ctx.name());
             return;
         }
     };
@@ -222,7 +222,7 @@ async fn snapshot(ctx: &Arc<ServiceCtx>) -> Option<Liveness> {
     let results: Vec<redis::RedisResult<Value>> = match pipe.query_async(&mut conn).await {
         Ok(results) => results,
         Err(error) => {
-            tracing::warn!(service = ctx.name(), %error, "could not read the consumers of the pool");
+            tracing::warn!(service = ctx.name(), %error, "could not read the consumers of the pool (XINFO CONSUMERS); reclaim waits for the next period (allow +xinfo for the Redis user)");
             return None;
         }
     };
@@ -273,7 +273,7 @@ async fn remove_consumer(
         Ok(_) => {}
         Err(e) if is_denied(&e) => {
             ctx.shared.consumer_cleanup.store(false, Ordering::Relaxed);
-            tracing::warn!(error = %e, "dead consumers are not removed: the Redis user may not run the removal script");
+            tracing::warn!(service = ctx.name(), error = %e, "dead consumers are not removed: the Redis user may not run the removal script (allow EVALSHA/EVAL or XGROUP DELCONSUMER)");
         }
         Err(error) => {
             tracing::debug!(service = ctx.name(), %error, consumer = %c.name, "could not remove an idle consumer")

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use clamator_protocol::{
-    parse_envelope_slice, to_json, Id, Intake, Metadata, Response, RpcError, RpcService,
+    parse_envelope_slice, to_json, Delivery, Id, Intake, Metadata, Response, RpcError, RpcService,
 };
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::Value;
@@ -319,7 +319,7 @@ impl ServiceCtx {
         metrics::counter!("clamator_redis_poison_total", "service" => self.name().to_owned())
             .increment(1);
         tracing::warn!(service = self.name(), entry_id = %entry.id, reason = %why,
-            "redis poison entry: service={} entry={}; acked without running a handler", self.name(), entry.id);
+            "redis poison entry: service={} entry={}; acked without running a handler (a request with a known id and reply-to was answered with an error; fix the producer that wrote it)", self.name(), entry.id);
     }
 
     /// Spec §2.4, with a checked `reply-to`, error replies for poison entries whose id and
@@ -374,7 +374,14 @@ impl ServiceCtx {
                     Counters::bump(&self.shared.counters.dispatched);
                     let response = self
                         .intake
-                        .handle(&self.service, envelope, deadline, metadata(entry))
+                        .handle(
+                            &self.service,
+                            envelope,
+                            Delivery::new()
+                                .with_deadline(deadline)
+                                .with_metadata(metadata(entry))
+                                .with_message_id(entry.id.clone()),
+                        )
                         .await;
                     done.reply = reply_to
                         .zip(response)
@@ -514,7 +521,7 @@ pub(crate) async fn consume(
                     reader.insert(conn)
                 }
                 Err(error) => {
-                    tracing::warn!(service = ctx.name(), %error, "redis consumer reconnect failed; retrying with backoff");
+                    tracing::warn!(service = ctx.name(), %error, "redis consumer reconnect failed; retrying with backoff (no new entries are read meanwhile; check that Redis is reachable)");
                     drop(slots);
                     if !sleep_or_cancel(backoff.next_delay(), &intake).await {
                         break;
@@ -541,7 +548,7 @@ pub(crate) async fn consume(
                 let mut conn = ctx.conn.clone();
                 // The stream was lost with its data: whatever is in it now is new work.
                 if let Err(error) = ctx.create_group(&mut conn, "0").await {
-                    tracing::error!(service = ctx.name(), %error, "could not recreate the consumer group; retrying with backoff");
+                    tracing::error!(service = ctx.name(), %error, "could not recreate the consumer group; retrying with backoff (allow XGROUP CREATE for the Redis user)");
                     if !sleep_or_cancel(backoff.next_delay(), &intake).await {
                         break;
                     }
@@ -549,7 +556,7 @@ pub(crate) async fn consume(
             }
             Err(e) => {
                 drop(slots);
-                tracing::error!(service = ctx.name(), error = %e, "redis consumer loop error: service={}; retrying with backoff", ctx.name());
+                tracing::error!(service = ctx.name(), error = %e, "redis consumer loop error: service={}; retrying with backoff (entries wait in the stream meanwhile; check the Redis connection and the user's XREADGROUP permission)", ctx.name());
                 if is_connection_error(&e) {
                     reader = None;
                 }

@@ -193,7 +193,7 @@ impl Writer {
             .await
         {
             Err(error) => {
-                tracing::warn!(service = %self.service, %error, entries = acks.len() + writes.len(), "writing replies and acks failed; retrying");
+                tracing::warn!(service = %self.service, %error, entries = acks.len() + writes.len(), "writing replies and acks failed; retrying until each call's deadline (entries stay pending meanwhile; check that Redis accepts writes)");
                 unacked = acks;
                 retry = writes;
                 trouble = true;
@@ -240,7 +240,7 @@ impl Writer {
                     Counters::bump(&self.shared.counters.dead_lettered);
                     metrics::counter!("clamator_redis_dead_lettered_total", "service" => self.service.clone()).increment(1);
                     if let Some(Err(error)) = &reply {
-                        tracing::warn!(service = %self.service, entry_id = %done.entry.id, %error, "could not tell the caller that its request was dead-lettered");
+                        tracing::warn!(service = %self.service, entry_id = %done.entry.id, %error, "could not tell the caller that its request was dead-lettered (its call will time out; the entry is in the dead-letter stream)");
                     }
                     // the caller's reply (if any) went out with it, or is not sent at all
                     done.dead = None;
@@ -313,7 +313,7 @@ impl Writer {
         if let Some(error) = results[..expires].iter().find_map(|r| r.as_ref().err()) {
             if is_denied(error) {
                 self.shared.reply_ttl.store(false, Ordering::Relaxed);
-                tracing::warn!(%error, "reply-stream TTLs are off: PEXPIRE is no longer permitted");
+                tracing::warn!(service = %self.service, %error, "reply-stream TTLs are off: PEXPIRE is no longer permitted (allow +pexpire, or reply streams of dead clients stay)");
             }
         }
         match results[expires..].iter().find_map(|r| r.as_ref().err()) {

@@ -457,6 +457,19 @@ impl<T: ClientTransport> RpcClient for Client<T> {
         check_names(service, method)?;
         let timeout = timeout.unwrap_or(core.default_timeout);
         let span = observe::client_span(service, method, core.server_address.as_deref());
+        if span.is_disabled() && self.stack.is_none() {
+            // No subscriber wants the span and no middleware: the exchange itself.
+            let call = Call {
+                service,
+                method,
+                params,
+                timeout,
+                metadata: Metadata::empty(),
+            };
+            return core.exchange(call).await;
+        }
+        let mut traced = Metadata::new();
+        observe::otel::inject(&span, &mut traced);
         let outcome = async {
             match &self.stack {
                 None => {
@@ -465,13 +478,14 @@ impl<T: ClientTransport> RpcClient for Client<T> {
                         method,
                         params,
                         timeout,
-                        metadata: Metadata::empty(),
+                        metadata: &traced,
                     };
                     core.exchange(call).await
                 }
                 Some(stack) => {
-                    let call =
+                    let mut call =
                         OutgoingCall::new(service, method, params, CallKind::Request, timeout);
+                    call.metadata = traced;
                     self.through_stack(stack, call).await
                 }
             }
@@ -492,6 +506,8 @@ impl<T: ClientTransport> RpcClient for Client<T> {
         core.lifecycle.ensure_started()?;
         check_names(service, method)?;
         tokio::task::coop::consume_budget().await;
+        let mut traced = Metadata::new();
+        observe::otel::inject(&tracing::Span::current(), &mut traced);
         match &self.stack {
             None => {
                 let call = Call {
@@ -499,18 +515,19 @@ impl<T: ClientTransport> RpcClient for Client<T> {
                     method,
                     params,
                     timeout: core.default_timeout,
-                    metadata: Metadata::empty(),
+                    metadata: &traced,
                 };
                 core.notify(call).await
             }
             Some(stack) => {
-                let call = OutgoingCall::new(
+                let mut call = OutgoingCall::new(
                     service,
                     method,
                     params,
                     CallKind::Notification,
                     core.default_timeout,
                 );
+                call.metadata = traced;
                 self.through_stack(stack, call).await.map(|_| ())
             }
         }

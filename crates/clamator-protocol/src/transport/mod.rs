@@ -15,7 +15,7 @@ pub use client::{
     Call, Client, ClientBuilder, ClientTransport, OutgoingCall, Replies, ReplyWaiter,
 };
 pub(crate) use server::middleware_error;
-pub use server::{IncomingCall, Intake, Server, ServerBuilder, ServerTransport};
+pub use server::{Delivery, IncomingCall, Intake, Server, ServerBuilder, ServerTransport};
 
 /// Whether a call expects a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

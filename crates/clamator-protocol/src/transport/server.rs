@@ -22,7 +22,7 @@ use crate::lifecycle::StartStep;
 use crate::middleware::{ServerLayers, ServerStack};
 use crate::observe;
 use crate::server::{ServerCore, Services, DEFAULT_SHUTDOWN_GRACE};
-use crate::service::{IntoRpcService, RpcService};
+use crate::service::{CallIds, IntoRpcService, RpcService};
 
 /// A call as server middleware and the dispatch pipeline see it.
 #[derive(Debug, Clone)]
@@ -42,6 +42,9 @@ pub struct IncomingCall {
     pub deadline: Option<Instant>,
     /// The extra fields that came with it (auth tokens, trace context).
     pub metadata: Metadata,
+    /// The transport's id of the message that carried it (Redis: the stream entry id), for
+    /// logs and spans.
+    pub message_id: Option<String>,
 }
 
 impl IncomingCall {
@@ -60,6 +63,22 @@ impl IncomingCall {
             id: None,
             deadline: None,
             metadata: Metadata::new(),
+            message_id: None,
+        }
+    }
+
+    /// With the transport's message id.
+    #[must_use]
+    pub fn with_message_id(mut self, message_id: Option<String>) -> Self {
+        self.message_id = message_id;
+        self
+    }
+
+    /// The ids that name it in logs.
+    pub(crate) fn ids(&self) -> CallIds {
+        CallIds {
+            id: self.id.clone(),
+            message_id: self.message_id.clone(),
         }
     }
 
@@ -81,6 +100,46 @@ impl IncomingCall {
     #[must_use]
     pub fn with_metadata(mut self, metadata: Metadata) -> Self {
         self.metadata = metadata;
+        self
+    }
+}
+
+/// How an envelope arrived: what a wire transport knows besides the envelope.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// When the caller stops waiting, if it said.
+    pub deadline: Option<Instant>,
+    /// The extra fields that came with it.
+    pub metadata: Metadata,
+    /// The transport's id of the message (Redis: the stream entry id).
+    pub message_id: Option<String>,
+}
+
+impl Delivery {
+    /// Nothing known besides the envelope.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With a deadline.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// With metadata.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// With the transport's message id.
+    #[must_use]
+    pub fn with_message_id(mut self, message_id: impl Into<String>) -> Self {
+        self.message_id = Some(message_id.into());
         self
     }
 }
@@ -142,20 +201,30 @@ impl Intake {
         call: IncomingCall,
     ) -> impl Future<Output = Result<Value, RpcError>> + Send + 'static {
         let span = observe::server_span(&call);
-        let metered = call
-            .service
-            .method_metrics(&call.method)
-            .map(observe::CallMetrics::start)
-            .ok_or_else(|| call.service.clone());
-        let outcome = match &self.inner.stack {
-            None => Either::Left(call.service.invoke(
+        if span.is_disabled() && self.inner.stack.is_none() {
+            // No subscriber wants the span and no middleware: the pipeline itself, unboxed.
+            let ids = call.ids();
+            return Either::Left(call.service.invoke(
                 &call.method,
                 call.params,
                 call.kind == CallKind::Request,
-                call.id,
+                ids,
                 call.deadline,
-            )),
-            Some(stack) => Either::Right(
+            ));
+        }
+        observe::otel::extract(&span, &call.metadata);
+        let outcome: crate::service::BoxFuture<Result<Value, RpcError>> = match &self.inner.stack {
+            None => {
+                let ids = call.ids();
+                Box::pin(call.service.invoke(
+                    &call.method,
+                    call.params,
+                    call.kind == CallKind::Request,
+                    ids,
+                    call.deadline,
+                ))
+            }
+            Some(stack) => Box::pin(
                 stack
                     .clone()
                     .oneshot(call)
@@ -163,13 +232,33 @@ impl Intake {
             ),
         };
         let recorder = span.clone();
-        outcome.instrument(span).inspect(move |outcome| {
-            observe::record_server_outcome(&recorder, outcome);
-            match &metered {
-                Ok(m) => m.finish(outcome),
-                Err(service) => observe::unknown_method(service.name(), outcome),
-            }
-        })
+        Either::Right(
+            outcome
+                .instrument(span)
+                .inspect(move |outcome| observe::record_server_outcome(&recorder, outcome)),
+        )
+    }
+
+    /// [`Intake::call`] for an in-process transport that holds the call's parts by reference:
+    /// without middleware and with spans off, nothing is allocated for it (no
+    /// [`IncomingCall`] is built).
+    pub fn call_parts(
+        &self,
+        service: &RpcService,
+        method: &str,
+        params: Value,
+        kind: CallKind,
+        deadline: Option<Instant>,
+        metadata: &Metadata,
+    ) -> impl Future<Output = Result<Value, RpcError>> + Send + 'static {
+        if self.inner.stack.is_none() && !observe::server_spans_enabled() {
+            let request = kind == CallKind::Request;
+            return Either::Left(service.invoke(method, params, request, CallIds::default(), deadline));
+        }
+        let call = IncomingCall::new(service.clone(), method, params, kind)
+            .with_deadline(deadline)
+            .with_metadata(metadata.clone());
+        Either::Right(self.call(call))
     }
 
     /// The pipeline for an envelope that arrived over a wire and was routed to `service`:
@@ -178,9 +267,13 @@ impl Intake {
         &self,
         service: &RpcService,
         envelope: Envelope,
-        deadline: Option<Instant>,
-        metadata: Metadata,
+        delivery: Delivery,
     ) -> impl Future<Output = Option<Response>> + Send + 'static {
+        let Delivery {
+            deadline,
+            metadata,
+            message_id,
+        } = delivery;
         let (call, reply_id) = match envelope {
             Envelope::Response(_) => return Either::Left(std::future::ready(None)),
             Envelope::Request(r) => {
@@ -195,7 +288,11 @@ impl Intake {
                 None,
             ),
         };
-        let outcome = self.call(call.with_deadline(deadline).with_metadata(metadata));
+        let outcome = self.call(
+            call.with_deadline(deadline)
+                .with_metadata(metadata)
+                .with_message_id(message_id),
+        );
         Either::Right(async move {
             let outcome = outcome.await;
             reply_id.map(|id| match outcome {
@@ -392,7 +489,7 @@ impl<T: ServerTransport> Server<T> {
             inner.transport.close().await;
         });
         if let Err(e) = teardown.await {
-            tracing::error!(error = %e, "server teardown failed");
+            tracing::error!(error = %e, "server teardown panicked; the transport may not have closed its connections (a bug: please report it)");
         }
         guard.stopped();
     }
