@@ -51,6 +51,11 @@ impl ClientTransport for MemoryClientTransport {
         // `cooperative`: a call takes part in tokio's budget like any tokio resource, so a
         // loop of calls that finish at once still lets the runtime run its other tasks.
         let outcome = tokio::task::coop::cooperative(route.intake.tracker().track_future(outcome));
+        let mut outcome = std::pin::pin!(outcome);
+        // Most handlers finish on their first poll: then nothing waits on the shutdown token.
+        if let std::task::Poll::Ready(outcome) = futures::poll!(outcome.as_mut()) {
+            return outcome.map_err(CallError::Rpc);
+        }
         tokio::select! {
             biased;
             outcome = outcome => outcome.map_err(CallError::Rpc),

@@ -456,8 +456,7 @@ impl<T: ClientTransport> RpcClient for Client<T> {
         core.lifecycle.ensure_started()?;
         check_names(service, method)?;
         let timeout = timeout.unwrap_or(core.default_timeout);
-        let span = observe::client_span(service, method, core.server_address.as_deref());
-        if span.is_disabled() && self.stack.is_none() {
+        if self.stack.is_none() && !observe::client_spans_enabled() {
             // No subscriber wants the span and no middleware: the exchange itself.
             let call = Call {
                 service,
@@ -468,6 +467,7 @@ impl<T: ClientTransport> RpcClient for Client<T> {
             };
             return core.exchange(call).await;
         }
+        let span = observe::client_span(service, method, core.server_address.as_deref());
         let mut traced = Metadata::new();
         observe::otel::inject(&span, &mut traced);
         let outcome = async {

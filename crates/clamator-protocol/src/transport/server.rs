@@ -253,7 +253,13 @@ impl Intake {
     ) -> impl Future<Output = Result<Value, RpcError>> + Send + 'static {
         if self.inner.stack.is_none() && !observe::server_spans_enabled() {
             let request = kind == CallKind::Request;
-            return Either::Left(service.invoke(method, params, request, CallIds::default(), deadline));
+            return Either::Left(service.invoke(
+                method,
+                params,
+                request,
+                CallIds::default(),
+                deadline,
+            ));
         }
         let call = IncomingCall::new(service.clone(), method, params, kind)
             .with_deadline(deadline)
