@@ -381,6 +381,7 @@ impl RedisServerTransport {
         if !clock {
             tracing::warn!("the Redis user may not run TIME: request deadlines are computed on this machine's clock (allow +time)");
         }
+        probe::report_version(&mut conn).await;
         let all_streams: Arc<[(String, String)]> = intake
             .services()
             .iter()

@@ -130,3 +130,54 @@ pub(crate) async fn capabilities(
     }
     Ok(caps)
 }
+
+/// The `redis_version` an engine reports in `INFO server` (Valkey reports the Redis version it
+/// is compatible with, e.g. 7.2.4), as (major, minor).
+pub(crate) fn parse_version(info: &str) -> Option<(u32, u32)> {
+    let v = info
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("redis_version:"))?;
+    let mut parts = v.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Reads the engine's version (by what it reports, never by its name) and says what it means
+/// for mixed pools: before 7.2, `XINFO CONSUMERS` `idle` counts only reads and claims that
+/// returned entries, so a 0.1.9 server's liveness is known only while it receives entries.
+pub(crate) async fn report_version(conn: &mut ConnectionManager) {
+    let info: redis::RedisResult<String> = redis::cmd("INFO").arg("server").query_async(conn).await;
+    match info.as_deref().map(parse_version) {
+        Ok(Some(v)) if v < (7, 2) => tracing::info!(
+            redis_version = %format!("{}.{}", v.0, v.1),
+            "XINFO CONSUMERS idle counts only reads that returned entries on this server (< 7.2): a 0.1.9 server busy with one long handler looks dead after the liveness window (README: Mixed pools); Redis 7.2+ or Valkey lifts this"
+        ),
+        Ok(Some(v)) => {
+            tracing::debug!(redis_version = %format!("{}.{}", v.0, v.1), "XINFO CONSUMERS idle counts every attempted interaction")
+        }
+        Ok(None) => tracing::debug!(
+            "INFO server has no redis_version; assuming XINFO idle semantics of Redis < 7.2"
+        ),
+        Err(error) => {
+            tracing::debug!(%error, "INFO server not permitted; assuming XINFO idle semantics of Redis < 7.2")
+        }
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions_come_from_redis_version() {
+        assert_eq!(
+            parse_version("# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n"),
+            Some((7, 0))
+        );
+        // Valkey 8.1 reports the Redis version it is compatible with
+        assert_eq!(
+            parse_version("redis_version:7.2.4\nserver_name:valkey\nvalkey_version:8.1.8\n"),
+            Some((7, 2))
+        );
+        assert_eq!(parse_version("valkey_version:8.1.8\n"), None);
+    }
+}
