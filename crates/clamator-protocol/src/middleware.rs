@@ -40,40 +40,43 @@ pub type ClientStack = BoxCloneSyncService<OutgoingCall, Value, BoxError>;
 /// A server's middleware stack, boxed.
 pub type ServerStack = BoxCloneSyncService<IncomingCall, Value, BoxError>;
 
-type Wrap<S> = Arc<dyn Fn(S) -> S + Send + Sync>;
+type Stack<R> = BoxCloneSyncService<R, Value, BoxError>;
+type Wrap<R> = Arc<dyn Fn(Stack<R>) -> Stack<R> + Send + Sync>;
 
-fn wrap<R, L>(layer: L) -> Wrap<BoxCloneSyncService<R, Value, BoxError>>
-where
-    R: Send + 'static,
-    L: Layer<BoxCloneSyncService<R, Value, BoxError>> + Send + Sync + 'static,
-    L::Service: Service<R, Response = Value> + Clone + Send + Sync + 'static,
-    <L::Service as Service<R>>::Error: Into<BoxError>,
-    <L::Service as Service<R>>::Future: Send + 'static,
-{
-    Arc::new(move |inner| BoxCloneSyncService::new(layer.layer(inner).map_err(Into::into)))
-}
-
-fn build<R: Send + 'static>(
-    wraps: &[Wrap<BoxCloneSyncService<R, Value, BoxError>>],
-    inner: BoxCloneSyncService<R, Value, BoxError>,
-) -> BoxCloneSyncService<R, Value, BoxError> {
-    wraps.iter().rev().fold(inner, |s, w| w(s))
-}
-
-/// Layers around a client's calls; the first added is the outermost.
-#[derive(Clone, Default)]
+/// Layers around calls of request type `R`; the first added is the outermost. Used as
+/// [`ClientLayers`] (around a client's calls) and [`ServerLayers`] (around a server's
+/// dispatch).
 #[must_use]
-pub struct ClientLayers {
-    wraps: Vec<Wrap<ClientStack>>,
+pub struct Layers<R> {
+    wraps: Vec<Wrap<R>>,
 }
 
-impl fmt::Debug for ClientLayers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ClientLayers({} layers)", self.wraps.len())
+/// Layers around a client's calls ([`OutgoingCall`] → result).
+pub type ClientLayers = Layers<OutgoingCall>;
+/// Layers around a server's dispatch ([`IncomingCall`] → result).
+pub type ServerLayers = Layers<IncomingCall>;
+
+impl<R> Clone for Layers<R> {
+    fn clone(&self) -> Self {
+        Self {
+            wraps: self.wraps.clone(),
+        }
     }
 }
 
-impl ClientLayers {
+impl<R> Default for Layers<R> {
+    fn default() -> Self {
+        Self { wraps: Vec::new() }
+    }
+}
+
+impl<R> fmt::Debug for Layers<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Layers({} layers)", self.wraps.len())
+    }
+}
+
+impl<R: Send + 'static> Layers<R> {
     /// No layers.
     pub fn new() -> Self {
         Self::default()
@@ -82,12 +85,14 @@ impl ClientLayers {
     /// Adds a layer inside the ones added before.
     pub fn layer<L>(mut self, layer: L) -> Self
     where
-        L: Layer<ClientStack> + Send + Sync + 'static,
-        L::Service: Service<OutgoingCall, Response = Value> + Clone + Send + Sync + 'static,
-        <L::Service as Service<OutgoingCall>>::Error: Into<BoxError>,
-        <L::Service as Service<OutgoingCall>>::Future: Send + 'static,
+        L: Layer<Stack<R>> + Send + Sync + 'static,
+        L::Service: Service<R, Response = Value> + Clone + Send + Sync + 'static,
+        <L::Service as Service<R>>::Error: Into<BoxError>,
+        <L::Service as Service<R>>::Future: Send + 'static,
     {
-        self.wraps.push(wrap(layer));
+        self.wraps.push(Arc::new(move |inner| {
+            BoxCloneSyncService::new(layer.layer(inner).map_err(Into::into))
+        }));
         self
     }
 
@@ -96,57 +101,29 @@ impl ClientLayers {
         self.wraps.is_empty()
     }
 
+    /// The stack around `inner`, or `None` without layers (the caller takes its direct path).
+    fn around(&self, inner: Stack<R>) -> Option<Stack<R>> {
+        if self.wraps.is_empty() {
+            return None;
+        }
+        Some(self.wraps.iter().rev().fold(inner, |s, w| w(s)))
+    }
+}
+
+impl ClientLayers {
     pub(crate) fn build<F, Fut>(&self, inner: F) -> Option<ClientStack>
     where
         F: Fn(OutgoingCall) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<Value, BoxError>> + Send + 'static,
     {
-        if self.wraps.is_empty() {
+        if self.is_empty() {
             return None;
         }
-        Some(build(
-            &self.wraps,
-            BoxCloneSyncService::new(tower::service_fn(inner)),
-        ))
-    }
-}
-
-/// Layers around a server's dispatch; the first added is the outermost.
-#[derive(Clone, Default)]
-#[must_use]
-pub struct ServerLayers {
-    wraps: Vec<Wrap<ServerStack>>,
-}
-
-impl fmt::Debug for ServerLayers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ServerLayers({} layers)", self.wraps.len())
+        self.around(BoxCloneSyncService::new(tower::service_fn(inner)))
     }
 }
 
 impl ServerLayers {
-    /// No layers.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a layer inside the ones added before.
-    pub fn layer<L>(mut self, layer: L) -> Self
-    where
-        L: Layer<ServerStack> + Send + Sync + 'static,
-        L::Service: Service<IncomingCall, Response = Value> + Clone + Send + Sync + 'static,
-        <L::Service as Service<IncomingCall>>::Error: Into<BoxError>,
-        <L::Service as Service<IncomingCall>>::Future: Send + 'static,
-    {
-        self.wraps.push(wrap(layer));
-        self
-    }
-
-    /// Whether no layer was added.
-    pub fn is_empty(&self) -> bool {
-        self.wraps.is_empty()
-    }
-
     pub(crate) fn build(&self) -> Option<ServerStack> {
         if self.wraps.is_empty() {
             return None;
@@ -163,7 +140,7 @@ impl ServerLayers {
                 )
                 .map(|outcome| outcome.map_err(BoxError::from))
         });
-        Some(build(&self.wraps, BoxCloneSyncService::new(dispatch)))
+        self.around(BoxCloneSyncService::new(dispatch))
     }
 }
 
