@@ -179,23 +179,33 @@ pub const AUTH_TOKEN_FIELD: &str = "auth-token";
 /// reserved for implementation-defined server errors).
 pub const UNAUTHORIZED: i64 = -32001;
 
-/// Client side of shared-token auth: adds the `auth-token` field to every call.
+/// A shared token, never printed.
 #[derive(Clone)]
-pub struct AuthTokenLayer {
-    token: Arc<str>,
+struct Token(Arc<str>);
+
+impl Token {
+    fn new(token: impl Into<String>) -> Self {
+        Self(Arc::from(token.into()))
+    }
 }
 
-impl fmt::Debug for AuthTokenLayer {
+impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AuthTokenLayer(<redacted>)")
+        f.write_str("<redacted>")
     }
+}
+
+/// Client side of shared-token auth: adds the `auth-token` field to every call.
+#[derive(Clone, Debug)]
+pub struct AuthTokenLayer {
+    token: Token,
 }
 
 impl AuthTokenLayer {
     /// Sends `token` with every call.
     pub fn new(token: impl Into<String>) -> Self {
         Self {
-            token: Arc::from(token.into()),
+            token: Token::new(token),
         }
     }
 }
@@ -205,22 +215,16 @@ impl<S> Layer<S> for AuthTokenLayer {
     fn layer(&self, inner: S) -> AuthToken<S> {
         AuthToken {
             inner,
-            token: Arc::clone(&self.token),
+            token: self.token.clone(),
         }
     }
 }
 
 /// The service of [`AuthTokenLayer`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AuthToken<S> {
     inner: S,
-    token: Arc<str>,
-}
-
-impl<S> fmt::Debug for AuthToken<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AuthToken(<redacted>)")
-    }
+    token: Token,
 }
 
 impl<S: Service<OutgoingCall>> Service<OutgoingCall> for AuthToken<S> {
@@ -233,7 +237,7 @@ impl<S: Service<OutgoingCall>> Service<OutgoingCall> for AuthToken<S> {
     }
 
     fn call(&mut self, mut call: OutgoingCall) -> S::Future {
-        call.metadata.insert(AUTH_TOKEN_FIELD, &*self.token);
+        call.metadata.insert(AUTH_TOKEN_FIELD, &*self.token.0);
         self.inner.call(call)
     }
 }
@@ -242,22 +246,16 @@ impl<S: Service<OutgoingCall>> Service<OutgoingCall> for AuthToken<S> {
 /// with `-32001 Unauthorized` (`data.reason` says whether the token was missing or wrong)
 /// and its handler does not run; a refused notification is dropped and logged. The token is
 /// compared in constant time.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RequireAuthTokenLayer {
-    token: Arc<str>,
-}
-
-impl fmt::Debug for RequireAuthTokenLayer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RequireAuthTokenLayer(<redacted>)")
-    }
+    token: Token,
 }
 
 impl RequireAuthTokenLayer {
     /// Accepts calls carrying `token`.
     pub fn new(token: impl Into<String>) -> Self {
         Self {
-            token: Arc::from(token.into()),
+            token: Token::new(token),
         }
     }
 }
@@ -267,22 +265,16 @@ impl<S> Layer<S> for RequireAuthTokenLayer {
     fn layer(&self, inner: S) -> RequireAuthToken<S> {
         RequireAuthToken {
             inner,
-            token: Arc::clone(&self.token),
+            token: self.token.clone(),
         }
     }
 }
 
 /// The service of [`RequireAuthTokenLayer`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RequireAuthToken<S> {
     inner: S,
-    token: Arc<str>,
-}
-
-impl<S> fmt::Debug for RequireAuthToken<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RequireAuthToken(<redacted>)")
-    }
+    token: Token,
 }
 
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
@@ -306,7 +298,7 @@ where
     fn call(&mut self, call: IncomingCall) -> Self::Future {
         let reason = match call.metadata.get(AUTH_TOKEN_FIELD) {
             None => "no auth-token field: the client must send the shared token",
-            Some(t) if !same_secret(t.as_bytes(), self.token.as_bytes()) => {
+            Some(t) if !same_secret(t.as_bytes(), self.token.0.as_bytes()) => {
                 "wrong auth-token: the token does not match the server's"
             }
             Some(_) => {
@@ -597,5 +589,32 @@ where
             }
             outcome
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_never_printed() {
+        let client = format!("{:?}", AuthTokenLayer::new("s3cret-value"));
+        let server = format!("{:?}", RequireAuthTokenLayer::new("s3cret-value"));
+        assert!(
+            !client.contains("s3cret") && client.contains("<redacted>"),
+            "{client}"
+        );
+        assert!(
+            !server.contains("s3cret") && server.contains("<redacted>"),
+            "{server}"
+        );
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+        assert!(!same_secret(b"", b"a"));
     }
 }
