@@ -2,6 +2,44 @@
 //! language they are written in.
 
 use std::io::{IsTerminal, Read};
+
+/// `println!` that ends the process quietly when stdout is closed (`clamator … | head -1`),
+/// like every Unix tool, instead of panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_out(&format!($($arg)*), true)
+    };
+}
+
+/// `print!` with the same broken-pipe handling as [`out!`].
+macro_rules! out_nonl {
+    ($($arg:tt)*) => {
+        write_out(&format!($($arg)*), false)
+    };
+}
+
+fn write_out(text: &str, newline: bool) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if newline {
+                stdout.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
+}
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -139,9 +177,12 @@ enum DlqAction {
 /// `250ms`, `5s`, `2m`, or a bare number of milliseconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = s
+    let Some((num, unit)) = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "ms"), |i| s.split_at(i));
+        .map(|i| s.split_at(i))
+    else {
+        return Err(format!("duration {s:?} needs a unit: {s}ms, {s}s or {s}m"));
+    };
     let n: f64 = num
         .parse()
         .map_err(|_| format!("invalid duration {s:?} (examples: 500ms, 5s, 2m)"))?;
@@ -219,11 +260,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             client.stop().await;
             match outcome {
                 Ok(result) => {
-                    println!("{}", pretty(&result));
+                    out!("{}", pretty(&result));
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(CallError::Rpc(e)) => {
-                    println!("{}", pretty(&e));
+                    out!("{}", pretty(&e));
                     Ok(ExitCode::from(1))
                 }
                 Err(e) => Err(e.to_string()),
@@ -260,7 +301,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             if *check {
                 let drift = clamator_codegen::check(&files);
                 if drift.is_empty() {
-                    println!("codegen: {} file(s) up to date", files.len());
+                    out!("codegen: {} file(s) up to date", files.len());
                     return Ok(ExitCode::SUCCESS);
                 }
                 for d in &drift {
@@ -270,7 +311,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             clamator_codegen::write(&files).map_err(|e| e.to_string())?;
             for (path, _) in &files {
-                println!("wrote {}", path.display());
+                out!("wrote {}", path.display());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -283,9 +324,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                         .await
                         .map_err(err)?;
                     if *json {
-                        println!("{}", pretty(&letters));
+                        out!("{}", pretty(&letters));
                     } else {
-                        println!(
+                        out!(
                             "{} dead letter(s) in {}",
                             letters.len(),
                             clamator::redis::dead_letter_stream(&cli.prefix, service)
@@ -297,7 +338,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                                 .find(|(k, _)| k == "envelope")
                                 .map_or("", |(_, v)| v.as_str());
                             let shown: String = envelope.chars().take(120).collect();
-                            println!("{}  entry {}  {}\n    {shown}", l.id, l.entry_id, l.reason);
+                            out!("{}  entry {}  {}\n    {shown}", l.id, l.entry_id, l.reason);
                         }
                     }
                 }
@@ -315,7 +356,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                             .await
                             .map_err(err)?
                     };
-                    println!(
+                    out!(
                         "{} {n} dead letter(s)",
                         if replay { "replayed" } else { "dropped" }
                     );
@@ -329,9 +370,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             if *json {
-                println!("{}", pretty(&report));
+                out!("{}", pretty(&report));
             } else {
-                print!("{report}");
+                out_nonl!("{report}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -381,12 +422,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             client.stop().await;
             if *json {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string(&report).map_err(|e| e.to_string())?
                 );
             } else {
-                println!("{report}");
+                out!("{report}");
             }
             Ok(ExitCode::SUCCESS)
         }

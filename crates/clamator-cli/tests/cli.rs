@@ -357,3 +357,32 @@ async fn the_documented_least_privilege_acl_is_enough_for_the_cli() {
     }
     server.stop().await;
 }
+
+/// Issue 13 #9: `clamator inspect | head -1` must not panic when the reader goes away.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let redis = RedisServer::start();
+    for _ in 0..5 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_clamator"))
+            .args(["--redis-url", &redis.url(), "--prefix", "cli", "inspect"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before anything is written
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+    }
+}
+
+/// Issue 13 #7: a duration without a unit is refused instead of meaning milliseconds.
+#[test]
+fn durations_need_a_unit() {
+    let redis = RedisServer::start();
+    let out = clamator(&redis, &["call", "arith.add", "{}", "--timeout", "5"], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("needs a unit"), "{stderr}");
+}
