@@ -15,8 +15,9 @@ pub struct DeadLetter {
     pub reason: String,
     /// The id it had in the command stream.
     pub entry_id: String,
-    /// How many times it had been delivered.
-    pub deliveries: String,
+    /// How many times it had been delivered (`None` when it was moved for another reason,
+    /// e.g. a reply that can never be written).
+    pub deliveries: Option<u64>,
     /// The original fields (`type`, `envelope`, `reply-to`, …).
     pub fields: Vec<(String, String)>,
 }
@@ -38,7 +39,7 @@ fn to_letter((id, fields): RawEntry) -> DeadLetter {
     DeadLetter {
         reason: get("dead-reason"),
         entry_id: get("dead-entry-id"),
-        deliveries: get("dead-deliveries"),
+        deliveries: get("dead-deliveries").parse().ok(),
         fields: fields
             .iter()
             .filter(|(k, _)| !k.starts_with(b"dead-"))

@@ -2,6 +2,16 @@
 //! language they are written in.
 
 use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clamator::redis::{redact_url, redis, RedisRpcClient};
+use clamator::{CallError, RpcClient};
+use clamator_cli::{bench, inspect};
+use clap::{Parser, Subcommand};
+use serde_json::Value;
 
 /// `println!` that ends the process quietly when stdout is closed (`clamator … | head -1`),
 /// like every Unix tool, instead of panicking on the broken pipe.
@@ -40,16 +50,6 @@ fn write_out(text: &str, newline: bool) {
         }
     }
 }
-use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-use clamator::redis::{redact_url, redis, RedisRpcClient};
-use clamator::{CallError, RpcClient};
-use clamator_cli::{bench, inspect};
-use clap::{Parser, Subcommand};
-use serde_json::Value;
 
 /// Call, notify, inspect and benchmark clamator services over Redis.
 #[derive(Debug, Parser)]
@@ -428,6 +428,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 );
             } else {
                 out!("{report}");
+            }
+            if report.calls > 0 && report.ok == 0 {
+                // The latencies above are of successful calls: there are none.
+                eprintln!(
+                    "error: no call succeeded ({} calls; errors: {:?})",
+                    report.calls, report.errors
+                );
+                return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -213,6 +213,8 @@ async fn dlq_list_replay_drop() {
             .arg(*reason)
             .arg("dead-entry-id")
             .arg(format!("1-{i}"))
+            .arg("dead-deliveries")
+            .arg(5 + i)
             .arg("type")
             .arg("rpc")
             .arg("envelope")
@@ -229,6 +231,8 @@ async fn dlq_list_replay_drop() {
     assert_eq!(letters.as_array().unwrap().len(), 2);
     assert_eq!(letters[0]["reason"], "delivered 5 times");
     assert_eq!(letters[0]["fields"][0], json!(["type", "rpc"]));
+    // issue 13 #11: a number, not a string
+    assert_eq!(letters[0]["deliveries"], json!(5), "{letters}");
     let first = letters[0]["id"].as_str().unwrap().to_owned();
     let out = tokio::task::block_in_place(|| clamator(&redis, &["inspect", "--json"], None));
     assert_eq!(stdout_json(&out)["services"][0]["dead_letters"], 2);
@@ -335,7 +339,16 @@ async fn the_documented_least_privilege_acl_is_enough_for_the_cli() {
         (&["inspect", "--json"], 0),
         (&["dlq", "list", "arith"], 0),
         (
-            &["bench", "--method", "arith.add", "--calls", "20", "--json"],
+            &[
+                "bench",
+                "--method",
+                "arith.add",
+                "--params",
+                r#"{"a":1,"b":2}"#,
+                "--calls",
+                "20",
+                "--json",
+            ],
             0,
         ),
     ] {
@@ -385,4 +398,48 @@ fn durations_need_a_unit() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("needs a unit"), "{stderr}");
+}
+
+/// Issue 13 #11: a bench whose every call fails says so and exits non-zero; the top-level help
+/// names every command.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bench_without_one_success_fails_and_the_help_names_every_command() {
+    let redis = RedisServer::start();
+    let server = RedisRpcServer::builder("cli")
+        .redis_url(redis.url())
+        .service(ArithServer::new(Fixture::default()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let out = tokio::task::block_in_place(|| {
+        clamator(
+            &redis,
+            &[
+                "bench",
+                "--method",
+                "arith.nosuch",
+                "--calls",
+                "20",
+                "--json",
+            ],
+            None,
+        )
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no call succeeded"), "{stderr}");
+    server.stop().await;
+
+    let help = Command::new(env!("CARGO_BIN_EXE_clamator"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let first = String::from_utf8_lossy(&help.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    for command in ["call", "notify", "inspect", "bench", "codegen", "dlq"] {
+        assert!(first.contains(command), "{first}");
+    }
 }
