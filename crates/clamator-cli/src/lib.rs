@@ -1,6 +1,8 @@
 //! The `clamator` command-line tool's building blocks: the load generator ([`mod@bench`]), the
-//! Redis layout report ([`inspect`]) and dead-letter management ([`dlq`]).
+//! Redis layout report ([`inspect`]), dead-letter management ([`dlq`]) and who reads a
+//! service's stream ([`diagnose`]).
 
 pub mod bench;
+pub mod diagnose;
 pub mod dlq;
 pub mod inspect;

@@ -215,6 +215,15 @@ fn read_params(params: Option<&str>) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("params are not valid JSON: {e}"))
 }
 
+/// Who reads the service's command stream (`None` when Redis cannot tell us).
+async fn readers(cli: &Cli, service: &str) -> Option<clamator_cli::diagnose::Readers> {
+    let client = redis::Client::open(cli.redis_url.as_str()).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    clamator_cli::diagnose::readers(&mut conn, &cli.prefix, service)
+        .await
+        .ok()
+}
+
 async fn client(cli: &Cli, timeout: Duration) -> Result<RedisRpcClient, String> {
     let client = RedisRpcClient::builder(&cli.prefix)
         .redis_url(&cli.redis_url)
@@ -267,6 +276,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     out!("{}", pretty(&e));
                     Ok(ExitCode::from(1))
                 }
+                Err(e) if e.is_timeout() => Err(match readers(&cli, service).await {
+                    Some(r) => {
+                        format!("{e} after {timeout:?}: {}", r.explain(&cli.prefix, service))
+                    }
+                    None => e.to_string(),
+                }),
                 Err(e) => Err(e.to_string()),
             }
         }
@@ -277,6 +292,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let sent = client.notify_value(service, method, params).await;
             client.stop().await;
             sent.map_err(|e| e.to_string())?;
+            if let Some(r) = readers(&cli, service).await.filter(|r| r.nobody()) {
+                eprintln!(
+                    "warning: sent, but it may never be read: {}",
+                    r.explain(&cli.prefix, service)
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Codegen {

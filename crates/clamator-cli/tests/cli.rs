@@ -443,3 +443,76 @@ async fn a_bench_without_one_success_fails_and_the_help_names_every_command() {
         assert!(first.contains(command), "{first}");
     }
 }
+
+/// Issue 13 #6 and #8: a call that times out, and a notification nobody will read, say why.
+#[tokio::test(flavor = "multi_thread")]
+async fn timeouts_and_unread_notifications_say_who_consumes_the_stream() {
+    let redis = RedisServer::start();
+    // nothing ever served `nosvc` under this prefix
+    let out = tokio::task::block_in_place(|| {
+        clamator(
+            &redis,
+            &["call", "nosvc.add", "{}", "--timeout", "300ms"],
+            None,
+        )
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // (the call's own XADD created the stream; nobody ever made the group)
+    assert!(
+        stderr.contains("call timeout") && stderr.contains("no consumer group nosvc"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--prefix"), "{stderr}");
+    let out =
+        tokio::task::block_in_place(|| clamator(&redis, &["notify", "nosvc.ping", "{}"], None));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning") && stderr.contains("no consumer group nosvc"),
+        "{stderr}"
+    );
+
+    // a live server busy past the timeout: its consumer is named with its pending entries
+    let server = RedisRpcServer::builder("cli")
+        .redis_url(redis.url())
+        .instance_id("busy")
+        .service(ArithServer::new(Fixture::default()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let slow = r#"{"a":1,"b":2,"sleepMs":4000}"#;
+    let out = tokio::task::block_in_place(|| {
+        clamator(
+            &redis,
+            &["call", "arith.slowAdd", slow, "--timeout", "300ms"],
+            None,
+        )
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("consumer arith:busy idle"), "{stderr}");
+    assert!(stderr.contains("1 pending"), "{stderr}");
+
+    // after it stopped: its consumer is there, idle, with nothing pending
+    server.stop().await;
+    let out = tokio::task::block_in_place(|| {
+        clamator(
+            &redis,
+            &[
+                "call",
+                "arith.add",
+                r#"{"a":1,"b":2}"#,
+                "--timeout",
+                "300ms",
+            ],
+            None,
+        )
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("consumer arith:busy idle") && stderr.contains("0 pending"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stopped or stuck"), "{stderr}");
+}
