@@ -98,10 +98,24 @@ impl Env {
         let out = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(out) => out.map_err(|e| e.to_string())?,
             Err(_) => {
+                // The Python client prints its asyncio tasks' stacks on SIGUSR1: ask, then kill
+                // and show what it said.
+                let _ = Command::new("kill")
+                    .args(["-USR1", &pid.to_string()])
+                    .status();
+                std::thread::sleep(Duration::from_secs(1));
                 let _ = Command::new("kill")
                     .args(["-KILL", &pid.to_string()])
                     .status();
-                return Err("client did not finish within 60 s".into());
+                let stderr = rx
+                    .recv_timeout(Duration::from_secs(5))
+                    .ok()
+                    .and_then(|out| out.ok())
+                    .map(|out| String::from_utf8_lossy(&out.stderr).into_owned())
+                    .unwrap_or_default();
+                return Err(format!(
+                    "client did not finish within 60 s; its stderr:\n{stderr}"
+                ));
             }
         };
         let _ = writer.join();
@@ -602,24 +616,38 @@ fn interop_suite() {
         ("unicode + 1 MiB payloads", payloads),
     ];
     let mut rows: Vec<(String, String, Outcome, Duration)> = Vec::new();
+    // CLAMATOR_INTEROP_ONLY=<text> runs only the rows whose "scenario [direction]" contains it
+    // (for chasing one row by hand); CLAMATOR_INTEROP_REPEAT=<n> runs each row n times.
+    let only = std::env::var("CLAMATOR_INTEROP_ONLY").ok();
+    let repeat: usize = std::env::var("CLAMATOR_INTEROP_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let mut run = |name: &str, dir: String, f: &dyn Fn(&str) -> Outcome| {
-        let started = Instant::now();
-        let prefix = env.prefix(name, &dir);
-        let outcome = f(&prefix);
-        let mut con = env.conn();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}:*"))
-            .query(&mut con)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query(&mut con);
+        if let Some(only) = &only {
+            if !format!("{name} [{dir}]").contains(only.as_str()) {
+                return;
+            }
         }
-        eprintln!(
-            "{} {name} [{dir}] {:?}",
-            if outcome.is_ok() { "PASS" } else { "FAIL" },
-            outcome
-        );
-        rows.push((name.to_owned(), dir, outcome, started.elapsed()));
+        for _ in 0..repeat {
+            let started = Instant::now();
+            let prefix = env.prefix(name, &dir);
+            let outcome = f(&prefix);
+            let mut con = env.conn();
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}:*"))
+                .query(&mut con)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query(&mut con);
+            }
+            eprintln!(
+                "{} {name} [{dir}] {:?}",
+                if outcome.is_ok() { "PASS" } else { "FAIL" },
+                outcome
+            );
+            rows.push((name.to_owned(), dir.clone(), outcome, started.elapsed()));
+        }
     };
     for (name, scenario) in scenarios {
         for (s, c) in dirs {
@@ -663,6 +691,10 @@ fn interop_suite() {
             took.as_secs_f64()
         ));
     }
+    assert!(
+        !rows.is_empty(),
+        "CLAMATOR_INTEROP_ONLY={only:?} matches no row"
+    );
     let failed = rows.iter().filter(|r| r.2.is_err()).count();
     table.push_str(&format!(
         "\ninterop: {} passed, {failed} failed\n",
