@@ -19,7 +19,7 @@ echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
 
 echo "== every feature combination of the facade builds; redis alone links no OpenSSL"
-for features in "" memory macros memory,macros redis redis,macros tls memory,macros,redis,tls; do
+for features in "" memory macros memory,macros redis redis,macros tls codegen memory,macros,redis,tls,codegen; do
   cargo check --quiet -p clamator --no-default-features ${features:+--features "$features"}
 done
 cargo check --quiet -p clamator-over-redis --no-default-features --tests

@@ -241,6 +241,28 @@ fn def(d: &Def, roots: &[&str], out: &mut String) {
     }
 }
 
+/// A docstring at `indent`, escaped so that no text can end it early.
+fn docstring(text: &str, indent: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace("\"\"\"", "\\\"\\\"\\\"");
+    let mut lines = escaped.lines();
+    let first = lines.next().unwrap_or_default();
+    let rest: Vec<&str> = lines.collect();
+    if rest.is_empty() {
+        format!("{indent}\"\"\"{first}\"\"\"\n")
+    } else {
+        let mut out = format!("{indent}\"\"\"{first}\n");
+        for l in rest {
+            if l.is_empty() {
+                out.push('\n');
+            } else {
+                let _ = writeln!(out, "{indent}{l}");
+            }
+        }
+        let _ = writeln!(out, "{indent}\"\"\"");
+        out
+    }
+}
+
 pub(crate) fn emit(p: &Prepared<'_>) -> String {
     let doc = p.doc;
     let mut out = String::new();
@@ -281,6 +303,10 @@ pub(crate) fn emit(p: &Prepared<'_>) -> String {
     }
     let class = pascal(&doc.service);
     let _ = writeln!(out, "class {class}Client:");
+    if let Some(d) = &doc.description {
+        out.push_str(&docstring(d, "    "));
+        out.push('\n');
+    }
     out.push_str(
         "    def __init__(self, client: ClamatorClient) -> None:\n        self._client = client\n",
     );
@@ -294,6 +320,9 @@ pub(crate) fn emit(p: &Prepared<'_>) -> String {
                     out,
                     "    async def {fname}(self, params: {params}, *, timeout_ms: int | None = None) -> {result}:"
                 );
+                if let Some(d) = &m.description {
+                    out.push_str(&docstring(d, "        "));
+                }
                 let _ = writeln!(
                     out,
                     "        raw = await self._client.call({}, {}, {dump}, timeout_ms=timeout_ms)",
@@ -307,6 +336,9 @@ pub(crate) fn emit(p: &Prepared<'_>) -> String {
                     out,
                     "    async def {fname}(self, params: {params}) -> None:"
                 );
+                if let Some(d) = &m.description {
+                    out.push_str(&docstring(d, "        "));
+                }
                 let _ = writeln!(
                     out,
                     "        await self._client.notify({}, {}, {dump})",
@@ -317,16 +349,28 @@ pub(crate) fn emit(p: &Prepared<'_>) -> String {
         }
     }
     let _ = writeln!(out, "\n\nclass {class}Service(ABC):");
+    if let Some(d) = &doc.description {
+        out.push_str(&docstring(d, "    "));
+        out.push('\n');
+    }
     for (i, (m, params, result)) in p.methods.iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
         let ret = result.as_deref().unwrap_or("None");
-        let _ = writeln!(
-            out,
-            "    @abstractmethod\n    async def {}(self, params: {params}) -> {ret}: ...",
+        let head = format!(
+            "    @abstractmethod\n    async def {}(self, params: {params}) -> {ret}:",
             snake(&m.name)
         );
+        match &m.description {
+            Some(d) => {
+                let _ = writeln!(out, "{head}");
+                out.push_str(&docstring(d, "        "));
+            }
+            None => {
+                let _ = writeln!(out, "{head} ...");
+            }
+        }
     }
     out.push_str("\n\nMETHODS = {\n");
     for (m, params, result) in &p.methods {

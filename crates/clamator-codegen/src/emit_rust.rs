@@ -39,14 +39,14 @@ fn ident(s: &str) -> String {
 
 fn ty(t: &Ty) -> String {
     match t {
-        Ty::Any => "serde_json::Value".into(),
+        Ty::Any => "clamator::serde_json::Value".into(),
         Ty::Null => "()".into(),
         Ty::Bool => "bool".into(),
         Ty::Int { min: Some(m), .. } if *m >= 0.0 => "u64".into(),
         Ty::Int { .. } => "i64".into(),
         Ty::Num { .. } => "f64".into(),
         Ty::Str { .. } | Ty::Literal(Value::String(_)) => "String".into(),
-        Ty::Literal(_) => "serde_json::Value".into(),
+        Ty::Literal(_) => "clamator::serde_json::Value".into(),
         Ty::Array(t) => format!("Vec<{}>", ty(t)),
         Ty::Map(t) => format!("std::collections::BTreeMap<String, {}>", ty(t)),
         Ty::Named(n) => n.clone(),
@@ -54,12 +54,25 @@ fn ty(t: &Ty) -> String {
     }
 }
 
-const DERIVE: &str = "#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]";
+const DERIVE: &str = "#[clamator::model]\n#[derive(Debug, Clone, PartialEq)]";
+
+/// `///` lines at `indent`.
+fn doc_comment(text: &str, indent: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                format!("{indent}///\n")
+            } else {
+                format!("{indent}/// {l}\n")
+            }
+        })
+        .collect()
+}
 
 fn field(f: &Field, out: &mut String) {
     let name = ident(&snake(&f.wire));
     if let Some(d) = &f.description {
-        let _ = writeln!(out, "    /// {d}");
+        out.push_str(&doc_comment(d, "    "));
     } else {
         let _ = writeln!(out, "    /// `{}`.", f.wire);
     }
@@ -147,10 +160,17 @@ pub(crate) fn items(p: &Prepared<'_>) -> String {
         out.push('\n');
         def(d, &mut out);
     }
+    out.push('\n');
+    // No placeholder text where the document has none: a doc comment becomes a description.
+    if let Some(d) = &doc.description {
+        out.push_str(&doc_comment(d, ""));
+    }
+    if doc.description.is_none() || doc.methods.iter().any(|m| m.description.is_none()) {
+        out.push_str("#[allow(missing_docs)]\n");
+    }
     let _ = writeln!(
         out,
-        "\n/// The `{}` service.\n#[clamator::contract(service = {})]\npub trait {} {{",
-        doc.service,
+        "#[clamator::contract(service = {})]\npub trait {} {{",
         serde_json::to_string(&doc.service).unwrap_or_default(),
         pascal(&doc.service)
     );
@@ -160,7 +180,9 @@ pub(crate) fn items(p: &Prepared<'_>) -> String {
         }
         let wire = serde_json::to_string(&m.name).unwrap_or_default();
         let fname = ident(&snake(&m.name));
-        let _ = writeln!(out, "    /// `{}.{}`.", doc.service, m.name);
+        if let Some(d) = &m.description {
+            out.push_str(&doc_comment(d, "    "));
+        }
         match result {
             Some(r) => {
                 let _ = writeln!(

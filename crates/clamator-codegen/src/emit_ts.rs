@@ -130,6 +130,25 @@ fn camel(service: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A JSDoc block at `indent` (`*/` in the text cannot end it early).
+fn jsdoc(text: &str, indent: &str) -> String {
+    let text = text.replace("*/", "*\\/");
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() == 1 {
+        return format!("{indent}/** {} */\n", lines[0]);
+    }
+    let mut out = format!("{indent}/**\n");
+    for l in lines {
+        if l.is_empty() {
+            let _ = writeln!(out, "{indent} *");
+        } else {
+            let _ = writeln!(out, "{indent} * {l}");
+        }
+    }
+    let _ = writeln!(out, "{indent} */");
+    out
+}
+
 pub(crate) fn emit(p: &Prepared<'_>) -> String {
     let doc = p.doc;
     let mut out = String::new();
@@ -171,33 +190,47 @@ pub(crate) fn emit(p: &Prepared<'_>) -> String {
         }
     }
     out.push_str("  },\n} as const;\n");
+    out.push('\n');
+    if let Some(d) = &doc.description {
+        out.push_str(&jsdoc(d, ""));
+    }
     let _ = writeln!(
         out,
-        "\nexport class {class}Client {{\n  constructor(private client: ClamatorClient) {{}}"
+        "export class {class}Client {{\n  constructor(private client: ClamatorClient) {{}}"
     );
     for (m, params, result) in &p.methods {
         let name = js(&Value::from(m.name.as_str()));
+        out.push('\n');
+        if let Some(d) = &m.description {
+            out.push_str(&jsdoc(d, "  "));
+        }
         match result {
             Some(r) => {
                 let _ = writeln!(
                     out,
-                    "\n  {}(params: {params}, opts?: {{ timeoutMs?: number }}): Promise<{r}> {{\n    return this.client.call({svc}, {name}, params, opts) as Promise<{r}>;\n  }}",
+                    "  {}(params: {params}, opts?: {{ timeoutMs?: number }}): Promise<{r}> {{\n    return this.client.call({svc}, {name}, params, opts) as Promise<{r}>;\n  }}",
                     m.name
                 );
             }
             None => {
                 let _ = writeln!(
                     out,
-                    "\n  {}(params: {params}): Promise<void> {{\n    return this.client.notify({svc}, {name}, params);\n  }}",
+                    "  {}(params: {params}): Promise<void> {{\n    return this.client.notify({svc}, {name}, params);\n  }}",
                     m.name
                 );
             }
         }
     }
-    out.push_str("}\n");
-    let _ = writeln!(out, "\nexport interface {class}Service {{");
+    out.push_str("}\n\n");
+    if let Some(d) = &doc.description {
+        out.push_str(&jsdoc(d, ""));
+    }
+    let _ = writeln!(out, "export interface {class}Service {{");
     for (m, params, result) in &p.methods {
         let ret = result.as_deref().unwrap_or("void");
+        if let Some(d) = &m.description {
+            out.push_str(&jsdoc(d, "  "));
+        }
         let _ = writeln!(out, "  {}(params: {params}): Promise<{ret}>;", m.name);
     }
     out.push_str("}\n");

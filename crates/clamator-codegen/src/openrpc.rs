@@ -25,6 +25,8 @@ pub struct DocMethod {
     pub params: Value,
     /// Result JSON Schema (`None` for notifications).
     pub result: Option<Value>,
+    /// What it does (OpenRPC `description`, else `summary`), if described.
+    pub description: Option<String>,
 }
 
 /// A contract read from a document.
@@ -32,6 +34,8 @@ pub struct DocMethod {
 pub struct ContractDoc {
     /// Service name.
     pub service: String,
+    /// What the service does (`info.description`), if described.
+    pub description: Option<String>,
     /// Methods, in document order.
     pub methods: Vec<DocMethod>,
     /// The file it came from (for headers), if any.
@@ -71,6 +75,13 @@ pub fn to_openrpc(contract: &Contract) -> Value {
                 .unwrap_or_default();
             let mut method = Map::new();
             method.insert("name".into(), json!(format!("{}.{}", contract.service(), m.name)));
+            if let Some(d) = &m.description {
+                let short = summary(d);
+                if short != *d {
+                    method.insert("description".into(), json!(d));
+                }
+                method.insert("summary".into(), json!(short));
+            }
             method.insert("paramStructure".into(), json!("by-name"));
             method.insert("params".into(), Value::Array(params));
             if let Some(result) = &m.result_schema {
@@ -81,11 +92,36 @@ pub fn to_openrpc(contract: &Contract) -> Value {
             Value::Object(method)
         })
         .collect();
+    let mut info = Map::new();
+    info.insert("title".into(), json!(contract.service()));
+    if let Some(d) = contract.description() {
+        info.insert("description".into(), json!(d));
+    }
+    info.insert("version".into(), json!("0.1.0"));
+    info.insert("x-clamator-service".into(), json!(contract.service()));
     json!({
         "openrpc": OPENRPC_VERSION,
-        "info": {"title": contract.service(), "version": "0.1.0", "x-clamator-service": contract.service()},
+        "info": info,
         "methods": methods,
     })
+}
+
+/// The first paragraph of a description, on one line (OpenRPC `summary`).
+pub(crate) fn summary(description: &str) -> String {
+    description
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// Reads a contract document written by [`to_openrpc`] (or by hand in the same shape).
@@ -129,10 +165,12 @@ pub fn from_openrpc(doc: &Value) -> Result<ContractDoc, CodegenError> {
             notification,
             params,
             result,
+            description: text(&m["description"]).or_else(|| text(&m["summary"])),
         });
     }
     Ok(ContractDoc {
         service,
+        description: text(&doc["info"]["description"]),
         methods,
         source: None,
     })

@@ -107,6 +107,21 @@ fn generated_rust_is_usable() {
         .map(|m| m.name.clone())
         .collect();
     assert_eq!(names, ["start", "count", "stopped"]);
+    let c = LaunchCtlContract::descriptor();
+    assert_eq!(
+        c.description(),
+        Some("Launch control.\n\nStarts and counts launches.")
+    );
+    assert_eq!(
+        c.method("count").unwrap().description.as_deref(),
+        Some("Counts launches.")
+    );
+    // Document → Rust → document keeps the descriptions.
+    let again = clamator_codegen::from_openrpc(&clamator_codegen::to_openrpc(&c)).unwrap();
+    assert_eq!(again.description, doc().description);
+    for (a, b) in again.methods.iter().zip(doc().methods) {
+        assert_eq!(a.description, b.description, "{}", a.name);
+    }
 }
 
 #[test]
@@ -172,6 +187,12 @@ assert m.METHODS["stopped"].result_model is None and m.METHODS["start"].handler_
 assert m.CountResult.model_validate(4).root == 4
 assert type(m.StartResult.model_validate({"position": 2}).root).__name__ == "Queued"
 assert issubclass(m.LaunchCtlService, object) and hasattr(m.LaunchCtlClient, "start")
+from inspect import getdoc
+assert getdoc(m.LaunchCtlClient.start) == 'Starts a launch.\n\nQuotes \"\"\" and a backslash \\ and a */ must not end the docstring/JSDoc.', repr(getdoc(m.LaunchCtlClient.start))
+assert getdoc(m.LaunchCtlService.start) == getdoc(m.LaunchCtlClient.start)
+assert getdoc(m.LaunchCtlClient.count) == "Counts launches."
+assert getdoc(m.LaunchCtlClient) == "Launch control.\n\nStarts and counts launches.", repr(getdoc(m.LaunchCtlClient))
+assert m.LaunchCtlClient.stopped.__doc__ is None
 print("ok")
 "#;
     let out = std::process::Command::new(root.join(".venv/bin/python"))

@@ -1,5 +1,6 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use crate::parse::ContractDef;
 
@@ -13,67 +14,103 @@ pub(crate) fn expand(def: &ContractDef) -> TokenStream {
     let client_ty = format_ident!("{}Client", name);
     let krate = quote!(::clamator);
 
+    let no_params = quote!(#krate::NoParams);
+    // The params type on the wire, the trait method's params argument, and the argument list
+    // a handler passes on (empty for a method without params).
+    let params_of = |m: &crate::parse::MethodDef| match &m.params {
+        Some((pat, ty)) => (quote!(#ty), quote!(#pat: #ty), quote!(params)),
+        None => (no_params.clone(), quote!(), quote!()),
+    };
+
     let trait_methods = def.methods.iter().map(|m| {
         let ident = &m.ident;
         let attrs = &m.attrs;
-        let pat = &m.params_pat;
-        let pty = &m.params_ty;
+        let (_, arg, _) = params_of(m);
         let output = match &m.result {
             Some((_, full)) => quote!(#full),
             None => quote!(()),
         };
         quote_spanned! {m.span=>
             #(#attrs)*
-            fn #ident(&self, #pat: #pty) -> impl ::core::future::Future<Output = #output> + ::core::marker::Send;
+            fn #ident(&self, #arg) -> impl ::core::future::Future<Output = #output> + ::core::marker::Send;
         }
     });
 
     let declare = def.methods.iter().map(|m| {
         let wire = &m.wire;
-        let pty = &m.params_ty;
+        let (pty, _, _) = params_of(m);
         let idempotent = m.idempotent.then(|| quote!(.idempotent()));
+        let describe = m.doc.as_ref().map(|d| quote!(.describe(#d)));
         match &m.result {
-            Some((ok, _)) => quote!(.typed_method::<#pty, #ok>(#wire) #idempotent),
-            None => quote!(.typed_notification::<#pty>(#wire) #idempotent),
+            Some((ok, _)) => quote!(.typed_method::<#pty, #ok>(#wire) #idempotent #describe),
+            None => quote!(.typed_notification::<#pty>(#wire) #idempotent #describe),
         }
     });
+    let service_description = def.doc.as_ref().map(|d| quote!(.service_description(#d)));
 
     let handlers = def.methods.iter().map(|m| {
         let wire = &m.wire;
         let ident = &m.ident;
-        let pty = &m.params_ty;
-        let register = if m.result.is_some() {
-            quote!(handle)
-        } else {
-            quote!(handle_notification)
-        };
-        quote! {
-            .#register(#wire, {
-                let inner = ::std::sync::Arc::clone(&inner);
-                move |params: #pty| {
-                    let inner = ::std::sync::Arc::clone(&inner);
-                    async move { inner.#ident(params).await }
+        let (pty, _, pass) = params_of(m);
+        match &m.result {
+            Some((_, full)) => {
+                // The handler's error type converts by autoref specialisation (see
+                // `clamator_protocol::__private`), spanned at the return type so a type that does
+                // not convert is reported there.
+                let convert = quote_spanned! {full.span()=>
+                    {
+                        #[allow(unused_imports)]
+                        use #krate::protocol::__private::{ViaBox as _, ViaDeref as _, ViaFrom as _};
+                        (&&#krate::protocol::__private::ErrorWrap::new(e)).convert_error()
+                    }
+                };
+                quote! {
+                    .handle(#wire, {
+                        let inner = ::std::sync::Arc::clone(&inner);
+                        move |params: #pty| {
+                            let inner = ::std::sync::Arc::clone(&inner);
+                            async move {
+                                let _ = &params;
+                                inner.#ident(#pass).await.map_err(|e| #convert)
+                            }
+                        }
+                    })
                 }
-            })
+            }
+            None => quote! {
+                .handle_notification(#wire, {
+                    let inner = ::std::sync::Arc::clone(&inner);
+                    move |params: #pty| {
+                        let inner = ::std::sync::Arc::clone(&inner);
+                        async move {
+                            let _ = &params;
+                            inner.#ident(#pass).await
+                        }
+                    }
+                })
+            },
         }
     });
 
     let client_methods = def.methods.iter().map(|m| {
         let wire = &m.wire;
         let ident = &m.ident;
-        let pty = &m.params_ty;
+        let (arg, send) = match &m.params {
+            Some((_, ty)) => (quote!(params: #ty), quote!(&params)),
+            None => (quote!(), quote!(&#no_params {})),
+        };
         let attrs = m.attrs.iter().filter(|a| a.path().is_ident("doc"));
         match &m.result {
             Some((ok, _)) => quote! {
                 #(#attrs)*
-                pub async fn #ident(&self, params: #pty) -> ::core::result::Result<#ok, #krate::CallError> {
-                    #krate::RpcClient::call(&self.client, #service, #wire, &params, self.timeout).await
+                pub async fn #ident(&self, #arg) -> ::core::result::Result<#ok, #krate::CallError> {
+                    #krate::RpcClient::call(&self.client, #service, #wire, #send, self.timeout).await
                 }
             },
             None => quote! {
                 #(#attrs)*
-                pub async fn #ident(&self, params: #pty) -> ::core::result::Result<(), #krate::CallError> {
-                    #krate::RpcClient::notify(&self.client, #service, #wire, &params).await
+                pub async fn #ident(&self, #arg) -> ::core::result::Result<(), #krate::CallError> {
+                    #krate::RpcClient::notify(&self.client, #service, #wire, #send).await
                 }
             },
         }
@@ -106,6 +143,7 @@ pub(crate) fn expand(def: &ContractDef) -> TokenStream {
                 CONTRACT
                     .get_or_init(|| {
                         #krate::Contract::builder(#service)
+                            #service_description
                             #(#declare)*
                             .build()
                             .expect("names are checked by #[clamator::contract] at compile time")

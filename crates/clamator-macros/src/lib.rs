@@ -52,6 +52,27 @@ pub fn include_contract(input: TokenStream) -> TokenStream {
     .into()
 }
 
+/// Derives what a contract's params and result types need (`Serialize`, `Deserialize`,
+/// `JsonSchema`) through the `clamator` crate's re-exports, so a crate needs no `serde` or
+/// `schemars` dependency of its own. See the `clamator` crate docs.
+#[proc_macro_attribute]
+pub fn model(args: TokenStream, item: TokenStream) -> TokenStream {
+    if !args.is_empty() {
+        let args = proc_macro2::TokenStream::from(args);
+        return syn::Error::new_spanned(args, "#[clamator::model] takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let item = syn::parse_macro_input!(item as syn::DeriveInput);
+    quote::quote! {
+        #[derive(::clamator::serde::Serialize, ::clamator::serde::Deserialize, ::clamator::schemars::JsonSchema)]
+        #[serde(crate = "::clamator::serde")]
+        #[schemars(crate = "::clamator::schemars")]
+        #item
+    }
+    .into()
+}
+
 /// Declares a clamator service contract on a trait. See the `clamator` crate docs.
 #[proc_macro_attribute]
 pub fn contract(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -9,6 +9,8 @@ use syn::{
 
 pub(crate) struct ContractDef {
     pub(crate) service: String,
+    /// The trait's doc comment.
+    pub(crate) doc: Option<String>,
     pub(crate) item: ItemTrait,
     pub(crate) methods: Vec<MethodDef>,
 }
@@ -17,8 +19,10 @@ pub(crate) struct MethodDef {
     pub(crate) ident: syn::Ident,
     pub(crate) wire: String,
     pub(crate) attrs: Vec<Attribute>,
-    pub(crate) params_ty: Type,
-    pub(crate) params_pat: Pat,
+    /// The params argument; `None` for a method without params (wire params `{}`).
+    pub(crate) params: Option<(Pat, Type)>,
+    /// The doc comment's text, if any.
+    pub(crate) doc: Option<String>,
     /// `Some((T, full return type))` for requests; `None` for notifications.
     pub(crate) result: Option<(Type, Type)>,
     /// `#[method(idempotent)]`.
@@ -130,8 +134,9 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
     let PathArguments::AngleBracketed(args) = &last.arguments else {
         return None;
     };
+    // `Result<T, E>`, or an alias that fixes the error type (`anyhow::Result<T>`, `io::Result<T>`).
     match args.args.first()? {
-        GenericArgument::Type(t) if args.args.len() == 2 => Some(t.clone()),
+        GenericArgument::Type(t) if matches!(args.args.len(), 1 | 2) => Some(t.clone()),
         _ => None,
     }
 }
@@ -173,23 +178,19 @@ fn parse_method(f: &mut TraitItemFn) -> syn::Result<MethodDef> {
             ))
         }
     }
-    let (params_pat, params_ty) = match (inputs.next(), inputs.next()) {
-        (Some(FnArg::Typed(pt)), None) => ((*pt.pat).clone(), (*pt.ty).clone()),
-        (None, _) => {
-            return Err(Error::new(
-                sig.paren_token.span.join(),
-                "contract methods take exactly one params argument: `(&self, params: Params)`",
-            ))
-        }
+    let params = match (inputs.next(), inputs.next()) {
+        (Some(FnArg::Typed(pt)), None) => Some(((*pt.pat).clone(), (*pt.ty).clone())),
+        (None, _) => None,
         (_, Some(extra)) => {
             return Err(Error::new(
                 extra.span(),
-                "contract methods take exactly one params argument: `(&self, params: Params)`",
+                "contract methods take at most one params argument: `(&self, params: Params)` \
+                 (put several values in one params struct)",
             ))
         }
         (Some(other), None) => return Err(Error::new(other.span(), "expected `params: Params`")),
     };
-    if matches!(params_ty, Type::Reference(_)) {
+    if let Some((_, params_ty @ Type::Reference(_))) = &params {
         return Err(Error::new(
             params_ty.span(),
             "params must be an owned type, not a reference",
@@ -208,8 +209,12 @@ fn parse_method(f: &mut TraitItemFn) -> syn::Result<MethodDef> {
             "a method must return `Result<T, E>` (mark fire-and-forget methods #[notification])",
         )),
         (ReturnType::Type(_, ty), false) => {
-            let ok = result_ok_type(ty)
-                .ok_or_else(|| Error::new(ty.span(), "a method must return `Result<T, E>`"))?;
+            let ok = result_ok_type(ty).ok_or_else(|| {
+                Error::new(
+                    ty.span(),
+                    "a method must return `Result<T, E>` (or an alias such as `anyhow::Result<T>`)",
+                )
+            })?;
             Some((ok, (**ty).clone()))
         }
     };
@@ -226,13 +231,41 @@ fn parse_method(f: &mut TraitItemFn) -> syn::Result<MethodDef> {
     Ok(MethodDef {
         ident: sig.ident.clone(),
         wire,
+        doc: doc_text(&f.attrs),
         attrs: f.attrs.clone(),
-        params_ty,
-        params_pat,
+        params,
         result,
         idempotent,
         span: sig.ident.span(),
     })
+}
+
+/// The text of `///` comments (`#[doc = "..."]`), one line each, with the one leading space
+/// rustdoc strips removed; `None` when there is none.
+pub(crate) fn doc_text(attrs: &[Attribute]) -> Option<String> {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .flat_map(|chunk| {
+            // `///` alone is `#[doc = ""]`: a blank line, which `"".lines()` would drop.
+            chunk
+                .split('\n')
+                .map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let text = lines.join("\n").trim().to_owned();
+    (!text.is_empty()).then_some(text)
 }
 
 pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<ContractDef> {
@@ -263,6 +296,7 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Contrac
     }
     Ok(ContractDef {
         service,
+        doc: doc_text(&item.attrs),
         item,
         methods,
     })

@@ -18,6 +18,31 @@ pub enum MethodKind {
     Notification,
 }
 
+/// The params of a method declared without any (`async fn ping(&self)` in a
+/// `#[clamator::contract]` trait): `{}` on the wire, an object with no properties in the schema.
+/// Unknown keys are ignored, as Pydantic does for a model without fields.
+///
+/// ```
+/// use clamator_protocol::{decode_params, NoParams};
+/// assert_eq!(serde_json::to_string(&NoParams {}).unwrap(), "{}");
+/// assert!(decode_params::<NoParams>(&serde_json::json!({})).is_ok());
+/// assert!(decode_params::<NoParams>(&serde_json::json!(7)).is_err());
+/// ```
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct NoParams {}
+
+impl JsonSchema for NoParams {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NoParams".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "object", "properties": {}})
+    }
+}
+
 /// One method of a contract.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -33,11 +58,16 @@ pub struct MethodDescriptor {
     /// Whether calling it twice has the effect of calling it once (`#[method(idempotent)]`):
     /// `RetryIdempotentLayer` retries such calls.
     pub idempotent: bool,
+    /// What the method does: the doc comment of a `#[clamator::contract]` method, or
+    /// [`ContractBuilder::describe`]. Goes into contract documents (OpenRPC `summary` and
+    /// `description`) and generated Python docstrings / TypeScript JSDoc.
+    pub description: Option<String>,
 }
 
 #[derive(Debug)]
 struct ContractInner {
     service: String,
+    description: Option<String>,
     methods: Vec<MethodDescriptor>,
 }
 
@@ -66,6 +96,7 @@ impl Contract {
     pub fn builder(service: impl Into<String>) -> ContractBuilder {
         ContractBuilder {
             service: service.into(),
+            description: None,
             methods: Vec::new(),
         }
     }
@@ -73,6 +104,11 @@ impl Contract {
     /// The service name.
     pub fn service(&self) -> &str {
         &self.inner.service
+    }
+
+    /// What the service does (the contract trait's doc comment), if described.
+    pub fn description(&self) -> Option<&str> {
+        self.inner.description.as_deref()
     }
 
     /// The methods, in declaration order.
@@ -91,6 +127,7 @@ impl Contract {
 #[must_use]
 pub struct ContractBuilder {
     service: String,
+    description: Option<String>,
     methods: Vec<MethodDescriptor>,
 }
 
@@ -103,6 +140,7 @@ impl ContractBuilder {
             params_schema: params,
             result_schema: Some(result),
             idempotent: false,
+            description: None,
         });
         self
     }
@@ -115,6 +153,7 @@ impl ContractBuilder {
             params_schema: params,
             result_schema: None,
             idempotent: false,
+            description: None,
         });
         self
     }
@@ -124,6 +163,23 @@ impl ContractBuilder {
         if let Some(m) = self.methods.last_mut() {
             m.idempotent = true;
         }
+        self
+    }
+
+    /// Sets the description of the method added last (see [`MethodDescriptor::description`]);
+    /// blank text leaves it unset.
+    pub fn describe(mut self, text: impl Into<String>) -> Self {
+        let text = text.into();
+        if let Some(m) = self.methods.last_mut() {
+            m.description = (!text.trim().is_empty()).then_some(text);
+        }
+        self
+    }
+
+    /// Sets the description of the service (the contract trait's doc comment).
+    pub fn service_description(mut self, text: impl Into<String>) -> Self {
+        let text = text.into();
+        self.description = (!text.trim().is_empty()).then_some(text);
         self
     }
 
@@ -153,6 +209,7 @@ impl ContractBuilder {
         Ok(Contract {
             inner: Arc::new(ContractInner {
                 service: self.service,
+                description: self.description,
                 methods: self.methods,
             }),
         })

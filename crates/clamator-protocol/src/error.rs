@@ -400,6 +400,49 @@ impl HandlerError {
         }
     }
 
+    /// A boxed error (`Box<dyn Error + Send + Sync>`, or an `anyhow::Error` through its
+    /// `Into<BoxError>`): an [`RpcError`] or [`CallError::Rpc`] inside is sent verbatim,
+    /// anything else becomes `-32603` with data `{"name": "Error", "message": <Display>}` (the
+    /// concrete type's name is not known behind the box).
+    ///
+    /// ```
+    /// use clamator_protocol::{BoxError, HandlerError, RpcError};
+    /// let boxed: BoxError = Box::new(RpcError::new(-32001, "denied"));
+    /// assert_eq!(HandlerError::from_boxed(boxed).into_rpc_error().code, -32001);
+    /// let boxed: BoxError = "no such user".into();
+    /// assert_eq!(
+    ///     HandlerError::from_boxed(boxed).into_rpc_error().data,
+    ///     serde_json::json!({"name": "Error", "message": "no such user"})
+    /// );
+    /// ```
+    #[allow(clippy::needless_pass_by_value)] // a conversion: it takes the error
+    pub fn from_boxed(err: BoxError) -> Self {
+        Self::from_dyn(&*err)
+    }
+
+    /// An error behind a `dyn Error` (what `Box<dyn Error>` and `anyhow::Error` deref to): an
+    /// [`RpcError`] or [`CallError::Rpc`] is sent verbatim, anything else becomes `-32603` with
+    /// data `{"name": "Error", "message": <the error and its sources, joined by ": ">}`.
+    pub fn from_dyn(err: &(dyn std::error::Error + Send + Sync + 'static)) -> Self {
+        if let Some(rpc) = err.downcast_ref::<RpcError>() {
+            return Self::Rpc(rpc.clone());
+        }
+        if let Some(CallError::Rpc(rpc)) = err.downcast_ref::<CallError>() {
+            return Self::Rpc(rpc.clone());
+        }
+        let mut message = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !message.ends_with(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = s.source();
+        }
+        Self::internal("Error", message)
+    }
+
     /// The error object sent to the caller.
     pub fn into_rpc_error(self) -> RpcError {
         match self {

@@ -30,7 +30,7 @@ pub use client::{
     build_notification, build_request, check_names, unwrap_response, RpcClient,
     DEFAULT_CALL_TIMEOUT,
 };
-pub use contract::{schema_for, Contract, ContractBuilder, MethodDescriptor, MethodKind};
+pub use contract::{schema_for, Contract, ContractBuilder, MethodDescriptor, MethodKind, NoParams};
 pub use deadline::{deadline, remaining, with_deadline};
 pub use envelope::{
     parse_envelope, parse_envelope_slice, parse_envelope_str, to_json, Envelope, EnvelopeError, Id,
@@ -63,4 +63,68 @@ pub use tower;
 pub mod __private {
     pub use schemars;
     pub use serde_json;
+
+    use crate::{BoxError, HandlerError};
+
+    // How `#[clamator::contract]` turns a handler's error type into a `HandlerError`, by
+    // autoref specialisation on the concrete type: `HandlerError: From<E>` (RpcError, any
+    // `std::error::Error`, HandlerError itself) first, then error handles that deref to
+    // `dyn Error` (`Box<dyn Error + Send + Sync>`, `anyhow::Error`), then `E: Into<BoxError>`
+    // (`String`, `&str`).
+    pub struct ErrorWrap<E>(core::cell::Cell<Option<E>>);
+
+    impl<E> core::fmt::Debug for ErrorWrap<E> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("ErrorWrap")
+        }
+    }
+
+    impl<E> ErrorWrap<E> {
+        pub fn new(err: E) -> Self {
+            Self(core::cell::Cell::new(Some(err)))
+        }
+
+        fn take(&self) -> E {
+            self.0.take().expect("converted once")
+        }
+    }
+
+    pub trait ViaFrom {
+        fn convert_error(&self) -> HandlerError;
+    }
+
+    // The macro calls `(&&ErrorWrap::new(e)).convert_error()`: method probing tries the
+    // impl on `&ErrorWrap` first (receiver `&&ErrorWrap`), then the one on `&&ErrorWrap`
+    // (autoref), then the one on `ErrorWrap` (after a deref).
+    impl<E> ViaFrom for &ErrorWrap<E>
+    where
+        HandlerError: From<E>,
+    {
+        fn convert_error(&self) -> HandlerError {
+            HandlerError::from(self.take())
+        }
+    }
+
+    pub trait ViaDeref {
+        fn convert_error(&self) -> HandlerError;
+    }
+
+    impl<E> ViaDeref for &&ErrorWrap<E>
+    where
+        E: core::ops::Deref<Target = dyn std::error::Error + Send + Sync + 'static>,
+    {
+        fn convert_error(&self) -> HandlerError {
+            HandlerError::from_dyn(&*self.take())
+        }
+    }
+
+    pub trait ViaBox {
+        fn convert_error(&self) -> HandlerError;
+    }
+
+    impl<E: Into<BoxError>> ViaBox for ErrorWrap<E> {
+        fn convert_error(&self) -> HandlerError {
+            HandlerError::from_boxed(self.take().into())
+        }
+    }
 }

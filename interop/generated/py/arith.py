@@ -60,38 +60,50 @@ for _model in (AddParams, AddResult, DivideParams, DivideResult, EchoTextParams,
 
 
 class ArithClient:
+    """The interop `arith` service."""
+
     def __init__(self, client: ClamatorClient) -> None:
         self._client = client
 
     async def add(self, params: AddParams, *, timeout_ms: int | None = None) -> AddResult:
+        """`a + b`."""
         raw = await self._client.call("arith", "add", params.model_dump(mode='json', by_alias=True, exclude_unset=True), timeout_ms=timeout_ms)
         return AddResult.model_validate(raw)
 
     async def divide(self, params: DivideParams, *, timeout_ms: int | None = None) -> DivideResult:
+        """`a / b`; `RpcError(-32000, "division by zero")` when `b == 0`."""
         raw = await self._client.call("arith", "divide", params.model_dump(mode='json', by_alias=True, exclude_unset=True), timeout_ms=timeout_ms)
         return DivideResult.model_validate(raw)
 
     async def echo_text(self, params: EchoTextParams, *, timeout_ms: int | None = None) -> EchoTextResult:
+        """Echoes the text."""
         raw = await self._client.call("arith", "echoText", params.model_dump(mode='json', by_alias=True, exclude_unset=True), timeout_ms=timeout_ms)
         return EchoTextResult.model_validate(raw)
 
     async def slow_add(self, params: SlowAddParams, *, timeout_ms: int | None = None) -> SlowAddResult:
+        """Sleeps `sleepMs`, then `a + b`."""
         raw = await self._client.call("arith", "slowAdd", params.model_dump(mode='json', by_alias=True, exclude_unset=True), timeout_ms=timeout_ms)
         return SlowAddResult.model_validate(raw)
 
 
 class ArithService(ABC):
-    @abstractmethod
-    async def add(self, params: AddParams) -> AddResult: ...
+    """The interop `arith` service."""
 
     @abstractmethod
-    async def divide(self, params: DivideParams) -> DivideResult: ...
+    async def add(self, params: AddParams) -> AddResult:
+        """`a + b`."""
 
     @abstractmethod
-    async def echo_text(self, params: EchoTextParams) -> EchoTextResult: ...
+    async def divide(self, params: DivideParams) -> DivideResult:
+        """`a / b`; `RpcError(-32000, "division by zero")` when `b == 0`."""
 
     @abstractmethod
-    async def slow_add(self, params: SlowAddParams) -> SlowAddResult: ...
+    async def echo_text(self, params: EchoTextParams) -> EchoTextResult:
+        """Echoes the text."""
+
+    @abstractmethod
+    async def slow_add(self, params: SlowAddParams) -> SlowAddResult:
+        """Sleeps `sleepMs`, then `a + b`."""
 
 
 METHODS = {

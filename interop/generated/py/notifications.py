@@ -21,16 +21,22 @@ for _model in (PingParams,):
 
 
 class NotificationsClient:
+    """The interop `notifications` service."""
+
     def __init__(self, client: ClamatorClient) -> None:
         self._client = client
 
     async def ping(self, params: PingParams) -> None:
+        """Fire-and-forget."""
         await self._client.notify("notifications", "ping", params.model_dump(mode='json', by_alias=True, exclude_unset=True))
 
 
 class NotificationsService(ABC):
+    """The interop `notifications` service."""
+
     @abstractmethod
-    async def ping(self, params: PingParams) -> None: ...
+    async def ping(self, params: PingParams) -> None:
+        """Fire-and-forget."""
 
 
 METHODS = {

@@ -62,29 +62,39 @@ export const arithContract = {
   },
 } as const;
 
+/** The interop `arith` service. */
 export class ArithClient {
   constructor(private client: ClamatorClient) {}
 
+  /** `a + b`. */
   add(params: AddParams, opts?: { timeoutMs?: number }): Promise<AddResult> {
     return this.client.call("arith", "add", params, opts) as Promise<AddResult>;
   }
 
+  /** `a / b`; `RpcError(-32000, "division by zero")` when `b == 0`. */
   divide(params: DivideParams, opts?: { timeoutMs?: number }): Promise<DivideResult> {
     return this.client.call("arith", "divide", params, opts) as Promise<DivideResult>;
   }
 
+  /** Echoes the text. */
   echoText(params: EchoTextParams, opts?: { timeoutMs?: number }): Promise<EchoTextResult> {
     return this.client.call("arith", "echoText", params, opts) as Promise<EchoTextResult>;
   }
 
+  /** Sleeps `sleepMs`, then `a + b`. */
   slowAdd(params: SlowAddParams, opts?: { timeoutMs?: number }): Promise<SlowAddResult> {
     return this.client.call("arith", "slowAdd", params, opts) as Promise<SlowAddResult>;
   }
 }
 
+/** The interop `arith` service. */
 export interface ArithService {
+  /** `a + b`. */
   add(params: AddParams): Promise<AddResult>;
+  /** `a / b`; `RpcError(-32000, "division by zero")` when `b == 0`. */
   divide(params: DivideParams): Promise<DivideResult>;
+  /** Echoes the text. */
   echoText(params: EchoTextParams): Promise<EchoTextResult>;
+  /** Sleeps `sleepMs`, then `a + b`. */
   slowAdd(params: SlowAddParams): Promise<SlowAddResult>;
 }

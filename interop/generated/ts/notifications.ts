@@ -20,14 +20,18 @@ export const notificationsContract = {
   },
 } as const;
 
+/** The interop `notifications` service. */
 export class NotificationsClient {
   constructor(private client: ClamatorClient) {}
 
+  /** Fire-and-forget. */
   ping(params: PingParams): Promise<void> {
     return this.client.notify("notifications", "ping", params);
   }
 }
 
+/** The interop `notifications` service. */
 export interface NotificationsService {
+  /** Fire-and-forget. */
   ping(params: PingParams): Promise<void>;
 }

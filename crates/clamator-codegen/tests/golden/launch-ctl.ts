@@ -86,13 +86,24 @@ export const launchCtlContract = {
   },
 } as const;
 
+/**
+ * Launch control.
+ *
+ * Starts and counts launches.
+ */
 export class LaunchCtlClient {
   constructor(private client: ClamatorClient) {}
 
+  /**
+   * Starts a launch.
+   *
+   * Quotes """ and a backslash \ and a *\/ must not end the docstring/JSDoc.
+   */
   start(params: StartParams, opts?: { timeoutMs?: number }): Promise<StartResult> {
     return this.client.call("launch-ctl", "start", params, opts) as Promise<StartResult>;
   }
 
+  /** Counts launches. */
   count(params: CountParams, opts?: { timeoutMs?: number }): Promise<CountResult> {
     return this.client.call("launch-ctl", "count", params, opts) as Promise<CountResult>;
   }
@@ -102,8 +113,19 @@ export class LaunchCtlClient {
   }
 }
 
+/**
+ * Launch control.
+ *
+ * Starts and counts launches.
+ */
 export interface LaunchCtlService {
+  /**
+   * Starts a launch.
+   *
+   * Quotes """ and a backslash \ and a *\/ must not end the docstring/JSDoc.
+   */
   start(params: StartParams): Promise<StartResult>;
+  /** Counts launches. */
   count(params: CountParams): Promise<CountResult>;
   stopped(params: StoppedParams): Promise<void>;
 }

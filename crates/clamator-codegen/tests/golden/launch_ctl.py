@@ -87,14 +87,24 @@ for _model in (Limits, HostTarget, PoolTarget, StartParams, Started, Queued, Sta
 
 
 class LaunchCtlClient:
+    """Launch control.
+
+    Starts and counts launches.
+    """
+
     def __init__(self, client: ClamatorClient) -> None:
         self._client = client
 
     async def start(self, params: StartParams, *, timeout_ms: int | None = None) -> StartResult:
+        """Starts a launch.
+
+        Quotes \"\"\" and a backslash \\ and a */ must not end the docstring/JSDoc.
+        """
         raw = await self._client.call("launch-ctl", "start", params.model_dump(mode='json', by_alias=True, exclude_unset=True), timeout_ms=timeout_ms)
         return StartResult.model_validate(raw)
 
     async def count(self, params: CountParams, *, timeout_ms: int | None = None) -> CountResult:
+        """Counts launches."""
         raw = await self._client.call("launch-ctl", "count", params.model_dump(mode='json', by_alias=True, exclude_unset=True), timeout_ms=timeout_ms)
         return CountResult.model_validate(raw)
 
@@ -103,11 +113,21 @@ class LaunchCtlClient:
 
 
 class LaunchCtlService(ABC):
-    @abstractmethod
-    async def start(self, params: StartParams) -> StartResult: ...
+    """Launch control.
+
+    Starts and counts launches.
+    """
 
     @abstractmethod
-    async def count(self, params: CountParams) -> CountResult: ...
+    async def start(self, params: StartParams) -> StartResult:
+        """Starts a launch.
+
+        Quotes \"\"\" and a backslash \\ and a */ must not end the docstring/JSDoc.
+        """
+
+    @abstractmethod
+    async def count(self, params: CountParams) -> CountResult:
+        """Counts launches."""
 
     @abstractmethod
     async def stopped(self, params: StoppedParams) -> None: ...

@@ -3,7 +3,8 @@
 #![allow(clippy::all, missing_docs, unused_imports)]
 
 /// `StartParamsMode`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StartParamsMode {
     /// `fast`.
     #[serde(rename = "fast")]
@@ -17,7 +18,8 @@ pub enum StartParamsMode {
 }
 
 /// `Limits`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// `cpu`.
@@ -28,7 +30,8 @@ pub struct Limits {
 }
 
 /// `HostTarget`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HostTarget {
     /// `kind`.
@@ -38,7 +41,8 @@ pub struct HostTarget {
 }
 
 /// `PoolTarget`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PoolTarget {
     /// `kind`.
@@ -51,7 +55,8 @@ pub struct PoolTarget {
 }
 
 /// `StartParamsTarget` (one of its variants).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(untagged)]
 pub enum StartParamsTarget {
     /// A `HostTarget`.
@@ -61,7 +66,8 @@ pub enum StartParamsTarget {
 }
 
 /// `StartParams`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StartParams {
     /// `processId`.
@@ -99,11 +105,12 @@ pub struct StartParams {
     pub target: StartParamsTarget,
     /// `extra`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extra: Option<serde_json::Value>,
+    pub extra: Option<clamator::serde_json::Value>,
 }
 
 /// `Started`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Started {
     /// `pid`.
     pub pid: i64,
@@ -113,14 +120,16 @@ pub struct Started {
 }
 
 /// `Queued`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Queued {
     /// `position`.
     pub position: i64,
 }
 
 /// `StartResult` (one of its variants).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(untagged)]
 pub enum StartResult {
     /// A `Started`.
@@ -130,7 +139,8 @@ pub enum StartResult {
 }
 
 /// `CountParams`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CountParams {
 }
@@ -139,7 +149,8 @@ pub struct CountParams {
 pub type CountResult = u64;
 
 /// `StoppedParams`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StoppedParams {
     /// `processId`.
@@ -150,18 +161,22 @@ pub struct StoppedParams {
     pub exit_code: Option<i64>,
 }
 
-/// The `launch-ctl` service.
+/// Launch control.
+///
+/// Starts and counts launches.
+#[allow(missing_docs)]
 #[clamator::contract(service = "launch-ctl")]
 pub trait LaunchCtl {
-    /// `launch-ctl.start`.
+    /// Starts a launch.
+    ///
+    /// Quotes """ and a backslash \ and a */ must not end the docstring/JSDoc.
     #[method(name = "start")]
     async fn start(&self, params: StartParams) -> Result<StartResult, clamator::HandlerError>;
 
-    /// `launch-ctl.count`.
+    /// Counts launches.
     #[method(name = "count")]
     async fn count(&self, params: CountParams) -> Result<CountResult, clamator::HandlerError>;
 
-    /// `launch-ctl.stopped`.
     #[notification(name = "stopped")]
     async fn stopped(&self, params: StoppedParams);
 }

@@ -3,7 +3,8 @@
 #![allow(clippy::all, missing_docs, unused_imports)]
 
 /// `AddParams`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AddParams {
     /// Left operand.
@@ -13,7 +14,8 @@ pub struct AddParams {
 }
 
 /// `AddResult`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AddResult {
     /// `a + b`.
@@ -21,7 +23,8 @@ pub struct AddResult {
 }
 
 /// `DivideParams`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DivideParams {
     /// Left operand.
@@ -31,7 +34,8 @@ pub struct DivideParams {
 }
 
 /// `DivideResult`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DivideResult {
     /// `a / b`.
@@ -39,7 +43,8 @@ pub struct DivideResult {
 }
 
 /// `EchoTextParams`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EchoTextParams {
     /// The text.
@@ -47,7 +52,8 @@ pub struct EchoTextParams {
 }
 
 /// `EchoTextResult`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EchoTextResult {
     /// The text.
@@ -55,7 +61,8 @@ pub struct EchoTextResult {
 }
 
 /// `SlowAddParams`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SlowAddParams {
     /// Left operand.
@@ -68,29 +75,30 @@ pub struct SlowAddParams {
 }
 
 /// `SlowAddResult`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SlowAddResult {
     /// `a + b`.
     pub sum: f64,
 }
 
-/// The `arith` service.
+/// The interop `arith` service.
 #[clamator::contract(service = "arith")]
 pub trait Arith {
-    /// `arith.add`.
+    /// `a + b`.
     #[method(name = "add")]
     async fn add(&self, params: AddParams) -> Result<AddResult, clamator::HandlerError>;
 
-    /// `arith.divide`.
+    /// `a / b`; `RpcError(-32000, "division by zero")` when `b == 0`.
     #[method(name = "divide")]
     async fn divide(&self, params: DivideParams) -> Result<DivideResult, clamator::HandlerError>;
 
-    /// `arith.echoText`.
+    /// Echoes the text.
     #[method(name = "echoText")]
     async fn echo_text(&self, params: EchoTextParams) -> Result<EchoTextResult, clamator::HandlerError>;
 
-    /// `arith.slowAdd`.
+    /// Sleeps `sleepMs`, then `a + b`.
     #[method(name = "slowAdd")]
     async fn slow_add(&self, params: SlowAddParams) -> Result<SlowAddResult, clamator::HandlerError>;
 }

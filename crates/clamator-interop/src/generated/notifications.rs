@@ -3,7 +3,8 @@
 #![allow(clippy::all, missing_docs, unused_imports)]
 
 /// `PingParams`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PingParams {
     /// Optional tag.
@@ -11,10 +12,10 @@ pub struct PingParams {
     pub tag: Option<String>,
 }
 
-/// The `notifications` service.
+/// The interop `notifications` service.
 #[clamator::contract(service = "notifications")]
 pub trait Notifications {
-    /// `notifications.ping`.
+    /// Fire-and-forget.
     #[notification(name = "ping")]
     async fn ping(&self, params: PingParams);
 }
