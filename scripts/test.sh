@@ -28,6 +28,10 @@ if cargo tree -p clamator --no-default-features --features redis -e normal | gre
   exit 1
 fi
 
+echo "== the published crates package (metadata, licence files, no dev-dependency cycles)"
+cargo package --quiet --workspace --exclude clamator-interop --exclude clamator-bench \
+  --exclude clamator-test-support --exclude clamator-examples --no-verify --allow-dirty
+
 echo "== python venv with clamator 0.1.9 (interop/requirements.txt)"
 bash scripts/setup-python.sh
 
