@@ -144,3 +144,31 @@ impl Readers {
         }
     }
 }
+
+/// Why Redis refused the credentials in `url`, in the server's own words (`WRONGPASS invalid
+/// username-password pair or user is disabled.`, `AUTH … called without any password
+/// configured …`): redis-rs reports every refusal as `Password authentication failed -
+/// AuthenticationFailed`, so this asks again on a connection without credentials and returns
+/// the server's reply. `None` when the URL has no credentials or the server cannot be reached.
+pub async fn auth_refusal(url: &str) -> Option<String> {
+    let client = redis::Client::open(url).ok()?;
+    let info = client.get_connection_info().clone();
+    let settings = info.redis_settings();
+    let password = settings.password()?.to_owned();
+    let username = settings.username().map(str::to_owned);
+    let bare =
+        redis::Client::open(info.set_redis_settings(redis::RedisConnectionInfo::default())).ok()?;
+    let mut conn = bare.get_multiplexed_async_connection().await.ok()?;
+    let mut auth = redis::cmd("AUTH");
+    if let Some(user) = username {
+        auth.arg(user);
+    }
+    auth.arg(password);
+    match auth.query_async::<Value>(&mut conn).await {
+        Ok(_) => None,
+        Err(e) => Some(match (e.code(), e.detail()) {
+            (Some(code), Some(detail)) => format!("{code} {detail}"),
+            _ => e.to_string(),
+        }),
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clamator::redis::{redact_url, redis, RedisRpcClient};
 use clamator::{CallError, RpcClient};
 use clamator_cli::{bench, inspect};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::Value;
 
 /// `println!` that ends the process quietly when stdout is closed (`clamator … | head -1`),
@@ -140,6 +140,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script: `source <(clamator completions bash)`, or save it where
+    /// your shell loads completions from.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `clamator man | man -l -`; `--out-dir DIR` writes it and one
+    /// page per command (`clamator-call.1`, …) for installation under `man1/`.
+    Man {
+        /// Write `clamator.1` and the pages of every command here instead of printing.
+        #[arg(long)]
+        out_dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,19 +243,33 @@ async fn client(cli: &Cli, timeout: Duration) -> Result<RedisRpcClient, String> 
         .default_timeout(timeout)
         .build()
         .map_err(|e| e.to_string())?;
-    client
-        .start()
-        .await
-        .map_err(|e| format!("{e} ({})", redact_url(&cli.redis_url)))?;
+    if let Err(e) = client.start().await {
+        return Err(connect_error(cli, e.to_string()).await);
+    }
     Ok(client)
 }
 
 async fn raw_connection(cli: &Cli) -> Result<redis::aio::MultiplexedConnection, String> {
     let redis_client = redis::Client::open(cli.redis_url.as_str()).map_err(|e| e.to_string())?;
-    redis_client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|e| format!("cannot connect to {}: {e}", redact_url(&cli.redis_url)))
+    match redis_client.get_multiplexed_async_connection().await {
+        Ok(conn) => Ok(conn),
+        Err(e) => Err(connect_error(cli, e.to_string()).await),
+    }
+}
+
+/// A failed connection, named with the (redacted) URL; a refused password in the server's own
+/// words rather than redis-rs's `Password authentication failed - AuthenticationFailed`.
+async fn connect_error(cli: &Cli, error: String) -> String {
+    let url = redact_url(&cli.redis_url);
+    if error.contains("AuthenticationFailed") {
+        if let Some(refusal) = clamator_cli::diagnose::auth_refusal(&cli.redis_url).await {
+            return format!(
+                "cannot connect to {url}: Redis refused the credentials: {refusal} \
+                 (check the user and password in --redis-url / REDIS_URL)"
+            );
+        }
+    }
+    format!("cannot connect to {url}: {error}")
 }
 
 fn pretty(v: &impl serde::Serialize) -> String {
@@ -250,11 +277,34 @@ fn pretty(v: &impl serde::Serialize) -> String {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
-    if !matches!(cli.command, Command::Codegen { .. }) {
+    if !matches!(
+        cli.command,
+        Command::Codegen { .. } | Command::Completions { .. } | Command::Man { .. }
+    ) {
         clamator::redis::check_key_prefix(&cli.prefix)
             .map_err(|e| format!("{e} (give --prefix or set CLAMATOR_PREFIX)"))?;
     }
     match &cli.command {
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "clamator", &mut script);
+            out_nonl!("{}", String::from_utf8_lossy(&script));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out_dir: Some(dir) } => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            clap_mangen::generate_to(Cli::command(), dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out_dir: None } => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(|e| e.to_string())?;
+            out_nonl!("{}", String::from_utf8_lossy(&page));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Call {
             method,
             params,

@@ -516,3 +516,160 @@ async fn timeouts_and_unread_notifications_say_who_consumes_the_stream() {
     );
     assert!(stderr.contains("stopped or stuck"), "{stderr}");
 }
+
+/// Issue 13 #12: shell completions and a man page, without Redis or a prefix.
+#[test]
+fn completions_and_man_page_cover_every_command() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_clamator"))
+            .args(args)
+            .env_remove("CLAMATOR_PREFIX")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let commands = [
+        "call",
+        "notify",
+        "inspect",
+        "codegen",
+        "dlq",
+        "bench",
+        "completions",
+        "man",
+    ];
+
+    let bash = run(&["completions", "bash"]);
+    for command in commands {
+        assert!(
+            bash.contains(&format!("clamator__subcmd__{command}")),
+            "{command}"
+        );
+    }
+    // The script is valid bash, and completing `clamator d` offers `dlq`.
+    let check = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{bash}\nCOMP_WORDS=(clamator d); COMP_CWORD=1; _clamator clamator d clamator; echo \"${{COMPREPLY[@]}}\""
+        ))
+        .output()
+        .unwrap();
+    let offered = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success() && offered.split_whitespace().any(|w| w == "dlq"),
+        "bash completion offered {offered:?}: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(run(&["completions", "zsh"]).starts_with("#compdef clamator"));
+    assert!(run(&["completions", "fish"]).contains("complete -c clamator"));
+    let bad = Command::new(env!("CARGO_BIN_EXE_clamator"))
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("possible values: bash"));
+
+    let man = run(&["man"]);
+    assert!(man.contains(".TH clamator 1"), "{man}");
+    for command in commands {
+        assert!(
+            man.contains(&format!("clamator\\-{command}")),
+            "man page lacks {command}"
+        );
+    }
+    // The pages the top page refers to exist with --out-dir.
+    let dir = std::env::temp_dir().join(format!("clamator-man-{}", std::process::id()));
+    run(&["man", "--out-dir", dir.to_str().unwrap()]);
+    let mut pages = vec![dir.join("clamator.1")];
+    for command in commands {
+        pages.push(dir.join(format!("clamator-{command}.1")));
+    }
+    pages.push(dir.join("clamator-dlq-replay.1"));
+    for page in &pages {
+        let text =
+            std::fs::read_to_string(page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+        assert!(text.contains(".TH clamator"), "{}", page.display());
+        // groff renders each without complaint where it is installed (Debian: with man-db).
+        if let Ok(mut groff) = Command::new("groff")
+            .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            use std::io::Write as _;
+            groff
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+            let out = groff.wait_with_output().unwrap();
+            assert!(
+                out.status.success() && out.stderr.is_empty(),
+                "groff on {}: {}",
+                page.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 13 #11: a refused password is shown in the server's words (redis-rs reports every
+/// refusal as "Password authentication failed - AuthenticationFailed"), never the password.
+#[test]
+fn a_wrong_password_shows_the_servers_reason() {
+    let redis = RedisServer::start_with(&[
+        "--requirepass",
+        "right-one",
+        "--user",
+        "ops",
+        "on",
+        ">pw",
+        "~*",
+        "+@all",
+    ]);
+    let cases = [
+        (
+            format!("redis://:wrong-one@127.0.0.1:{}", redis.port()),
+            "WRONGPASS",
+        ),
+        (
+            format!("redis://ops:nope@127.0.0.1:{}", redis.port()),
+            "WRONGPASS",
+        ),
+    ];
+    for (url, want) in cases {
+        for args in [&["inspect"][..], &["call", "arith.add", "{}"]] {
+            let out = Command::new(env!("CARGO_BIN_EXE_clamator"))
+                .args(["--redis-url", &url, "--prefix", "cli"])
+                .args(args)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains(want) && stderr.contains("refused the credentials"),
+                "{args:?}: {stderr}"
+            );
+            assert!(
+                !stderr.contains("wrong-one") && !stderr.contains("nope"),
+                "the password leaked: {stderr}"
+            );
+        }
+    }
+    // A password given to a server that has none configured.
+    let open = RedisServer::start();
+    let url = format!("redis://:pw@127.0.0.1:{}", open.port());
+    let out = Command::new(env!("CARGO_BIN_EXE_clamator"))
+        .args(["--redis-url", &url, "--prefix", "cli", "inspect"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("without any password configured"),
+        "{stderr}"
+    );
+}
