@@ -10,10 +10,10 @@
 use clamator::memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};
 use clamator::redis::{RedisRpcClient, RedisRpcServer};
 use clamator::{RpcClient, RpcError};
-use serde::{Deserialize, Serialize};
 
 /// Params of `arith.add`.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug)]
 pub struct AddParams {
     /// First addend.
     pub a: f64,
@@ -22,17 +22,11 @@ pub struct AddParams {
 }
 
 /// Result of `arith.add`.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[clamator::model]
+#[derive(Debug)]
 pub struct AddResult {
     /// `a + b`.
     pub sum: f64,
-}
-
-/// Params of the `arith.ping` notification.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct PingParams {
-    /// An optional tag.
-    pub tag: Option<String>,
 }
 
 /// The `arith` service.
@@ -40,9 +34,9 @@ pub struct PingParams {
 pub trait Arith {
     /// Adds two numbers.
     async fn add(&self, params: AddParams) -> Result<AddResult, RpcError>;
-    /// Fire-and-forget ping.
+    /// Fire-and-forget ping (no params: `{}` on the wire).
     #[notification]
-    async fn ping(&self, params: PingParams);
+    async fn ping(&self);
 }
 
 struct Calculator;
@@ -52,8 +46,8 @@ impl Arith for Calculator {
         Ok(AddResult { sum: p.a + p.b })
     }
 
-    async fn ping(&self, p: PingParams) {
-        println!("server: ping {:?}", p.tag);
+    async fn ping(&self) {
+        println!("server: ping");
     }
 }
 
@@ -62,11 +56,7 @@ async fn use_arith<C: RpcClient>(client: C) -> Result<(), Box<dyn std::error::Er
     let arith = ArithClient::new(client);
     let result = arith.add(AddParams { a: 2.0, b: 3.0 }).await?;
     println!("arith.add(2, 3) = {}", result.sum);
-    arith
-        .ping(PingParams {
-            tag: Some("hello".into()),
-        })
-        .await?;
+    arith.ping().await?;
     Ok(())
 }
 
@@ -104,9 +94,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let prefix = format!("quickstart-{}", std::process::id());
             let mut server = RedisRpcServer::builder(&prefix).service(ArithServer::new(Calculator));
             let mut client = RedisRpcClient::builder(&prefix);
-            if let Some(url) = url {
-                server = server.redis_url(&url);
-                client = client.redis_url(&url);
+            if let Some(url) = &url {
+                server = server.redis_url(url);
+                client = client.redis_url(url);
             }
             let (server, client) = (server.build()?, client.build()?);
             server.start().await?;
@@ -115,6 +105,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             use_arith(client.clone()).await?;
             client.stop().await;
             server.stop().await;
+            let url = url.unwrap_or_else(|| {
+                std::env::var("REDIS_URL")
+                    .unwrap_or_else(|_| clamator::redis::DEFAULT_REDIS_URL.to_owned())
+            });
+            clamator_examples::cleanup(&url, &prefix).await;
         }
     }
     Ok(())
