@@ -90,11 +90,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Generate Python, TypeScript and Rust code and a manifest from contract documents.
+    /// Generate Python, TypeScript and Rust code and a manifest from contract documents;
+    /// `codegen import` reads contracts written in Python, `codegen check` compares contracts
+    /// of two languages.
+    #[command(args_conflicts_with_subcommands = true)]
     Codegen {
+        #[command(subcommand)]
+        action: Option<CodegenAction>,
         /// A contract document (OpenRPC JSON) or a directory of them.
         #[arg(long)]
-        docs: std::path::PathBuf,
+        docs: Option<std::path::PathBuf>,
         /// Write `<service>.py` here (Pydantic v2, for the released Python clamator 0.1.9).
         #[arg(long)]
         out_py: Option<std::path::PathBuf>,
@@ -152,6 +157,38 @@ enum Command {
         /// Write `clamator.1` and the pages of every command here instead of printing.
         #[arg(long)]
         out_dir: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CodegenAction {
+    /// Import contracts written in another language as contract documents
+    /// (`<out>/<service>.openrpc.json`), by running that language.
+    Import {
+        /// `MODULE:ATTR` of a `clamator_protocol.Contract` (released Python package 0.1.9,
+        /// Pydantic v2 models), or `MODULE` for every Contract the module defines.
+        #[arg(long)]
+        python: String,
+        /// A directory to import from (added to `PYTHONPATH`; repeatable).
+        #[arg(long)]
+        python_path: Vec<std::path::PathBuf>,
+        /// The Python interpreter (one with `clamator_protocol` installed).
+        #[arg(long = "python-bin", default_value = "python3")]
+        python_bin: std::path::PathBuf,
+        /// Where to write the documents.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Compare contracts structurally (types, required fields, enums, formats, bounds,
+    /// nullability, request vs notification; not titles, descriptions or key order) and name
+    /// every difference; exit 1 on drift.
+    Check {
+        /// A contract document or a directory of them.
+        #[arg(long)]
+        contract: std::path::PathBuf,
+        /// The contract document(s) to compare against (e.g. imported from Python).
+        #[arg(long)]
+        against: std::path::PathBuf,
     },
 }
 
@@ -351,6 +388,58 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Codegen {
+            action:
+                Some(CodegenAction::Import {
+                    python,
+                    python_path,
+                    python_bin,
+                    out,
+                }),
+            ..
+        } => {
+            let how = clamator_codegen::import::PythonImport {
+                python: python_bin.clone(),
+                python_path: python_path.clone(),
+            };
+            let docs = clamator_codegen::import::python(python, &how).map_err(|e| e.to_string())?;
+            for path in
+                clamator_codegen::import::write_documents(&docs, out).map_err(|e| e.to_string())?
+            {
+                out!("wrote {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Codegen {
+            action: Some(CodegenAction::Check { contract, against }),
+            ..
+        } => {
+            let ours = clamator_codegen::read_docs(contract).map_err(|e| e.to_string())?;
+            let theirs = clamator_codegen::read_docs(against).map_err(|e| e.to_string())?;
+            if ours.is_empty() {
+                return Err(format!("no contract documents in {}", contract.display()));
+            }
+            let differences = clamator_codegen::compare(&ours, &theirs);
+            if differences.is_empty() {
+                out!(
+                    "codegen check: {} contract(s) match {}",
+                    ours.len(),
+                    against.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            for d in &differences {
+                out!("drift: {d}");
+            }
+            eprintln!(
+                "{} difference(s) between {} and {}",
+                differences.len(),
+                contract.display(),
+                against.display()
+            );
+            Ok(ExitCode::from(1))
+        }
+        Command::Codegen {
+            action: None,
             docs,
             out_py,
             out_ts,
@@ -358,6 +447,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             manifest,
             check,
         } => {
+            let docs = docs.as_ref().ok_or(
+                "codegen needs --docs (or a subcommand: import, check); see clamator codegen --help",
+            )?;
             let contracts = clamator_codegen::read_docs(docs).map_err(|e| e.to_string())?;
             if contracts.is_empty() {
                 return Err(format!("no contract documents in {}", docs.display()));

@@ -79,6 +79,9 @@ fn ty(t: &Ty) -> String {
 }
 
 fn fmt_num(n: f64) -> String {
+    if n == crate::schema::U64_MAX {
+        return "18446744073709551615".into();
+    }
     if n.fract() == 0.0 && n.abs() < 1e15 {
         format!("{}", n as i64)
     } else {

@@ -42,8 +42,7 @@ fn ty(t: &Ty) -> String {
         Ty::Any => "clamator::serde_json::Value".into(),
         Ty::Null => "()".into(),
         Ty::Bool => "bool".into(),
-        Ty::Int { min: Some(m), .. } if *m >= 0.0 => "u64".into(),
-        Ty::Int { .. } => "i64".into(),
+        Ty::Int { min, max } => int_type(*min, *max).into(),
         Ty::Num { .. } => "f64".into(),
         Ty::Str { .. } | Ty::Literal(Value::String(_)) => "String".into(),
         Ty::Literal(_) => "clamator::serde_json::Value".into(),
@@ -51,6 +50,29 @@ fn ty(t: &Ty) -> String {
         Ty::Map(t) => format!("std::collections::BTreeMap<String, {}>", ty(t)),
         Ty::Named(n) => n.clone(),
         Ty::Nullable(t) => format!("Option<{}>", ty(t)),
+    }
+}
+
+/// The smallest Rust integer type that holds every value in `[min, max]` (unbounded: `i64`,
+/// or `u64` from 0): schemars writes each type's range back, so a Rust contract round-trips.
+fn int_type(min: Option<f64>, max: Option<f64>) -> &'static str {
+    let unsigned = min.is_some_and(|m| m >= 0.0);
+    let max = max.unwrap_or(f64::INFINITY);
+    let min = min.unwrap_or(f64::NEG_INFINITY);
+    if unsigned {
+        match max {
+            m if m <= 255.0 => "u8",
+            m if m <= 65_535.0 => "u16",
+            m if m <= 4_294_967_295.0 => "u32",
+            _ => "u64",
+        }
+    } else {
+        match (min, max) {
+            (lo, hi) if lo >= -128.0 && hi <= 127.0 => "i8",
+            (lo, hi) if lo >= -32_768.0 && hi <= 32_767.0 => "i16",
+            (lo, hi) if lo >= -2_147_483_648.0 && hi <= 2_147_483_647.0 => "i32",
+            _ => "i64",
+        }
     }
 }
 

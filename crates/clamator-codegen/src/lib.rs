@@ -6,9 +6,11 @@
 //! modules (serde structs + a `#[clamator::contract]` trait), and a manifest of schema hashes
 //! with a drift check. Output is deterministic.
 
+mod compare;
 mod emit_py;
 mod emit_rust;
 mod emit_ts;
+pub mod import;
 mod openrpc;
 pub mod schema;
 
@@ -18,7 +20,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-pub use openrpc::{from_openrpc, to_openrpc, ContractDoc, DocMethod, OPENRPC_VERSION};
+pub use compare::{compare, Difference};
+pub use openrpc::{
+    doc_to_openrpc, from_openrpc, to_openrpc, ContractDoc, DocMethod, OPENRPC_VERSION,
+};
 use schema::{Lowerer, Ty};
 
 /// The `generatedBy` of manifests and the header of generated files.
@@ -31,6 +36,9 @@ pub enum CodegenError {
     /// A contract document is not usable.
     #[error("invalid contract document: {0}")]
     Document(String),
+    /// Importing a contract from another language failed.
+    #[error("import: {0}")]
+    Import(String),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

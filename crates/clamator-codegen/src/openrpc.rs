@@ -53,16 +53,37 @@ pub struct ContractDoc {
 /// assert_eq!(clamator_codegen::from_openrpc(&doc).unwrap().service, "arith");
 /// ```
 pub fn to_openrpc(contract: &Contract) -> Value {
-    let methods: Vec<Value> = contract
-        .methods()
+    let doc = ContractDoc {
+        service: contract.service().to_owned(),
+        description: contract.description().map(str::to_owned),
+        methods: contract
+            .methods()
+            .iter()
+            .map(|m| DocMethod {
+                name: m.name.clone(),
+                notification: m.kind == MethodKind::Notification,
+                params: m.params_schema.clone(),
+                result: m.result_schema.clone(),
+                description: m.description.clone(),
+            })
+            .collect(),
+        source: None,
+    };
+    doc_to_openrpc(&doc)
+}
+
+/// The OpenRPC document of a contract read from a document or imported from another language
+/// (the inverse of [`from_openrpc`]).
+pub fn doc_to_openrpc(doc: &ContractDoc) -> Value {
+    let methods: Vec<Value> = doc
+        .methods
         .iter()
         .map(|m| {
-            let notification = m.kind == MethodKind::Notification;
-            let required: Vec<&str> = m.params_schema["required"]
+            let required: Vec<&str> = m.params["required"]
                 .as_array()
                 .map(|r| r.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let params: Vec<Value> = m.params_schema["properties"]
+            let params: Vec<Value> = m.params["properties"]
                 .as_object()
                 .map(|props| {
                     props
@@ -74,7 +95,7 @@ pub fn to_openrpc(contract: &Contract) -> Value {
                 })
                 .unwrap_or_default();
             let mut method = Map::new();
-            method.insert("name".into(), json!(format!("{}.{}", contract.service(), m.name)));
+            method.insert("name".into(), json!(format!("{}.{}", doc.service, m.name)));
             if let Some(d) = &m.description {
                 let short = summary(d);
                 if short != *d {
@@ -84,21 +105,24 @@ pub fn to_openrpc(contract: &Contract) -> Value {
             }
             method.insert("paramStructure".into(), json!("by-name"));
             method.insert("params".into(), Value::Array(params));
-            if let Some(result) = &m.result_schema {
+            if let (false, Some(result)) = (m.notification, &m.result) {
                 method.insert("result".into(), json!({"name": "result", "schema": result}));
             }
-            method.insert("x-clamator-kind".into(), json!(if notification { "notification" } else { "request" }));
-            method.insert("x-clamator-params".into(), m.params_schema.clone());
+            method.insert(
+                "x-clamator-kind".into(),
+                json!(if m.notification { "notification" } else { "request" }),
+            );
+            method.insert("x-clamator-params".into(), m.params.clone());
             Value::Object(method)
         })
         .collect();
     let mut info = Map::new();
-    info.insert("title".into(), json!(contract.service()));
-    if let Some(d) = contract.description() {
+    info.insert("title".into(), json!(doc.service));
+    if let Some(d) = &doc.description {
         info.insert("description".into(), json!(d));
     }
     info.insert("version".into(), json!("0.1.0"));
-    info.insert("x-clamator-service".into(), json!(contract.service()));
+    info.insert("x-clamator-service".into(), json!(doc.service));
     json!({
         "openrpc": OPENRPC_VERSION,
         "info": info,

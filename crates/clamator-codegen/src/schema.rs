@@ -166,6 +166,33 @@ pub fn snake(s: &str) -> String {
     out
 }
 
+/// The range of an integer `format` (schemars writes one per Rust integer type); `int64` and
+/// `uint64`-free formats give `None` (`int64` is treated as an unbounded integer, as Python's
+/// `int` and TypeScript's `number` are).
+pub(crate) fn format_bounds(format: &str) -> Option<(f64, f64)> {
+    Some(match format {
+        "uint8" => (0.0, 255.0),
+        "int8" => (-128.0, 127.0),
+        "uint16" => (0.0, 65_535.0),
+        "int16" => (-32_768.0, 32_767.0),
+        "uint32" | "uint" => (0.0, 4_294_967_295.0),
+        "int32" => (-2_147_483_648.0, 2_147_483_647.0),
+        "uint64" => (0.0, U64_MAX),
+        _ => return None,
+    })
+}
+
+/// `u64::MAX` as the nearest `f64` (2^64): emitters print it as `18446744073709551615`.
+pub(crate) const U64_MAX: f64 = 18_446_744_073_709_551_615.0;
+
+/// The tighter of two optional bounds (`max`: the smaller one).
+pub(crate) fn tighter(a: Option<f64>, b: Option<f64>, max: bool) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if max { x.min(y) } else { x.max(y) }),
+        (x, None) | (None, x) => x,
+    }
+}
+
 /// Lowers schemas into definitions; definitions keep the order they were first met in.
 #[derive(Debug, Default)]
 pub struct Lowerer {
@@ -309,10 +336,27 @@ impl Lowerer {
         match t {
             "null" => Ty::Null,
             "boolean" => Ty::Bool,
-            "integer" => Ty::Int {
-                min: num("minimum"),
-                max: num("maximum"),
-            },
+            "integer" => {
+                // A width (`uint32` from schemars' u32) is a bound the other languages must
+                // keep: a Python `int` with `ge=0` alone lets 2^40 through to a Rust u32.
+                let width = obj
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .and_then(format_bounds);
+                let exclusive = |k: &str, step: f64| num(k).map(|v| v + step);
+                Ty::Int {
+                    min: tighter(
+                        tighter(num("minimum"), exclusive("exclusiveMinimum", 1.0), false),
+                        width.map(|w| w.0),
+                        false,
+                    ),
+                    max: tighter(
+                        tighter(num("maximum"), exclusive("exclusiveMaximum", -1.0), true),
+                        width.map(|w| w.1),
+                        true,
+                    ),
+                }
+            }
             "number" => Ty::Num {
                 min: num("minimum"),
                 max: num("maximum"),

@@ -47,7 +47,7 @@ class SlowAddParams(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     a: float = Field(..., description="Left operand.")
     b: float = Field(..., description="Right operand.")
-    sleep_ms: int = Field(..., alias="sleepMs", ge=0, description="How long the handler sleeps, in milliseconds.")
+    sleep_ms: int = Field(..., alias="sleepMs", ge=0, le=18446744073709551615, description="How long the handler sleeps, in milliseconds.")
 
 
 class SlowAddResult(BaseModel):

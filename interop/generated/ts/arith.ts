@@ -43,7 +43,7 @@ export type EchoTextResult = z.infer<typeof EchoTextResult>;
 export const SlowAddParams = z.object({
   a: z.number(),
   b: z.number(),
-  sleepMs: z.number().int().min(0),
+  sleepMs: z.number().int().min(0).max(18446744073709552000),
 }).strict();
 export type SlowAddParams = z.infer<typeof SlowAddParams>;
 

@@ -77,7 +77,7 @@ pub struct StartParams {
     pub class: String,
     /// `retries`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retries: Option<u64>,
+    pub retries: Option<u8>,
     /// `weight`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<f64>,
