@@ -673,3 +673,94 @@ fn a_wrong_password_shows_the_servers_reason() {
         "{stderr}"
     );
 }
+
+/// Issue 14: `codegen import --python` writes the document, `codegen check` compares
+/// contracts and exits 1 naming each difference.
+#[test]
+fn codegen_import_and_check_from_the_command_line() {
+    let root = clamator_test_support::workspace_root();
+    let status = Command::new("bash")
+        .arg(root.join("scripts/setup-python.sh"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out_dir = std::env::temp_dir().join(format!("clamator-import-{}", std::process::id()));
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_clamator"))
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "codegen",
+        "import",
+        "--python",
+        "shop:shop_contract",
+        "--python-path",
+        "interop/py/import_fixtures",
+        "--python-bin",
+        ".venv/bin/python",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("shop.openrpc.json"));
+    let out = run(&[
+        "codegen",
+        "check",
+        "--contract",
+        "interop/imported",
+        "--against",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // against the arith/notifications contracts: every service is on one side only
+    let out = run(&[
+        "codegen",
+        "check",
+        "--contract",
+        "interop/imported",
+        "--against",
+        "contracts",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("drift: shop: service only in contract"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("drift: arith: service only in other"),
+        "{stdout}"
+    );
+    // an import that cannot work says why, exit 2
+    let out = run(&[
+        "codegen",
+        "import",
+        "--python",
+        "shop:nope",
+        "--python-path",
+        "interop/py/import_fixtures",
+        "--python-bin",
+        ".venv/bin/python",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no attribute 'nope'"));
+    // plain `codegen` without --docs or a subcommand
+    let out = run(&["codegen"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --docs"));
+    let _ = std::fs::remove_dir_all(&out_dir);
+}

@@ -47,6 +47,16 @@ const KEYWORDS: &[&str] = &[
     "model_config",
 ];
 
+/// The Python method name of a wire method: `camelToSnake`, and a trailing `_` for a Python
+/// keyword (`class` → `class_`), which `handler_attr` names too.
+fn py_method(wire: &str) -> String {
+    let mut name = snake(wire);
+    if KEYWORDS.contains(&name.as_str()) {
+        name.push('_');
+    }
+    name
+}
+
 fn py_lit(v: &Value) -> String {
     match v {
         Value::Null => "None".into(),
@@ -314,7 +324,7 @@ pub(crate) fn emit(p: &Prepared<'_>) -> String {
         "    def __init__(self, client: ClamatorClient) -> None:\n        self._client = client\n",
     );
     for (m, params, result) in &p.methods {
-        let fname = snake(&m.name);
+        let fname = py_method(&m.name);
         out.push('\n');
         let dump = "params.model_dump(mode='json', by_alias=True, exclude_unset=True)";
         match result {
@@ -363,7 +373,7 @@ pub(crate) fn emit(p: &Prepared<'_>) -> String {
         let ret = result.as_deref().unwrap_or("None");
         let head = format!(
             "    @abstractmethod\n    async def {}(self, params: {params}) -> {ret}:",
-            snake(&m.name)
+            py_method(&m.name)
         );
         match &m.description {
             Some(d) => {
@@ -382,7 +392,7 @@ pub(crate) fn emit(p: &Prepared<'_>) -> String {
             "    {}: MethodEntry(params_model={params}, result_model={}, handler_attr={}),",
             py_lit(&Value::from(m.name.as_str())),
             result.as_deref().unwrap_or("None"),
-            py_lit(&Value::from(snake(&m.name)))
+            py_lit(&Value::from(py_method(&m.name)))
         );
     }
     out.push_str("}\n\n");

@@ -146,24 +146,39 @@ pub fn pascal(s: &str) -> String {
     s.split(['-', '_']).map(upper_first).collect()
 }
 
-/// The codegen's `camelToSnake` (spec §5.7): `processId` → `process_id`, `aBC` → `a_b_c`.
+/// The original codegen's `camelToSnake` (spec §5.7), pass for pass: (1) `_` between
+/// `[a-z0-9]` and `[A-Z]`, (2) between `[A-Z]` and `[A-Z][a-z]`, (3) between two capitals,
+/// each a left-to-right scan of non-overlapping matches as JavaScript's `replace(/…/g)` does,
+/// then lower case. `processId` → `process_id`, `getURL` → `get_u_rl`, `aBCD` → `a_b_cd`.
+/// A `-` (in service names) becomes `_`.
 pub fn snake(s: &str) -> String {
-    let chars: Vec<char> = s.chars().collect();
-    let mut out = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if i > 0 && c.is_ascii_uppercase() {
-            let prev = chars[i - 1];
-            if prev.is_ascii_lowercase() || prev.is_ascii_digit() || prev.is_ascii_uppercase() {
+    fn pass(chars: &[char], width: usize, hit: impl Fn(&[char]) -> bool) -> Vec<char> {
+        let mut out = Vec::with_capacity(chars.len() + 4);
+        let mut i = 0;
+        while i < chars.len() {
+            if i + width <= chars.len() && hit(&chars[i..i + width]) {
+                // insert `_` after the first character of the match, resume after the match
+                out.push(chars[i]);
                 out.push('_');
+                out.extend_from_slice(&chars[i + 1..i + width]);
+                i += width;
+            } else {
+                out.push(chars[i]);
+                i += 1;
             }
         }
-        if c == '-' {
-            out.push('_');
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
+        out
     }
-    out
+    let up = |c: char| c.is_ascii_uppercase();
+    let chars: Vec<char> = s.replace('-', "_").chars().collect();
+    let chars = pass(&chars, 2, |m| {
+        (m[0].is_ascii_lowercase() || m[0].is_ascii_digit()) && up(m[1])
+    });
+    let chars = pass(&chars, 3, |m| {
+        up(m[0]) && up(m[1]) && m[2].is_ascii_lowercase()
+    });
+    let chars = pass(&chars, 2, |m| up(m[0]) && up(m[1]));
+    chars.into_iter().collect::<String>().to_ascii_lowercase()
 }
 
 /// The range of an integer `format` (schemars writes one per Rust integer type); `int64` and
@@ -532,5 +547,29 @@ mod tests {
         assert_eq!(pascal("excavator-engine"), "ExcavatorEngine");
         assert_eq!(pascal("processStream"), "ProcessStream");
         assert_eq!(upper_first("echoText"), "EchoText");
+    }
+}
+
+#[cfg(test)]
+mod snake_tests {
+    use super::snake;
+
+    #[test]
+    fn camel_to_snake_matches_the_original_three_passes() {
+        // spec §5.7 examples and the cases the issue found wrong (`getURL`, `aBCD`)
+        for (input, want) in [
+            ("processId", "process_id"),
+            ("aBC", "a_b_c"),
+            ("lower", "lower"),
+            ("getURL", "get_u_rl"),
+            ("aBCD", "a_b_cd"),
+            ("HTTPServer", "h_tt_p_server"),
+            ("echoText", "echo_text"),
+            ("v2Api", "v2_api"),
+            ("excavator-engine", "excavator_engine"),
+            ("sleepMs", "sleep_ms"),
+        ] {
+            assert_eq!(snake(input), want, "{input}");
+        }
     }
 }

@@ -206,3 +206,70 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 14: Python keywords used as method or field names are escaped (the generated module
+/// imports), method names follow the original `camelToSnake` (`getURL` → `get_u_rl`), and an
+/// unsigned width keeps its upper bound (`u32` → `le=4294967295`).
+#[test]
+fn python_keywords_snake_case_and_unsigned_bounds() {
+    use serde_json::json;
+    let params = json!({"type": "object", "properties": {
+        "from": {"type": "string"},
+        "async": {"type": "integer", "format": "uint32", "minimum": 0},
+        "getURL": {"type": "string"}
+    }, "required": ["from", "async"]});
+    let doc = clamator_codegen::ContractDoc {
+        service: "kw".into(),
+        description: None,
+        methods: ["class", "import", "getURL"]
+            .iter()
+            .map(|name| clamator_codegen::DocMethod {
+                name: (*name).into(),
+                notification: false,
+                params: params.clone(),
+                result: Some(json!({"type": "object", "properties": {}})),
+                description: None,
+            })
+            .collect(),
+        source: None,
+    };
+    let dir = std::env::temp_dir().join(format!("clamator-kw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("kw.py"), clamator_codegen::python(&doc)).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = std::process::Command::new("bash")
+        .arg(root.join("scripts/setup-python.sh"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let script = r#"
+import sys
+sys.path.insert(0, sys.argv[1])
+import kw
+assert {k: e.handler_attr for k, e in kw.METHODS.items()} == {"class": "class_", "import": "import_", "getURL": "get_u_rl"}, kw.METHODS
+for name in ("class_", "import_", "get_u_rl"):
+    assert hasattr(kw.KwClient, name) and hasattr(kw.KwService, name), name
+p = kw.ClassParams.model_validate({"from": "x", "async": 7, "getURL": "u"})
+assert p.from_ == "x" and p.async_ == 7 and p.get_u_rl == "u", p
+assert p.model_dump(by_alias=True, exclude_unset=True) == {"from": "x", "async": 7, "getURL": "u"}
+for bad in (-1, 2**32):
+    try:
+        kw.ClassParams.model_validate({"from": "x", "async": bad})
+        raise SystemExit(f"accepted async={bad}")
+    except Exception as e:
+        if isinstance(e, SystemExit): raise
+kw.ClassParams.model_validate({"from": "x", "async": 2**32 - 1})
+print("ok")
+"#;
+    let out = std::process::Command::new(root.join(".venv/bin/python"))
+        .args(["-c", script, dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -99,7 +99,12 @@ pub(crate) fn expand(def: &ContractDef) -> TokenStream {
             Some((_, ty)) => (quote!(params: #ty), quote!(&params)),
             None => (quote!(), quote!(&#no_params {})),
         };
-        let attrs = m.attrs.iter().filter(|a| a.path().is_ident("doc"));
+        let docs: Vec<_> = m.attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
+        let fallback = docs.is_empty().then(|| {
+            let text = format!("Calls `{service}.{wire}`.");
+            quote!(#[doc = #text])
+        });
+        let attrs = docs.into_iter().map(|a| quote!(#a)).chain(fallback);
         match &m.result {
             Some((ok, _)) => quote! {
                 #(#attrs)*
