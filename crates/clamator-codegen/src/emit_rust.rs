@@ -92,11 +92,16 @@ fn doc_comment(text: &str, indent: &str) -> String {
 }
 
 fn field(f: &Field, out: &mut String) {
+    field_at(f, "    ", "pub ", out);
+}
+
+/// A field at `indent`, with `vis` (`"pub "` in structs, `""` in enum variants).
+fn field_at(f: &Field, indent: &str, vis: &str, out: &mut String) {
     let name = ident(&snake(&f.wire));
     if let Some(d) = &f.description {
-        out.push_str(&doc_comment(d, "    "));
+        out.push_str(&doc_comment(d, indent));
     } else {
-        let _ = writeln!(out, "    /// `{}`.", f.wire);
+        let _ = writeln!(out, "{indent}/// `{}`.", f.wire);
     }
     let mut attrs = Vec::new();
     if name.trim_start_matches("r#") != f.wire {
@@ -116,12 +121,58 @@ fn field(f: &Field, out: &mut String) {
         }
     };
     if !attrs.is_empty() {
-        let _ = writeln!(out, "    #[serde({})]", attrs.join(", "));
+        let _ = writeln!(out, "{indent}#[serde({})]", attrs.join(", "));
     }
-    let _ = writeln!(out, "    pub {name}: {t},");
+    let _ = writeln!(out, "{indent}{vis}{name}: {t},");
 }
 
-fn def(d: &Def, out: &mut String) {
+/// A tagged union as a Rust enum tagged the same way (`#[serde(tag = "kind")]`): a variant per
+/// member, named from its tag value, holding the member's fields but the tag. A payload with
+/// an unknown tag, or with a variant's required field missing, is refused (`-32602`) as the
+/// Python and TypeScript siblings refuse it. `None` when a member is not an object with the
+/// tag as a literal.
+fn tagged_union(name: &str, variants: &[Ty], tag: &str, all: &[Def]) -> Option<String> {
+    let mut out = format!(
+        "/// `{name}` (one of its variants, told apart by `{tag}`).\n{DERIVE}\n#[serde(tag = {})]\npub enum {name} {{\n",
+        serde_json::to_string(tag).unwrap_or_default()
+    );
+    for v in variants {
+        let Ty::Named(member) = v else { return None };
+        let fields = all.iter().find_map(|d| match d {
+            Def::Object { name, fields, .. } if name == member => Some(fields),
+            _ => None,
+        })?;
+        let value = fields.iter().find_map(|f| match (&f.wire, &f.ty) {
+            (w, Ty::Literal(Value::String(v))) if w == tag => Some(v.clone()),
+            _ => None,
+        })?;
+        let _ = writeln!(
+            out,
+            "    /// `{tag}: {value}` (a `{member}`).\n    #[serde(rename = {})]\n    {} {{",
+            serde_json::to_string(&value).unwrap_or_default(),
+            ident(&pascal(&value))
+        );
+        for f in fields.iter().filter(|f| f.wire != tag) {
+            field_at(f, "        ", "", &mut out);
+        }
+        out.push_str("    },\n");
+    }
+    out.push_str("}\n");
+    Some(out)
+}
+
+fn def(d: &Def, all: &[Def], out: &mut String) {
+    if let Def::Union {
+        name,
+        variants,
+        discriminator: Some(tag),
+    } = d
+    {
+        if let Some(code) = tagged_union(name, variants, tag, all) {
+            out.push_str(&code);
+            return;
+        }
+    }
     match d {
         Def::Object {
             name,
@@ -180,7 +231,7 @@ pub(crate) fn items(p: &Prepared<'_>) -> String {
     let mut out = String::new();
     for d in topo_order(&p.lowered.defs) {
         out.push('\n');
-        def(d, &mut out);
+        def(d, &p.lowered.defs, &mut out);
     }
     out.push('\n');
     // No placeholder text where the document has none: a doc comment becomes a description.

@@ -91,8 +91,17 @@ fn generated_rust_is_usable() {
     assert_eq!(p.mode, StartParamsMode::DryRun);
     assert!(matches!(
         p.target,
-        StartParamsTarget::PoolTarget(PoolTarget { size: Some(2), .. })
+        StartParamsTarget::Pool { size: Some(2), .. }
     ));
+    // tagged like the Python/TypeScript siblings: an unknown tag, or a variant without its
+    // required field, is refused (not taken for the other variant)
+    for shipping in [
+        serde_json::json!({"kind": "boat", "host": "h"}),
+        serde_json::json!({"kind": "pool", "host": "h"}),
+    ] {
+        let bad = serde_json::from_value::<StartParamsTarget>(shipping.clone());
+        assert!(bad.is_err(), "{shipping} accepted as {bad:?}");
+    }
     let unknown = serde_json::from_value::<StartParams>(serde_json::json!({
         "processId": "x", "class": "c", "mode": "fast", "target": {"kind": "host", "host": "h"}, "bogus": 1
     }));

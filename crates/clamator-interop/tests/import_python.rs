@@ -132,8 +132,10 @@ impl Shop for Store {
             .map(|l| f64::from(l.quantity) * l.unit_price)
             .sum();
         let kind = match &p.shipping {
-            PlaceOrderParamsShipping::Pickup(pick) => format!("pickup at {}", pick.store),
-            PlaceOrderParamsShipping::Delivery(d) => format!("delivery to {}", d.address.city),
+            PlaceOrderParamsShipping::Pickup { store } => format!("pickup at {store}"),
+            PlaceOrderParamsShipping::Delivery { address } => {
+                format!("delivery to {}", address.city)
+            }
         };
         self.shipping.lock().unwrap().push(kind);
         let n = self.orders.fetch_add(1, Ordering::SeqCst) + 1;
@@ -177,6 +179,20 @@ async def main():
         await client.call("shop", "placeOrder", {"customerId": "c3"})
     except RpcError as e:
         out["invalid"] = [e.code, [err["loc"] for err in e.data["errors"]]]
+    # what the Python contract refuses about the tagged union, sent as raw dicts
+    line = {"sku": "tea", "quantity": 1, "unitPrice": 2}
+    for name, shipping in [("boat", {"kind": "boat", "store": "S1"}),
+                           ("pickup without store", {"kind": "pickup", "address": {"street": "a", "city": "b"}})]:
+        try:
+            await client.call("shop", "placeOrder", {"customerId": "c4", "lines": [line], "shipping": shipping})
+            out[name] = "accepted"
+        except RpcError as e:
+            out[name] = e.code
+        try:
+            PlaceOrder.model_validate({"customerId": "c4", "lines": [line], "shipping": shipping})
+            out[name + " (python)"] = "accepted"
+        except Exception:
+            out[name + " (python)"] = "refused"
     print(json.dumps(out), flush=True)
     os._exit(0)
 
@@ -220,6 +236,13 @@ async fn a_rust_server_generated_from_the_imported_document_serves_the_python_cl
     assert_eq!(got["count"], 2.0);
     // a request the Python contract refuses is refused by the generated Rust service too
     assert_eq!(got["invalid"][0], -32602, "{got}");
+    // The union is tagged in Rust as in Python: a wrong tag, or a variant missing its required
+    // field, is refused by both (it was accepted as the other variant when the generated Rust
+    // was `#[serde(untagged)]` with the tag as a plain string).
+    for case in ["boat", "pickup without store"] {
+        assert_eq!(got[case], -32602, "{case}: {got}");
+        assert_eq!(got[format!("{case} (python)")], "refused", "{case}: {got}");
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.stop().await;
     assert_eq!(*shop.cancelled.lock().unwrap(), ["o-1"]);

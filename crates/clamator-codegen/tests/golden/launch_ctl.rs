@@ -54,15 +54,26 @@ pub struct PoolTarget {
     pub size: Option<u64>,
 }
 
-/// `StartParamsTarget` (one of its variants).
+/// `StartParamsTarget` (one of its variants, told apart by `kind`).
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
-#[serde(untagged)]
+#[serde(tag = "kind")]
 pub enum StartParamsTarget {
-    /// A `HostTarget`.
-    HostTarget(HostTarget),
-    /// A `PoolTarget`.
-    PoolTarget(PoolTarget),
+    /// `kind: host` (a `HostTarget`).
+    #[serde(rename = "host")]
+    Host {
+        /// `host`.
+        host: String,
+    },
+    /// `kind: pool` (a `PoolTarget`).
+    #[serde(rename = "pool")]
+    Pool {
+        /// `pool`.
+        pool: String,
+        /// `size`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+    },
 }
 
 /// `StartParams`.
