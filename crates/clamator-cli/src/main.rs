@@ -167,8 +167,18 @@ enum CodegenAction {
     Import {
         /// `MODULE:ATTR` of a `clamator_protocol.Contract` (released Python package 0.1.9,
         /// Pydantic v2 models), or `MODULE` for every Contract the module defines.
+        #[arg(long, required_unless_present = "ts", conflicts_with = "ts")]
+        python: Option<String>,
+        /// `FILE.ts:EXPORT` of a TypeScript contract object (`defineContract(...)`: Zod
+        /// `params`/`result`), or `FILE.ts` for every exported contract.
         #[arg(long)]
-        python: String,
+        ts: Option<String>,
+        /// `node_modules` with `typescript` and `zod-to-json-schema` (for `--ts`).
+        #[arg(long, default_value = "node_modules")]
+        node_modules: std::path::PathBuf,
+        /// The Node.js binary (for `--ts`).
+        #[arg(long = "node-bin", default_value = "node")]
+        node_bin: std::path::PathBuf,
         /// A directory to import from (added to `PYTHONPATH`; repeatable).
         #[arg(long)]
         python_path: Vec<std::path::PathBuf>,
@@ -393,15 +403,31 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     python,
                     python_path,
                     python_bin,
+                    ts,
+                    node_modules,
+                    node_bin,
                     out,
                 }),
             ..
         } => {
-            let how = clamator_codegen::import::PythonImport {
-                python: python_bin.clone(),
-                python_path: python_path.clone(),
-            };
-            let docs = clamator_codegen::import::python(python, &how).map_err(|e| e.to_string())?;
+            let docs = match (python, ts) {
+                (Some(python), _) => {
+                    let how = clamator_codegen::import::PythonImport {
+                        python: python_bin.clone(),
+                        python_path: python_path.clone(),
+                    };
+                    clamator_codegen::import::python(python, &how)
+                }
+                (None, Some(ts)) => {
+                    let how = clamator_codegen::import::TsImport {
+                        node: node_bin.clone(),
+                        node_modules: node_modules.clone(),
+                    };
+                    clamator_codegen::import::typescript(ts, &how)
+                }
+                (None, None) => return Err("give --python or --ts".into()),
+            }
+            .map_err(|e| e.to_string())?;
             for path in
                 clamator_codegen::import::write_documents(&docs, out).map_err(|e| e.to_string())?
             {

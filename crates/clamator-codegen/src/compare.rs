@@ -29,6 +29,7 @@ pub struct Difference {
 impl fmt::Display for Difference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.method {
+            Some(m) if self.path.is_empty() => write!(f, "{}.{m}: {}", self.service, self.what),
             Some(m) => write!(f, "{}.{m} {}: {}", self.service, self.path, self.what),
             None => write!(f, "{}: {}", self.service, self.what),
         }
@@ -291,12 +292,18 @@ fn diff(a: &Norm, b: &Norm, path: &str, out: &mut Vec<(String, String)>) {
         }
         (Norm::Enum(x), Norm::Enum(y)) => {
             if x != y {
+                let list =
+                    |v: Vec<&String>| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+                let mut parts = Vec::new();
                 let only_a: Vec<&String> = x.difference(y).collect();
                 let only_b: Vec<&String> = y.difference(x).collect();
-                out.push((
-                    path.to_owned(),
-                    format!("values: only in contract {only_a:?}, only in other {only_b:?}"),
-                ));
+                if !only_a.is_empty() {
+                    parts.push(format!("{} only in contract", list(only_a)));
+                }
+                if !only_b.is_empty() {
+                    parts.push(format!("{} only in other", list(only_b)));
+                }
+                out.push((path.to_owned(), format!("values: {}", parts.join("; "))));
             }
         }
         (

@@ -4,6 +4,9 @@
 //!
 //! * [`python`]: `clamator_protocol.Contract` objects of the released Python package (0.1.9),
 //!   Pydantic v2 models, through `model_json_schema()`.
+//! * [`typescript`]: `{service, methods}` contract objects of a TypeScript module (Zod
+//!   `params` / `result`, `notification: true`, as `defineContract` returns them), through
+//!   `zod-to-json-schema` with the original codegen's options.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,6 +16,71 @@ use serde_json::Value;
 use crate::{CodegenError, ContractDoc, DocMethod};
 
 const PYTHON_IMPORTER: &str = include_str!("python.py");
+const TYPESCRIPT_IMPORTER: &str = include_str!("typescript.cjs");
+
+/// How to run the user's TypeScript.
+#[derive(Debug, Clone)]
+pub struct TsImport {
+    /// The Node.js binary (`node` on `PATH` by default; Node 18 or newer).
+    pub node: PathBuf,
+    /// A `node_modules` directory holding `typescript` and `zod-to-json-schema` (the contract's
+    /// own imports, such as `zod`, resolve from its own location first, then from here).
+    pub node_modules: PathBuf,
+}
+
+impl Default for TsImport {
+    fn default() -> Self {
+        Self {
+            node: PathBuf::from("node"),
+            node_modules: PathBuf::from("node_modules"),
+        }
+    }
+}
+
+/// Imports the TypeScript contract(s) of `spec`: `FILE.ts:EXPORT` (one exported contract
+/// object) or `FILE.ts` (every exported `{service, methods}` object).
+///
+/// The module is transpiled with the `typescript` package and evaluated; `@clamator/protocol`
+/// (not on the npm registry) resolves to a shim with the original `defineContract` checks when
+/// it is not installed. Each schema is `zodToJsonSchema(schema, {target: "jsonSchema7",
+/// $refStrategy: "none"})`, as the original codegen hashes them.
+pub fn typescript(spec: &str, how: &TsImport) -> Result<Vec<ContractDoc>, CodegenError> {
+    let out = Command::new(&how.node)
+        .arg("-e")
+        .arg(TYPESCRIPT_IMPORTER)
+        .arg(spec)
+        .arg(&how.node_modules)
+        .output()
+        .map_err(|e| CodegenError::Import(format!("cannot run {}: {e}", how.node.display())))?;
+    parse_output(spec, &how.node, &out)
+}
+
+/// The importer's stdout as contracts, or its last stderr line as the error.
+fn parse_output(
+    spec: &str,
+    runner: &Path,
+    out: &std::process::Output,
+) -> Result<Vec<ContractDoc>, CodegenError> {
+    let bad = |why: String| CodegenError::Import(why);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let message = stderr
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("no output")
+            .to_owned();
+        return Err(bad(format!("{spec} ({}): {message}", runner.display())));
+    }
+    let parsed: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| bad(format!("{spec}: the importer printed no JSON: {e}")))?;
+    parsed["contracts"]
+        .as_array()
+        .ok_or_else(|| bad(format!("{spec}: no contracts in the importer's output")))?
+        .iter()
+        .map(|c| contract_doc(c, spec))
+        .collect()
+}
 
 /// How to run the user's Python.
 #[derive(Debug, Clone)]
@@ -61,24 +129,7 @@ pub fn python(spec: &str, how: &PythonImport) -> Result<Vec<ContractDoc>, Codege
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .map_err(|e| bad(format!("cannot run {}: {e}", how.python.display())))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let message = stderr
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or("no output")
-            .to_owned();
-        return Err(bad(format!("{spec} ({}): {message}", how.python.display())));
-    }
-    let parsed: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| bad(format!("{spec}: the importer printed no JSON: {e}")))?;
-    parsed["contracts"]
-        .as_array()
-        .ok_or_else(|| bad(format!("{spec}: no contracts in the importer's output")))?
-        .iter()
-        .map(|c| contract_doc(c, spec))
-        .collect()
+    parse_output(spec, &how.python, &out)
 }
 
 fn contract_doc(c: &Value, spec: &str) -> Result<ContractDoc, CodegenError> {
