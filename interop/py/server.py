@@ -15,7 +15,7 @@ from clamator_over_redis import RedisRpcServer
 from clamator_protocol import RpcError
 
 from arith import (  # noqa: E402  (generated)
-    AddResult, ArithService, DivideResult, EchoTextResult, SlowAddResult, arith_contract,
+    AddResult, ArithService, DivideResult, EchoText, arith_contract,
 )
 from notifications import NotificationsService, notifications_contract  # noqa: E402
 
@@ -36,12 +36,12 @@ class Fixture(ArithService, NotificationsService):
 
     async def echo_text(self, p):
         self.handled += 1
-        return EchoTextResult(text=p.text)
+        return EchoText(text=p.text)
 
     async def slow_add(self, p):
         self.handled += 1
         await asyncio.sleep(p.sleep_ms / 1000)
-        return SlowAddResult(sum=p.a + p.b)
+        return AddResult(sum=p.a + p.b)
 
     async def ping(self, p):
         self.handled += 1

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from clamator_over_redis import RedisRpcClient  # noqa: E402
 from clamator_protocol import RpcError  # noqa: E402
 
-from arith import AddParams, ArithClient, DivideParams, EchoTextParams, SlowAddParams  # noqa: E402
+from arith import AddParams, ArithClient, EchoText, SlowAddParams  # noqa: E402
 from notifications import NotificationsClient, PingParams  # noqa: E402
 
 
@@ -23,12 +23,12 @@ async def main() -> None:
     arith, notes = ArithClient(client), NotificationsClient(client)
     out = {}
     out["add"] = (await arith.add(AddParams(a=2, b=3))).model_dump()
-    out["echoText"] = (await arith.echo_text(EchoTextParams(text="héllo ✓"))).model_dump()
+    out["echoText"] = (await arith.echo_text(EchoText(text="héllo ✓"))).model_dump()
     # populate_by_name: both spellings construct
     out["slowAdd"] = (await arith.slow_add(SlowAddParams(a=1, b=2, sleep_ms=5))).model_dump()
     out["slowAddAlias"] = (await arith.slow_add(SlowAddParams(a=1, b=2, sleepMs=5), timeout_ms=3000)).model_dump()
     try:
-        await arith.divide(DivideParams(a=1, b=0))
+        await arith.divide(AddParams(a=1, b=0))
         out["divide"] = "no error"
     except RpcError as e:
         out["divide"] = {"code": e.code, "message": e.message}

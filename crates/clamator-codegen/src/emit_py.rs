@@ -212,9 +212,14 @@ fn def(d: &Def, roots: &[&str], out: &mut String) {
             name,
             fields,
             strict,
+            description,
         } => {
             let extra = if *strict { "extra=\"forbid\", " } else { "" };
             let _ = writeln!(out, "class {name}(BaseModel):");
+            if let Some(d) = description {
+                out.push_str(&docstring(d, "    "));
+                out.push('\n');
+            }
             let _ = writeln!(
                 out,
                 "    model_config = ConfigDict({extra}populate_by_name=True)"

@@ -76,6 +76,10 @@ fn int_type(min: Option<f64>, max: Option<f64>) -> &'static str {
     }
 }
 
+/// What an item without a description in the document gets instead of placeholder text (a
+/// doc comment would come back as a description in the contract's schemas).
+const UNDOCUMENTED: &str = "#[allow(missing_docs)]\n";
+
 const DERIVE: &str = "#[clamator::model]\n#[derive(Debug, Clone, PartialEq)]";
 
 /// `///` lines at `indent`.
@@ -98,10 +102,9 @@ fn field(f: &Field, out: &mut String) {
 /// A field at `indent`, with `vis` (`"pub "` in structs, `""` in enum variants).
 fn field_at(f: &Field, indent: &str, vis: &str, out: &mut String) {
     let name = ident(&snake(&f.wire));
+    // No placeholder text where the document has none: a doc comment becomes a description.
     if let Some(d) = &f.description {
         out.push_str(&doc_comment(d, indent));
-    } else {
-        let _ = writeln!(out, "{indent}/// `{}`.", f.wire);
     }
     let mut attrs = Vec::new();
     if name.trim_start_matches("r#") != f.wire {
@@ -133,7 +136,7 @@ fn field_at(f: &Field, indent: &str, vis: &str, out: &mut String) {
 /// tag as a literal.
 fn tagged_union(name: &str, variants: &[Ty], tag: &str, all: &[Def]) -> Option<String> {
     let mut out = format!(
-        "/// `{name}` (one of its variants, told apart by `{tag}`).\n{DERIVE}\n#[serde(tag = {})]\npub enum {name} {{\n",
+        "{UNDOCUMENTED}{DERIVE}\n#[serde(tag = {})]\npub enum {name} {{\n",
         serde_json::to_string(tag).unwrap_or_default()
     );
     for v in variants {
@@ -148,7 +151,7 @@ fn tagged_union(name: &str, variants: &[Ty], tag: &str, all: &[Def]) -> Option<S
         })?;
         let _ = writeln!(
             out,
-            "    /// `{tag}: {value}` (a `{member}`).\n    #[serde(rename = {})]\n    {} {{",
+            "    #[serde(rename = {})]\n    {} {{",
             serde_json::to_string(&value).unwrap_or_default(),
             ident(&pascal(&value))
         );
@@ -178,8 +181,15 @@ fn def(d: &Def, all: &[Def], out: &mut String) {
             name,
             fields,
             strict,
+            description,
         } => {
-            let _ = writeln!(out, "/// `{name}`.\n{DERIVE}");
+            if let Some(d) = description {
+                out.push_str(&doc_comment(d, ""));
+            }
+            if description.is_none() || fields.iter().any(|f| f.description.is_none()) {
+                out.push_str(UNDOCUMENTED);
+            }
+            let _ = writeln!(out, "{DERIVE}");
             if *strict {
                 out.push_str("#[serde(deny_unknown_fields)]\n");
             }
@@ -188,11 +198,12 @@ fn def(d: &Def, all: &[Def], out: &mut String) {
             out.push_str("}\n");
         }
         Def::Enum { name, values } => {
-            let _ = writeln!(out, "/// `{name}`.\n{DERIVE}\npub enum {name} {{");
+            // No doc comments on the variants: schemars would turn the enum into a `oneOf`.
+            let _ = writeln!(out, "{UNDOCUMENTED}{DERIVE}\npub enum {name} {{");
             for v in values {
                 let _ = writeln!(
                     out,
-                    "    /// `{v}`.\n    #[serde(rename = {})]\n    {},",
+                    "    #[serde(rename = {})]\n    {},",
                     serde_json::to_string(v).unwrap_or_default(),
                     ident(&pascal(v))
                 );
@@ -200,18 +211,21 @@ fn def(d: &Def, all: &[Def], out: &mut String) {
             out.push_str("}\n");
         }
         Def::Union { name, variants, .. } => {
-            let _ = writeln!(out, "/// `{name}` (one of its variants).\n{DERIVE}\n#[serde(untagged)]\npub enum {name} {{");
+            let _ = writeln!(
+                out,
+                "{UNDOCUMENTED}{DERIVE}\n#[serde(untagged)]\npub enum {name} {{"
+            );
             for (i, v) in variants.iter().enumerate() {
                 let vname = match v {
                     Ty::Named(n) => n.clone(),
                     _ => format!("Variant{}", i + 1),
                 };
-                let _ = writeln!(out, "    /// A `{vname}`.\n    {vname}({}),", ty(v));
+                let _ = writeln!(out, "    {vname}({}),", ty(v));
             }
             out.push_str("}\n");
         }
         Def::Alias { name, ty: t } => {
-            let _ = writeln!(out, "/// `{name}`.\npub type {name} = {};", ty(t));
+            let _ = writeln!(out, "{UNDOCUMENTED}pub type {name} = {};", ty(t));
         }
     }
 }

@@ -117,6 +117,13 @@ fn def(d: &Def, out: &mut String) {
         }
         Def::Alias { ty, .. } => zod(ty),
     };
+    if let Def::Object {
+        description: Some(d),
+        ..
+    } = d
+    {
+        out.push_str(&jsdoc(d, ""));
+    }
     let _ = writeln!(out, "export const {name} = {schema};");
     let _ = writeln!(out, "export type {name} = z.infer<typeof {name}>;");
 }

@@ -66,6 +66,21 @@ fn type_name(ty: &Ty) -> String {
     }
 }
 
+/// The name of a method's params or result type: the schema's `title` (the Rust type or
+/// Pydantic model it came from) when it is a usable identifier, so that one type used by
+/// several methods stays one type in every language; else `<Method>Params` / `<Method>Result`.
+fn root_name(schema: &Value, fallback: String) -> String {
+    match schema.get("title").and_then(Value::as_str) {
+        Some(title)
+            if title.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && title.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            title.to_owned()
+        }
+        _ => fallback,
+    }
+}
+
 pub(crate) fn prepare(doc: &ContractDoc) -> Prepared<'_> {
     let mut lowered = Lowerer::default();
     let methods = doc
@@ -73,12 +88,12 @@ pub(crate) fn prepare(doc: &ContractDoc) -> Prepared<'_> {
         .iter()
         .map(|m| {
             let n = schema::upper_first(&m.name);
-            let params =
-                type_name(&lowered.lower_named(&m.params, &m.params, &format!("{n}Params")));
-            let result = m
-                .result
-                .as_ref()
-                .map(|r| type_name(&lowered.lower_named(r, r, &format!("{n}Result"))));
+            let hint = root_name(&m.params, format!("{n}Params"));
+            let params = type_name(&lowered.lower_named(&m.params, &m.params, &hint));
+            let result = m.result.as_ref().map(|r| {
+                let hint = root_name(r, format!("{n}Result"));
+                type_name(&lowered.lower_named(r, r, &hint))
+            });
             (m, params, result)
         })
         .collect();

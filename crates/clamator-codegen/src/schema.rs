@@ -75,6 +75,8 @@ pub enum Def {
         fields: Vec<Field>,
         /// `additionalProperties: false`.
         strict: bool,
+        /// The schema's `description` (a Rust doc comment, a Python docstring).
+        description: Option<String>,
     },
     /// A string enum.
     Enum {
@@ -443,6 +445,10 @@ impl Lowerer {
             name: name.clone(),
             fields,
             strict,
+            description: obj
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         });
         Ty::Named(name)
     }
@@ -456,12 +462,18 @@ impl Lowerer {
         let inner = if non_null.len() == 1 {
             self.lower(non_null[0], root, hint)
         } else {
+            // Members without a title are named from their tag value when the union is tagged
+            // (`ItemKind` with `kind: "book"` → `ItemKindBook`), else numbered.
+            let tags = tag_values(&non_null, root);
             let variants: Vec<Ty> = non_null
                 .iter()
                 .enumerate()
                 .map(|(i, m)| {
                     let title = m.get("title").and_then(Value::as_str).map(pascal);
-                    let vhint = title.unwrap_or_else(|| format!("{hint}{}", i + 1));
+                    let vhint = title.unwrap_or_else(|| match &tags {
+                        Some(values) => format!("{hint}{}", pascal(&values[i])),
+                        None => format!("{hint}{}", i + 1),
+                    });
                     self.lower(m, root, &vhint)
                 })
                 .collect();
@@ -508,6 +520,44 @@ impl Lowerer {
                 })
             })
     }
+}
+
+/// The constant each member of a union gives one shared property (the tag), when there is such
+/// a property and the values are distinct identifiers-to-be; members may be `$ref`s.
+fn tag_values(members: &[&Value], root: &Value) -> Option<Vec<String>> {
+    let resolve = |m: &Value| -> Option<Value> {
+        match m.get("$ref").and_then(Value::as_str) {
+            Some(r) => {
+                let name = r.rsplit('/').next()?;
+                definitions(root)?.get(name).cloned()
+            }
+            None => Some(m.clone()),
+        }
+    };
+    let objects: Vec<Value> = members.iter().map(|m| resolve(m)).collect::<Option<_>>()?;
+    let constant = |o: &Value, prop: &str| -> Option<String> {
+        let p = o.get("properties")?.get(prop)?;
+        let v = p
+            .get("const")
+            .or_else(|| match p.get("enum")?.as_array()?.as_slice() {
+                [one] => Some(one),
+                _ => None,
+            })?;
+        v.as_str().map(str::to_owned)
+    };
+    let first = objects.first()?.get("properties")?.as_object()?;
+    for prop in first.keys() {
+        let values: Option<Vec<String>> = objects.iter().map(|o| constant(o, prop)).collect();
+        if let Some(values) = values {
+            let mut unique = values.clone();
+            unique.sort();
+            unique.dedup();
+            if unique.len() == values.len() && values.iter().all(|v| !pascal(v).is_empty()) {
+                return Some(values);
+            }
+        }
+    }
+    None
 }
 
 /// Orders definitions so that every definition comes after those it uses (cycles keep their

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "interop" / "generated" / "py"))
 
-from arith import AddParams, ArithClient, DivideParams, EchoTextParams  # noqa: E402
+from arith import AddParams, ArithClient, EchoText  # noqa: E402
 from clamator_over_redis import RedisRpcClient  # noqa: E402
 from clamator_protocol import RpcError  # noqa: E402
 
@@ -26,10 +26,10 @@ async def main() -> None:
     arith = ArithClient(client)
     added = await arith.add(AddParams(a=2, b=3))
     print(f"python: arith.add(2, 3) = {added.sum}", flush=True)
-    echoed = await arith.echo_text(EchoTextParams(text="héllo from Python ✓"))
+    echoed = await arith.echo_text(EchoText(text="héllo from Python ✓"))
     print(f"python: arith.echoText -> {echoed.text}", flush=True)
     try:
-        await arith.divide(DivideParams(a=1, b=0))
+        await arith.divide(AddParams(a=1, b=0))
     except RpcError as e:
         print(f"python: arith.divide(1, 0) -> RpcError {e.code} {e.message!r}", flush=True)
     # clamator-over-redis 0.1.9: RedisRpcClient.stop() can hang on redis-py's cancelled XREAD

@@ -27,20 +27,20 @@ impl Arith for Calculator {
         println!("rust: add({}, {})", p.a, p.b);
         Ok(AddResult { sum: p.a + p.b })
     }
-    async fn divide(&self, p: DivideParams) -> Result<DivideResult, HandlerError> {
+    async fn divide(&self, p: AddParams) -> Result<DivideResult, HandlerError> {
         println!("rust: divide({}, {})", p.a, p.b);
         if p.b == 0.0 {
             return Err(RpcError::new(-32000, "division by zero").into());
         }
         Ok(DivideResult { q: p.a / p.b })
     }
-    async fn echo_text(&self, p: EchoTextParams) -> Result<EchoTextResult, HandlerError> {
+    async fn echo_text(&self, p: EchoText) -> Result<EchoText, HandlerError> {
         println!("rust: echoText({:?})", p.text);
-        Ok(EchoTextResult { text: p.text })
+        Ok(EchoText { text: p.text })
     }
-    async fn slow_add(&self, p: SlowAddParams) -> Result<SlowAddResult, HandlerError> {
+    async fn slow_add(&self, p: SlowAddParams) -> Result<AddResult, HandlerError> {
         tokio::time::sleep(std::time::Duration::from_millis(p.sleep_ms)).await;
-        Ok(SlowAddResult { sum: p.a + p.b })
+        Ok(AddResult { sum: p.a + p.b })
     }
 }
 

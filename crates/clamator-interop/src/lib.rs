@@ -195,7 +195,7 @@ mod generated_impl {
             Ok(g::AddResult { sum: p.a + p.b })
         }
 
-        async fn divide(&self, p: g::DivideParams) -> Result<g::DivideResult, HandlerError> {
+        async fn divide(&self, p: g::AddParams) -> Result<g::DivideResult, HandlerError> {
             self.count();
             if p.b == 0.0 {
                 return Err(RpcError::new(-32000, "division by zero").into());
@@ -203,17 +203,17 @@ mod generated_impl {
             Ok(g::DivideResult { q: p.a / p.b })
         }
 
-        async fn echo_text(&self, p: g::EchoTextParams) -> Result<g::EchoTextResult, HandlerError> {
+        async fn echo_text(&self, p: g::EchoText) -> Result<g::EchoText, HandlerError> {
             self.count();
-            Ok(g::EchoTextResult { text: p.text })
+            Ok(g::EchoText { text: p.text })
         }
 
-        async fn slow_add(&self, p: g::SlowAddParams) -> Result<g::SlowAddResult, HandlerError> {
+        async fn slow_add(&self, p: g::SlowAddParams) -> Result<g::AddResult, HandlerError> {
             self.count();
             self.record("slowAdd", p.a, "start");
             tokio::time::sleep(Duration::from_millis(p.sleep_ms)).await;
             self.record("slowAdd", p.a, "end");
-            Ok(g::SlowAddResult { sum: p.a + p.b })
+            Ok(g::AddResult { sum: p.a + p.b })
         }
     }
 

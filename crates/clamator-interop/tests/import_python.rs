@@ -125,34 +125,34 @@ struct Store {
 }
 
 impl Shop for Store {
-    async fn place_order(&self, p: PlaceOrderParams) -> Result<PlaceOrderResult, HandlerError> {
+    async fn place_order(&self, p: PlaceOrder) -> Result<Placed, HandlerError> {
         let total = p
             .lines
             .iter()
             .map(|l| f64::from(l.quantity) * l.unit_price)
             .sum();
         let kind = match &p.shipping {
-            PlaceOrderParamsShipping::Pickup { store } => format!("pickup at {store}"),
-            PlaceOrderParamsShipping::Delivery { address } => {
+            PlaceOrderShipping::Pickup { store } => format!("pickup at {store}"),
+            PlaceOrderShipping::Delivery { address } => {
                 format!("delivery to {}", address.city)
             }
         };
         self.shipping.lock().unwrap().push(kind);
         let n = self.orders.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(PlaceOrderResult {
+        Ok(Placed {
             order_id: format!("o-{n}"),
             total,
-            status: PlaceOrderResultStatus::Accepted,
+            status: PlacedStatus::Accepted,
         })
     }
-    async fn count(&self, _: CountParams) -> Result<CountResult, HandlerError> {
-        Ok(CountResult {
+    async fn count(&self, _: Nothing) -> Result<Placed, HandlerError> {
+        Ok(Placed {
             order_id: "-".into(),
             total: f64::from(self.orders.load(Ordering::SeqCst)),
-            status: CountResultStatus::Queued,
+            status: PlacedStatus::Queued,
         })
     }
-    async fn cancelled(&self, p: CancelledParams) {
+    async fn cancelled(&self, p: Cancelled) {
         self.cancelled.lock().unwrap().push(p.order_id);
     }
 }

@@ -133,3 +133,55 @@ fn import_errors_name_the_problem() {
         "{e}"
     );
 }
+
+/// Python generated from the TypeScript contract (as a Python team joining a TypeScript system
+/// would do) imports into the released packages, names the union's members from their tags,
+/// and validates what the Zod contract validates.
+#[test]
+fn python_generated_from_the_typescript_contract_works() {
+    let how = how();
+    let ts = clamator_codegen::import::typescript(&fixture(), &how).unwrap();
+    let python_code = clamator_codegen::python(&ts[0]);
+    assert!(
+        python_code.contains("class PlaceOrderParamsShippingPickup(BaseModel):")
+            && python_code.contains("class PlaceOrderParamsShippingDelivery(BaseModel):"),
+        "{python_code}"
+    );
+    let dir = std::env::temp_dir().join(format!("clamator-ts-py-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("shop.py"), python_code).unwrap();
+    let script = r#"
+import sys
+sys.path.insert(0, sys.argv[1])
+import shop
+from clamator_protocol import Contract
+assert isinstance(shop.shop_contract, Contract)
+ok = {"customerId": "c", "lines": [{"sku": "t", "quantity": 2, "unitPrice": 1.5}],
+      "shipping": {"kind": "pickup", "store": "S1"}}
+p = shop.PlaceOrderParams.model_validate(ok)
+assert type(p.shipping).__name__ == "PlaceOrderParamsShippingPickup", type(p.shipping)
+for bad in ({"kind": "boat", "store": "S1"}, {"kind": "pickup"}):
+    try:
+        shop.PlaceOrderParams.model_validate({**ok, "shipping": bad})
+        raise SystemExit(f"accepted {bad}")
+    except Exception as e:
+        if isinstance(e, SystemExit): raise
+try:
+    shop.PlaceOrderParams.model_validate({**ok, "lines": [{"sku": "t", "quantity": 101, "unitPrice": 1}]})
+    raise SystemExit("accepted quantity 101")
+except Exception as e:
+    if isinstance(e, SystemExit): raise
+print("ok")
+"#;
+    let out = Command::new(common::setup_python())
+        .args(["-c", script, dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

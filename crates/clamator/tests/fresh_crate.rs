@@ -81,14 +81,14 @@ impl Arith for Calc {
     async fn add(&self, p: AddParams) -> Result<AddResult, clamator::HandlerError> {
         Ok(AddResult { sum: p.a + p.b })
     }
-    async fn divide(&self, p: DivideParams) -> Result<DivideResult, clamator::HandlerError> {
+    async fn divide(&self, p: AddParams) -> Result<DivideResult, clamator::HandlerError> {
         Ok(DivideResult { q: p.a / p.b })
     }
-    async fn echo_text(&self, p: EchoTextParams) -> Result<EchoTextResult, clamator::HandlerError> {
-        Ok(EchoTextResult { text: p.text })
+    async fn echo_text(&self, p: EchoText) -> Result<EchoText, clamator::HandlerError> {
+        Ok(EchoText { text: p.text })
     }
-    async fn slow_add(&self, p: SlowAddParams) -> Result<SlowAddResult, clamator::HandlerError> {
-        Ok(SlowAddResult { sum: p.a + p.b })
+    async fn slow_add(&self, p: SlowAddParams) -> Result<AddResult, clamator::HandlerError> {
+        Ok(AddResult { sum: p.a + p.b })
     }
 }
 

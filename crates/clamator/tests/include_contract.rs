@@ -14,23 +14,17 @@ impl arith::Arith for Impl {
     async fn add(&self, p: arith::AddParams) -> Result<arith::AddResult, HandlerError> {
         Ok(arith::AddResult { sum: p.a + p.b })
     }
-    async fn divide(&self, p: arith::DivideParams) -> Result<arith::DivideResult, HandlerError> {
+    async fn divide(&self, p: arith::AddParams) -> Result<arith::DivideResult, HandlerError> {
         if p.b == 0.0 {
             return Err(RpcError::new(-32000, "division by zero").into());
         }
         Ok(arith::DivideResult { q: p.a / p.b })
     }
-    async fn echo_text(
-        &self,
-        p: arith::EchoTextParams,
-    ) -> Result<arith::EchoTextResult, HandlerError> {
-        Ok(arith::EchoTextResult { text: p.text })
+    async fn echo_text(&self, p: arith::EchoText) -> Result<arith::EchoText, HandlerError> {
+        Ok(arith::EchoText { text: p.text })
     }
-    async fn slow_add(
-        &self,
-        p: arith::SlowAddParams,
-    ) -> Result<arith::SlowAddResult, HandlerError> {
-        Ok(arith::SlowAddResult { sum: p.a + p.b })
+    async fn slow_add(&self, p: arith::SlowAddParams) -> Result<arith::AddResult, HandlerError> {
+        Ok(arith::AddResult { sum: p.a + p.b })
     }
 }
 
@@ -54,7 +48,7 @@ async fn serves_and_calls_a_contract_from_its_document() {
         5.0
     );
     let e = typed
-        .divide(arith::DivideParams { a: 1.0, b: 0.0 })
+        .divide(arith::AddParams { a: 1.0, b: 0.0 })
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(-32000));

@@ -12,50 +12,44 @@ from clamator_protocol import ClamatorClient, Contract, MethodEntry
 
 
 class AddParams(BaseModel):
+    """`arith.add` / `arith.divide` params."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     a: float = Field(..., description="Left operand.")
     b: float = Field(..., description="Right operand.")
 
 
 class AddResult(BaseModel):
+    """`arith.add` / `arith.slowAdd` result."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     sum: float = Field(..., description="`a + b`.")
 
 
-class DivideParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    a: float = Field(..., description="Left operand.")
-    b: float = Field(..., description="Right operand.")
-
-
 class DivideResult(BaseModel):
+    """`arith.divide` result."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     q: float = Field(..., description="`a / b`.")
 
 
-class EchoTextParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    text: str = Field(..., description="The text.")
+class EchoText(BaseModel):
+    """`arith.echoText` params and result."""
 
-
-class EchoTextResult(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     text: str = Field(..., description="The text.")
 
 
 class SlowAddParams(BaseModel):
+    """`arith.slowAdd` params."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     a: float = Field(..., description="Left operand.")
     b: float = Field(..., description="Right operand.")
     sleep_ms: int = Field(..., alias="sleepMs", ge=0, le=18446744073709551615, description="How long the handler sleeps, in milliseconds.")
 
 
-class SlowAddResult(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    sum: float = Field(..., description="`a + b`.")
-
-
-for _model in (AddParams, AddResult, DivideParams, DivideResult, EchoTextParams, EchoTextResult, SlowAddParams, SlowAddResult,):
+for _model in (AddParams, AddResult, DivideResult, EchoText, SlowAddParams,):
     _model.model_rebuild()
 
 
@@ -70,20 +64,20 @@ class ArithClient:
         raw = await self._client.call("arith", "add", params.model_dump(mode='json', by_alias=True, exclude_unset=True), timeout_ms=timeout_ms)
         return AddResult.model_validate(raw)
 
-    async def divide(self, params: DivideParams, *, timeout_ms: int | None = None) -> DivideResult:
+    async def divide(self, params: AddParams, *, timeout_ms: int | None = None) -> DivideResult:
         """`a / b`; `RpcError(-32000, "division by zero")` when `b == 0`."""
         raw = await self._client.call("arith", "divide", params.model_dump(mode='json', by_alias=True, exclude_unset=True), timeout_ms=timeout_ms)
         return DivideResult.model_validate(raw)
 
-    async def echo_text(self, params: EchoTextParams, *, timeout_ms: int | None = None) -> EchoTextResult:
+    async def echo_text(self, params: EchoText, *, timeout_ms: int | None = None) -> EchoText:
         """Echoes the text."""
         raw = await self._client.call("arith", "echoText", params.model_dump(mode='json', by_alias=True, exclude_unset=True), timeout_ms=timeout_ms)
-        return EchoTextResult.model_validate(raw)
+        return EchoText.model_validate(raw)
 
-    async def slow_add(self, params: SlowAddParams, *, timeout_ms: int | None = None) -> SlowAddResult:
+    async def slow_add(self, params: SlowAddParams, *, timeout_ms: int | None = None) -> AddResult:
         """Sleeps `sleepMs`, then `a + b`."""
         raw = await self._client.call("arith", "slowAdd", params.model_dump(mode='json', by_alias=True, exclude_unset=True), timeout_ms=timeout_ms)
-        return SlowAddResult.model_validate(raw)
+        return AddResult.model_validate(raw)
 
 
 class ArithService(ABC):
@@ -94,23 +88,23 @@ class ArithService(ABC):
         """`a + b`."""
 
     @abstractmethod
-    async def divide(self, params: DivideParams) -> DivideResult:
+    async def divide(self, params: AddParams) -> DivideResult:
         """`a / b`; `RpcError(-32000, "division by zero")` when `b == 0`."""
 
     @abstractmethod
-    async def echo_text(self, params: EchoTextParams) -> EchoTextResult:
+    async def echo_text(self, params: EchoText) -> EchoText:
         """Echoes the text."""
 
     @abstractmethod
-    async def slow_add(self, params: SlowAddParams) -> SlowAddResult:
+    async def slow_add(self, params: SlowAddParams) -> AddResult:
         """Sleeps `sleepMs`, then `a + b`."""
 
 
 METHODS = {
     "add": MethodEntry(params_model=AddParams, result_model=AddResult, handler_attr="add"),
-    "divide": MethodEntry(params_model=DivideParams, result_model=DivideResult, handler_attr="divide"),
-    "echoText": MethodEntry(params_model=EchoTextParams, result_model=EchoTextResult, handler_attr="echo_text"),
-    "slowAdd": MethodEntry(params_model=SlowAddParams, result_model=SlowAddResult, handler_attr="slow_add"),
+    "divide": MethodEntry(params_model=AddParams, result_model=DivideResult, handler_attr="divide"),
+    "echoText": MethodEntry(params_model=EchoText, result_model=EchoText, handler_attr="echo_text"),
+    "slowAdd": MethodEntry(params_model=SlowAddParams, result_model=AddResult, handler_attr="slow_add"),
 }
 
 arith_contract = Contract(

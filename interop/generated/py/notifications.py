@@ -12,6 +12,8 @@ from clamator_protocol import ClamatorClient, Contract, MethodEntry
 
 
 class PingParams(BaseModel):
+    """`notifications.ping` params."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     tag: str | None = Field(default=None, description="Optional tag.")
 

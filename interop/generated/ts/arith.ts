@@ -8,38 +8,32 @@ export interface ClamatorClient {
   notify(service: string, method: string, params: unknown): Promise<void>;
 }
 
+/** `arith.add` / `arith.divide` params. */
 export const AddParams = z.object({
   a: z.number(),
   b: z.number(),
 }).strict();
 export type AddParams = z.infer<typeof AddParams>;
 
+/** `arith.add` / `arith.slowAdd` result. */
 export const AddResult = z.object({
   sum: z.number(),
 }).strict();
 export type AddResult = z.infer<typeof AddResult>;
 
-export const DivideParams = z.object({
-  a: z.number(),
-  b: z.number(),
-}).strict();
-export type DivideParams = z.infer<typeof DivideParams>;
-
+/** `arith.divide` result. */
 export const DivideResult = z.object({
   q: z.number(),
 }).strict();
 export type DivideResult = z.infer<typeof DivideResult>;
 
-export const EchoTextParams = z.object({
+/** `arith.echoText` params and result. */
+export const EchoText = z.object({
   text: z.string(),
 }).strict();
-export type EchoTextParams = z.infer<typeof EchoTextParams>;
+export type EchoText = z.infer<typeof EchoText>;
 
-export const EchoTextResult = z.object({
-  text: z.string(),
-}).strict();
-export type EchoTextResult = z.infer<typeof EchoTextResult>;
-
+/** `arith.slowAdd` params. */
 export const SlowAddParams = z.object({
   a: z.number(),
   b: z.number(),
@@ -47,18 +41,13 @@ export const SlowAddParams = z.object({
 }).strict();
 export type SlowAddParams = z.infer<typeof SlowAddParams>;
 
-export const SlowAddResult = z.object({
-  sum: z.number(),
-}).strict();
-export type SlowAddResult = z.infer<typeof SlowAddResult>;
-
 export const arithContract = {
   service: "arith",
   methods: {
     add: { params: AddParams, result: AddResult },
-    divide: { params: DivideParams, result: DivideResult },
-    echoText: { params: EchoTextParams, result: EchoTextResult },
-    slowAdd: { params: SlowAddParams, result: SlowAddResult },
+    divide: { params: AddParams, result: DivideResult },
+    echoText: { params: EchoText, result: EchoText },
+    slowAdd: { params: SlowAddParams, result: AddResult },
   },
 } as const;
 
@@ -72,18 +61,18 @@ export class ArithClient {
   }
 
   /** `a / b`; `RpcError(-32000, "division by zero")` when `b == 0`. */
-  divide(params: DivideParams, opts?: { timeoutMs?: number }): Promise<DivideResult> {
+  divide(params: AddParams, opts?: { timeoutMs?: number }): Promise<DivideResult> {
     return this.client.call("arith", "divide", params, opts) as Promise<DivideResult>;
   }
 
   /** Echoes the text. */
-  echoText(params: EchoTextParams, opts?: { timeoutMs?: number }): Promise<EchoTextResult> {
-    return this.client.call("arith", "echoText", params, opts) as Promise<EchoTextResult>;
+  echoText(params: EchoText, opts?: { timeoutMs?: number }): Promise<EchoText> {
+    return this.client.call("arith", "echoText", params, opts) as Promise<EchoText>;
   }
 
   /** Sleeps `sleepMs`, then `a + b`. */
-  slowAdd(params: SlowAddParams, opts?: { timeoutMs?: number }): Promise<SlowAddResult> {
-    return this.client.call("arith", "slowAdd", params, opts) as Promise<SlowAddResult>;
+  slowAdd(params: SlowAddParams, opts?: { timeoutMs?: number }): Promise<AddResult> {
+    return this.client.call("arith", "slowAdd", params, opts) as Promise<AddResult>;
   }
 }
 
@@ -92,9 +81,9 @@ export interface ArithService {
   /** `a + b`. */
   add(params: AddParams): Promise<AddResult>;
   /** `a / b`; `RpcError(-32000, "division by zero")` when `b == 0`. */
-  divide(params: DivideParams): Promise<DivideResult>;
+  divide(params: AddParams): Promise<DivideResult>;
   /** Echoes the text. */
-  echoText(params: EchoTextParams): Promise<EchoTextResult>;
+  echoText(params: EchoText): Promise<EchoText>;
   /** Sleeps `sleepMs`, then `a + b`. */
-  slowAdd(params: SlowAddParams): Promise<SlowAddResult>;
+  slowAdd(params: SlowAddParams): Promise<AddResult>;
 }

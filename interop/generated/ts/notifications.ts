@@ -8,6 +8,7 @@ export interface ClamatorClient {
   notify(service: string, method: string, params: unknown): Promise<void>;
 }
 
+/** `notifications.ping` params. */
 export const PingParams = z.object({
   tag: z.string().nullable().optional(),
 }).strict();

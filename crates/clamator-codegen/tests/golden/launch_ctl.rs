@@ -2,172 +2,137 @@
 // DO NOT EDIT. Re-run codegen to update.
 #![allow(clippy::all, missing_docs, unused_imports)]
 
-/// `StartParamsMode`.
+#[allow(missing_docs)]
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 pub enum StartParamsMode {
-    /// `fast`.
     #[serde(rename = "fast")]
     Fast,
-    /// `safe`.
     #[serde(rename = "safe")]
     Safe,
-    /// `dry-run`.
     #[serde(rename = "dry-run")]
     DryRun,
 }
 
-/// `Limits`.
+#[allow(missing_docs)]
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// `cpu`.
     pub cpu: f64,
-    /// `memMb`.
     #[serde(rename = "memMb", default, skip_serializing_if = "Option::is_none")]
     pub mem_mb: Option<u64>,
 }
 
-/// `HostTarget`.
+#[allow(missing_docs)]
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HostTarget {
-    /// `kind`.
     pub kind: String,
-    /// `host`.
     pub host: String,
 }
 
-/// `PoolTarget`.
+#[allow(missing_docs)]
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PoolTarget {
-    /// `kind`.
     pub kind: String,
-    /// `pool`.
     pub pool: String,
-    /// `size`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
 }
 
-/// `StartParamsTarget` (one of its variants, told apart by `kind`).
+#[allow(missing_docs)]
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(tag = "kind")]
 pub enum StartParamsTarget {
-    /// `kind: host` (a `HostTarget`).
     #[serde(rename = "host")]
     Host {
-        /// `host`.
         host: String,
     },
-    /// `kind: pool` (a `PoolTarget`).
     #[serde(rename = "pool")]
     Pool {
-        /// `pool`.
         pool: String,
-        /// `size`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         size: Option<u64>,
     },
 }
 
-/// `StartParams`.
+#[allow(missing_docs)]
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StartParams {
-    /// `processId`.
     #[serde(rename = "processId")]
     pub process_id: String,
-    /// `class`.
     pub class: String,
-    /// `retries`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u8>,
-    /// `weight`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<f64>,
-    /// `at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
-    /// `note`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// `mode`.
     pub mode: StartParamsMode,
-    /// `version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// `tags`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
-    /// `env`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<std::collections::BTreeMap<String, String>>,
-    /// `limits`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
-    /// `target`.
     pub target: StartParamsTarget,
-    /// `extra`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<clamator::serde_json::Value>,
 }
 
-/// `Started`.
+#[allow(missing_docs)]
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 pub struct Started {
-    /// `pid`.
     pub pid: i64,
-    /// `startedAt`.
     #[serde(rename = "startedAt", default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
 }
 
-/// `Queued`.
+#[allow(missing_docs)]
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 pub struct Queued {
-    /// `position`.
     pub position: i64,
 }
 
-/// `StartResult` (one of its variants).
+#[allow(missing_docs)]
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(untagged)]
 pub enum StartResult {
-    /// A `Started`.
     Started(Started),
-    /// A `Queued`.
     Queued(Queued),
 }
 
-/// `CountParams`.
+#[allow(missing_docs)]
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CountParams {
 }
 
-/// `CountResult`.
+#[allow(missing_docs)]
 pub type CountResult = u64;
 
-/// `StoppedParams`.
+#[allow(missing_docs)]
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StoppedParams {
-    /// `processId`.
     #[serde(rename = "processId")]
     pub process_id: String,
-    /// `exitCode`.
     #[serde(rename = "exitCode", default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
 }

@@ -2,7 +2,7 @@
 // DO NOT EDIT. Re-run codegen to update.
 #![allow(clippy::all, missing_docs, unused_imports)]
 
-/// `AddParams`.
+/// `arith.add` / `arith.divide` params.
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -13,7 +13,7 @@ pub struct AddParams {
     pub b: f64,
 }
 
-/// `AddResult`.
+/// `arith.add` / `arith.slowAdd` result.
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -22,18 +22,7 @@ pub struct AddResult {
     pub sum: f64,
 }
 
-/// `DivideParams`.
-#[clamator::model]
-#[derive(Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DivideParams {
-    /// Left operand.
-    pub a: f64,
-    /// Right operand.
-    pub b: f64,
-}
-
-/// `DivideResult`.
+/// `arith.divide` result.
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -42,25 +31,16 @@ pub struct DivideResult {
     pub q: f64,
 }
 
-/// `EchoTextParams`.
+/// `arith.echoText` params and result.
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct EchoTextParams {
+pub struct EchoText {
     /// The text.
     pub text: String,
 }
 
-/// `EchoTextResult`.
-#[clamator::model]
-#[derive(Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct EchoTextResult {
-    /// The text.
-    pub text: String,
-}
-
-/// `SlowAddParams`.
+/// `arith.slowAdd` params.
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -74,15 +54,6 @@ pub struct SlowAddParams {
     pub sleep_ms: u64,
 }
 
-/// `SlowAddResult`.
-#[clamator::model]
-#[derive(Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SlowAddResult {
-    /// `a + b`.
-    pub sum: f64,
-}
-
 /// The interop `arith` service.
 #[clamator::contract(service = "arith")]
 pub trait Arith {
@@ -92,13 +63,13 @@ pub trait Arith {
 
     /// `a / b`; `RpcError(-32000, "division by zero")` when `b == 0`.
     #[method(name = "divide")]
-    async fn divide(&self, params: DivideParams) -> Result<DivideResult, clamator::HandlerError>;
+    async fn divide(&self, params: AddParams) -> Result<DivideResult, clamator::HandlerError>;
 
     /// Echoes the text.
     #[method(name = "echoText")]
-    async fn echo_text(&self, params: EchoTextParams) -> Result<EchoTextResult, clamator::HandlerError>;
+    async fn echo_text(&self, params: EchoText) -> Result<EchoText, clamator::HandlerError>;
 
     /// Sleeps `sleepMs`, then `a + b`.
     #[method(name = "slowAdd")]
-    async fn slow_add(&self, params: SlowAddParams) -> Result<SlowAddResult, clamator::HandlerError>;
+    async fn slow_add(&self, params: SlowAddParams) -> Result<AddResult, clamator::HandlerError>;
 }

@@ -2,7 +2,7 @@
 // DO NOT EDIT. Re-run codegen to update.
 #![allow(clippy::all, missing_docs, unused_imports)]
 
-/// `PingParams`.
+/// `notifications.ping` params.
 #[clamator::model]
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
