@@ -75,15 +75,21 @@ pub fn to_openrpc(contract: &Contract) -> Value {
 /// The OpenRPC document of a contract read from a document or imported from another language
 /// (the inverse of [`from_openrpc`]).
 pub fn doc_to_openrpc(doc: &ContractDoc) -> Value {
+    let mut components = Components::default();
     let methods: Vec<Value> = doc
         .methods
         .iter()
         .map(|m| {
+            // The by-name params and the result refer to `components/schemas` (resolvable at
+            // the document root, for OpenRPC tools); `x-clamator-params` / `x-clamator-result`
+            // keep the schemas exactly as the contract gave them (self-contained: codegen and
+            // hashes read those).
+            let params_doc = components.hoist(&m.params);
             let required: Vec<&str> = m.params["required"]
                 .as_array()
                 .map(|r| r.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let params: Vec<Value> = m.params["properties"]
+            let params: Vec<Value> = params_doc["properties"]
                 .as_object()
                 .map(|props| {
                     props
@@ -106,13 +112,17 @@ pub fn doc_to_openrpc(doc: &ContractDoc) -> Value {
             method.insert("paramStructure".into(), json!("by-name"));
             method.insert("params".into(), Value::Array(params));
             if let (false, Some(result)) = (m.notification, &m.result) {
-                method.insert("result".into(), json!({"name": "result", "schema": result}));
+                let hoisted = components.hoist(result);
+                method.insert("result".into(), json!({"name": "result", "schema": hoisted}));
             }
             method.insert(
                 "x-clamator-kind".into(),
                 json!(if m.notification { "notification" } else { "request" }),
             );
             method.insert("x-clamator-params".into(), m.params.clone());
+            if let (false, Some(result)) = (m.notification, &m.result) {
+                method.insert("x-clamator-result".into(), result.clone());
+            }
             Value::Object(method)
         })
         .collect();
@@ -123,11 +133,105 @@ pub fn doc_to_openrpc(doc: &ContractDoc) -> Value {
     }
     info.insert("version".into(), json!("0.1.0"));
     info.insert("x-clamator-service".into(), json!(doc.service));
-    json!({
+    let mut out = json!({
         "openrpc": OPENRPC_VERSION,
         "info": info,
         "methods": methods,
-    })
+    });
+    if !components.schemas.is_empty() {
+        out["components"] = json!({ "schemas": components.schemas });
+    }
+    out
+}
+
+/// The named definitions of every method's schemas, gathered at the document root.
+#[derive(Default)]
+struct Components {
+    schemas: Map<String, Value>,
+}
+
+impl Components {
+    /// `schema` without its `definitions` / `$defs`, which move to `components/schemas`
+    /// (a name already taken by a different schema gets a suffix), with every `$ref` pointing
+    /// there.
+    fn hoist(&mut self, schema: &Value) -> Value {
+        let mut defs: Vec<(String, String, &Value)> = Vec::new(); // (old pointer, name, schema)
+        for key in ["$defs", "definitions"] {
+            for (name, def) in schema
+                .get(key)
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                defs.push((format!("#/{key}/{name}"), name.clone(), def));
+            }
+        }
+        // Each definition keeps its name unless a different schema already has it (compared
+        // after the references are rewritten, so one definition shared by two methods is one).
+        let mut targets: Vec<String> = defs.iter().map(|d| d.1.clone()).collect();
+        let renames = loop {
+            let renames: Vec<(String, String)> = defs
+                .iter()
+                .zip(&targets)
+                .map(|(d, t)| (d.0.clone(), format!("#/components/schemas/{t}")))
+                .collect();
+            let mut changed = false;
+            for (i, d) in defs.iter().enumerate() {
+                let rewritten = rewrite(d.2, &renames);
+                if self
+                    .schemas
+                    .get(&targets[i])
+                    .is_some_and(|have| *have != rewritten)
+                {
+                    let mut n = 2;
+                    while self
+                        .schemas
+                        .get(&format!("{}{n}", d.1))
+                        .is_some_and(|have| *have != rewritten)
+                    {
+                        n += 1;
+                    }
+                    targets[i] = format!("{}{n}", d.1);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break renames;
+            }
+        };
+        for (d, t) in defs.iter().zip(&targets) {
+            self.schemas
+                .entry(t.clone())
+                .or_insert_with(|| rewrite(d.2, &renames));
+        }
+        let mut out = rewrite(schema, &renames);
+        if let Some(obj) = out.as_object_mut() {
+            obj.remove("$defs");
+            obj.remove("definitions");
+        }
+        out
+    }
+}
+
+fn rewrite(v: &Value, renames: &[(String, String)]) -> Value {
+    match v {
+        Value::Object(obj) => Value::Object(
+            obj.iter()
+                .map(|(k, x)| {
+                    let x = match (k.as_str(), x.as_str()) {
+                        ("$ref", Some(r)) => renames
+                            .iter()
+                            .find(|(from, _)| from == r)
+                            .map_or_else(|| x.clone(), |(_, to)| Value::from(to.as_str())),
+                        _ => rewrite(x, renames),
+                    };
+                    (k.clone(), x)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|x| rewrite(x, renames)).collect()),
+        other => other.clone(),
+    }
 }
 
 /// The first paragraph of a description, on one line (OpenRPC `summary`).
@@ -182,7 +286,11 @@ pub fn from_openrpc(doc: &Value) -> Result<ContractDoc, CodegenError> {
         let result = if notification {
             None
         } else {
-            Some(m["result"]["schema"].clone())
+            Some(
+                m.get("x-clamator-result")
+                    .unwrap_or(&m["result"]["schema"])
+                    .clone(),
+            )
         };
         methods.push(DocMethod {
             name,

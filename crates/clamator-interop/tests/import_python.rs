@@ -251,3 +251,45 @@ async fn a_rust_server_generated_from_the_imported_document_serves_the_python_cl
         ["delivery to Lyon", "pickup at S1"]
     );
 }
+
+/// Issue 14: every `$ref` an OpenRPC tool sees (outside the `x-clamator-*` copies) resolves at
+/// the document root: nested models are in `components/schemas`.
+#[test]
+fn references_resolve_at_the_document_root() {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(document()).unwrap()).unwrap();
+    fn walk(v: &Value, doc: &Value, seen: &mut Vec<String>) {
+        match v {
+            Value::Object(obj) => {
+                for (k, x) in obj {
+                    if k.starts_with("x-clamator") {
+                        continue;
+                    }
+                    if k == "$ref" {
+                        let r = x.as_str().unwrap();
+                        assert!(
+                            r.starts_with("#/") && doc.pointer(&r[1..]).is_some(),
+                            "{r} does not resolve at the document root"
+                        );
+                        seen.push(r.to_owned());
+                    } else {
+                        walk(x, doc, seen);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|x| walk(x, doc, seen)),
+            _ => {}
+        }
+    }
+    let mut seen = Vec::new();
+    walk(&doc, &doc, &mut seen);
+    for name in ["Address", "Line", "Pickup", "Delivery", "Size"] {
+        assert!(
+            seen.contains(&format!("#/components/schemas/{name}")),
+            "{name} not referenced: {seen:?}"
+        );
+    }
+    // and the document still reads back to the same contract
+    let back = clamator_codegen::from_openrpc(&doc).unwrap();
+    let imported = clamator_codegen::import::python("shop:shop_contract", &how()).unwrap();
+    assert_eq!(back.methods, imported[0].methods);
+}
