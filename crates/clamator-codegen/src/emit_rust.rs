@@ -194,8 +194,40 @@ fn def(d: &Def, all: &[Def], out: &mut String) {
                 out.push_str("#[serde(deny_unknown_fields)]\n");
             }
             let _ = writeln!(out, "pub struct {name} {{");
-            fields.iter().for_each(|f| field(f, out));
+            // A string constant (`kind: Literal["x"]`, `z.literal("x")`) is a one-value enum, so
+            // the Rust service refuses any other string as its siblings do (a `String` would
+            // take anything).
+            let mut constants = String::new();
+            for f in fields {
+                let (literal, nullable) = match &f.ty {
+                    Ty::Literal(Value::String(v)) => (Some(v), false),
+                    Ty::Nullable(inner) => match inner.as_ref() {
+                        Ty::Literal(Value::String(v)) => (Some(v), true),
+                        _ => (None, false),
+                    },
+                    _ => (None, false),
+                };
+                let Some(value) = literal else {
+                    field(f, out);
+                    continue;
+                };
+                let const_name = format!("{name}{}", pascal(&f.wire));
+                let _ = writeln!(
+                    constants,
+                    "\n{UNDOCUMENTED}{DERIVE}\npub enum {const_name} {{\n    #[serde(rename = {})]\n    {},\n}}",
+                    serde_json::to_string(value).unwrap_or_default(),
+                    ident(&pascal(value))
+                );
+                let named = Ty::Named(const_name);
+                let ty = if nullable {
+                    Ty::Nullable(Box::new(named))
+                } else {
+                    named
+                };
+                field(&Field { ty, ..f.clone() }, out);
+            }
             out.push_str("}\n");
+            out.push_str(&constants);
         }
         Def::Enum { name, values } => {
             // No doc comments on the variants: schemars would turn the enum into a `oneOf`.

@@ -252,6 +252,23 @@ async fn a_rust_server_generated_from_the_imported_document_serves_the_python_cl
     );
 }
 
+/// Issue 14: a string constant of the contract is a one-value enum in generated Rust, so a
+/// standalone model refuses another value as Pydantic's `Literal` does.
+#[test]
+fn string_constants_stay_constants_in_rust() {
+    let pickup: Pickup =
+        serde_json::from_value(serde_json::json!({"kind": "pickup", "store": "S1"})).unwrap();
+    assert_eq!(pickup.kind, PickupKind::Pickup);
+    assert!(
+        serde_json::from_value::<Pickup>(serde_json::json!({"kind": "boat", "store": "S1"}))
+            .is_err()
+    );
+    assert_eq!(
+        serde_json::to_value(&pickup).unwrap(),
+        serde_json::json!({"kind": "pickup", "store": "S1"})
+    );
+}
+
 /// Issue 14: every `$ref` an OpenRPC tool sees (outside the `x-clamator-*` copies) resolves at
 /// the document root: nested models are in `components/schemas`.
 #[test]

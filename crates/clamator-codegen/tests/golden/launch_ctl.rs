@@ -29,8 +29,16 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HostTarget {
-    pub kind: String,
+    pub kind: HostTargetKind,
     pub host: String,
+}
+
+#[allow(missing_docs)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostTargetKind {
+    #[serde(rename = "host")]
+    Host,
 }
 
 #[allow(missing_docs)]
@@ -38,10 +46,18 @@ pub struct HostTarget {
 #[derive(Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PoolTarget {
-    pub kind: String,
+    pub kind: PoolTargetKind,
     pub pool: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+}
+
+#[allow(missing_docs)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
+pub enum PoolTargetKind {
+    #[serde(rename = "pool")]
+    Pool,
 }
 
 #[allow(missing_docs)]
@@ -79,7 +95,7 @@ pub struct StartParams {
     pub note: Option<String>,
     pub mode: StartParamsMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
+    pub version: Option<StartParamsVersion>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,6 +105,14 @@ pub struct StartParams {
     pub target: StartParamsTarget,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<clamator::serde_json::Value>,
+}
+
+#[allow(missing_docs)]
+#[clamator::model]
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartParamsVersion {
+    #[serde(rename = "v1")]
+    V1,
 }
 
 #[allow(missing_docs)]
