@@ -2,7 +2,9 @@
 //! about, so that a wrong `--prefix` or a stopped server is named instead of a bare timeout.
 
 use clamator::redis::command_stream;
-use clamator::redis::redis::{self, aio::MultiplexedConnection, Value};
+use clamator::redis::redis::{self, Value};
+
+use crate::conn::RawConn;
 
 /// A consumer of the service's group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +57,7 @@ fn int(v: Option<&Value>) -> u64 {
 
 /// Reads `XINFO GROUPS` / `XINFO CONSUMERS` of the service's command stream.
 pub async fn readers(
-    conn: &mut MultiplexedConnection,
+    conn: &mut RawConn,
     prefix: &str,
     service: &str,
 ) -> redis::RedisResult<Readers> {

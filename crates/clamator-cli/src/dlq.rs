@@ -2,7 +2,9 @@
 //! (`<prefix>:dead:<service>`, written by Rust servers for entries delivered `max_deliveries`
 //! times without being acked).
 
-use clamator::redis::redis::{self, aio::MultiplexedConnection};
+use clamator::redis::redis;
+
+use crate::conn::RawConn;
 use clamator::redis::{command_stream, dead_letter_stream};
 use serde::Serialize;
 
@@ -49,7 +51,7 @@ fn to_letter((id, fields): RawEntry) -> DeadLetter {
     }
 }
 
-async fn read(conn: &mut MultiplexedConnection, stream: &str) -> redis::RedisResult<Vec<RawEntry>> {
+async fn read(conn: &mut RawConn, stream: &str) -> redis::RedisResult<Vec<RawEntry>> {
     redis::cmd("XRANGE")
         .arg(stream)
         .arg("-")
@@ -60,7 +62,7 @@ async fn read(conn: &mut MultiplexedConnection, stream: &str) -> redis::RedisRes
 
 /// The dead letters of `service`, oldest first.
 pub async fn list(
-    conn: &mut MultiplexedConnection,
+    conn: &mut RawConn,
     prefix: &str,
     service: &str,
 ) -> redis::RedisResult<Vec<DeadLetter>> {
@@ -81,7 +83,7 @@ fn selected(entries: Vec<RawEntry>, ids: &[String]) -> Vec<RawEntry> {
 /// Puts dead letters back on the command stream with their original fields (all of them when
 /// `ids` is empty) and removes them from the dead-letter stream. Returns how many.
 pub async fn replay(
-    conn: &mut MultiplexedConnection,
+    conn: &mut RawConn,
     prefix: &str,
     service: &str,
     ids: &[String],
@@ -89,24 +91,25 @@ pub async fn replay(
     let dead = dead_letter_stream(prefix, service);
     let entries = selected(read(conn, &dead).await?, ids);
     for (id, fields) in &entries {
-        let mut pipe = redis::pipe();
-        let add = pipe
-            .cmd("XADD")
-            .arg(command_stream(prefix, service))
-            .arg("*");
+        // two commands, not one pipeline: on a cluster the two streams are on different nodes
+        let mut add = redis::cmd("XADD");
+        add.arg(command_stream(prefix, service)).arg("*");
         for (k, v) in fields.iter().filter(|(k, _)| !k.starts_with(b"dead-")) {
             add.arg(k.as_slice()).arg(v.as_slice());
         }
-        add.ignore();
-        pipe.cmd("XDEL").arg(&dead).arg(id).ignore();
-        pipe.query_async::<()>(conn).await?;
+        add.query_async::<redis::Value>(conn).await?;
+        redis::cmd("XDEL")
+            .arg(&dead)
+            .arg(id)
+            .query_async::<i64>(conn)
+            .await?;
     }
     Ok(entries.len())
 }
 
 /// Deletes dead letters (all of them when `ids` is empty). Returns how many.
 pub async fn drop(
-    conn: &mut MultiplexedConnection,
+    conn: &mut RawConn,
     prefix: &str,
     service: &str,
     ids: &[String],

@@ -3,7 +3,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use clamator::redis::redis::{self, aio::MultiplexedConnection, AsyncCommands, Value};
+use clamator::redis::redis::{self, AsyncCommands, Value};
+
+use crate::conn::RawConn;
 use serde::Serialize;
 
 /// One consumer of a group.
@@ -67,16 +69,6 @@ pub struct Report {
     pub reply_streams: Vec<ReplyStreamInfo>,
 }
 
-async fn scan(conn: &mut MultiplexedConnection, pattern: &str) -> redis::RedisResult<Vec<String>> {
-    let mut keys: Vec<String> = Vec::new();
-    let mut iter: redis::AsyncIter<'_, String> = conn.scan_match(pattern).await?;
-    while let Some(k) = iter.next_item().await {
-        keys.push(k?);
-    }
-    keys.sort();
-    Ok(keys)
-}
-
 fn field<'a>(map: &'a [(Value, Value)], name: &str) -> Option<&'a Value> {
     map.iter()
         .find(|(k, _)| {
@@ -122,13 +114,13 @@ fn list(v: &Value) -> Vec<Value> {
 }
 
 /// Reads the layout of `prefix` from Redis.
-pub async fn inspect(conn: &mut MultiplexedConnection, prefix: &str) -> redis::RedisResult<Report> {
+pub async fn inspect(conn: &mut RawConn, prefix: &str) -> redis::RedisResult<Report> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let cmd_prefix = format!("{prefix}:cmds:");
     let mut services = Vec::new();
-    for stream in scan(conn, &format!("{cmd_prefix}*")).await? {
+    for stream in conn.scan_match(&format!("{cmd_prefix}*")).await? {
         let service = stream[cmd_prefix.len()..].to_owned();
         let length: u64 = conn.xlen(&stream).await.unwrap_or(0);
         let groups_raw: Value = redis::cmd("XINFO")
@@ -190,7 +182,7 @@ pub async fn inspect(conn: &mut MultiplexedConnection, prefix: &str) -> redis::R
         });
     }
     let mut reply_streams = Vec::new();
-    for stream in scan(conn, &format!("{prefix}:replies:*")).await? {
+    for stream in conn.scan_match(&format!("{prefix}:replies:*")).await? {
         let length: u64 = conn.xlen(&stream).await.unwrap_or(0);
         reply_streams.push(ReplyStreamInfo { stream, length });
     }

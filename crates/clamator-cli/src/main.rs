@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clamator::redis::{redact_url, redis, RedisRpcClient};
 use clamator::{CallError, RpcClient};
+use clamator_cli::conn::RawConn;
 use clamator_cli::{bench, inspect};
 use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::Value;
@@ -58,6 +59,16 @@ struct Cli {
     /// Redis URL.
     #[arg(long, global = true, env = "REDIS_URL", default_value = clamator::redis::DEFAULT_REDIS_URL, hide_env_values = true)]
     redis_url: String,
+    /// A Redis Cluster instead of one node: seed node URLs, comma-separated (one reachable
+    /// seed is enough). Takes the place of --redis-url.
+    #[arg(
+        long,
+        global = true,
+        env = "REDIS_CLUSTER",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    redis_cluster: Vec<String>,
     /// Key prefix of the services (required by every command that talks to Redis).
     #[arg(long, global = true, env = "CLAMATOR_PREFIX", default_value = "")]
     prefix: String,
@@ -277,16 +288,20 @@ fn read_params(params: Option<&str>) -> Result<Value, String> {
 
 /// Who reads the service's command stream (`None` when Redis cannot tell us).
 async fn readers(cli: &Cli, service: &str) -> Option<clamator_cli::diagnose::Readers> {
-    let client = redis::Client::open(cli.redis_url.as_str()).ok()?;
-    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let mut conn = open_raw(cli).await.ok()?;
     clamator_cli::diagnose::readers(&mut conn, &cli.prefix, service)
         .await
         .ok()
 }
 
 async fn client(cli: &Cli, timeout: Duration) -> Result<RedisRpcClient, String> {
-    let client = RedisRpcClient::builder(&cli.prefix)
-        .redis_url(&cli.redis_url)
+    let builder = RedisRpcClient::builder(&cli.prefix);
+    let builder = if cli.redis_cluster.is_empty() {
+        builder.redis_url(&cli.redis_url)
+    } else {
+        builder.redis_cluster(cli.redis_cluster.clone())
+    };
+    let client = builder
         .default_timeout(timeout)
         .build()
         .map_err(|e| e.to_string())?;
@@ -296,9 +311,16 @@ async fn client(cli: &Cli, timeout: Duration) -> Result<RedisRpcClient, String> 
     Ok(client)
 }
 
-async fn raw_connection(cli: &Cli) -> Result<redis::aio::MultiplexedConnection, String> {
-    let redis_client = redis::Client::open(cli.redis_url.as_str()).map_err(|e| e.to_string())?;
-    match redis_client.get_multiplexed_async_connection().await {
+async fn open_raw(cli: &Cli) -> redis::RedisResult<RawConn> {
+    if cli.redis_cluster.is_empty() {
+        RawConn::node(&cli.redis_url).await
+    } else {
+        RawConn::cluster(&cli.redis_cluster).await
+    }
+}
+
+async fn raw_connection(cli: &Cli) -> Result<RawConn, String> {
+    match open_raw(cli).await {
         Ok(conn) => Ok(conn),
         Err(e) => Err(connect_error(cli, e.to_string()).await),
     }
@@ -307,9 +329,15 @@ async fn raw_connection(cli: &Cli) -> Result<redis::aio::MultiplexedConnection, 
 /// A failed connection, named with the (redacted) URL; a refused password in the server's own
 /// words rather than redis-rs's `Password authentication failed - AuthenticationFailed`.
 async fn connect_error(cli: &Cli, error: String) -> String {
-    let url = redact_url(&cli.redis_url);
+    let first = cli.redis_cluster.first().unwrap_or(&cli.redis_url);
+    let url = if cli.redis_cluster.is_empty() {
+        redact_url(&cli.redis_url)
+    } else {
+        let seeds: Vec<String> = cli.redis_cluster.iter().map(|s| redact_url(s)).collect();
+        format!("the cluster {}", seeds.join(","))
+    };
     if error.contains("AuthenticationFailed") {
-        if let Some(refusal) = clamator_cli::diagnose::auth_refusal(&cli.redis_url).await {
+        if let Some(refusal) = clamator_cli::diagnose::auth_refusal(first).await {
             return format!(
                 "cannot connect to {url}: Redis refused the credentials: {refusal} \
                  (check the user and password in --redis-url / REDIS_URL)"

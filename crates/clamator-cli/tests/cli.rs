@@ -764,3 +764,127 @@ fn codegen_import_and_check_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs --docs"));
     let _ = std::fs::remove_dir_all(&out_dir);
 }
+
+fn clamator_on_cluster(seeds: &str, prefix: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_clamator"))
+        .args(["--redis-cluster", seeds, "--prefix", prefix])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn call_inspect_dlq_and_bench_on_a_cluster() {
+    use clamator_test_support::RedisCluster;
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3, 0))
+        .await
+        .unwrap();
+    // a prefix whose two command streams live on different masters (inspect must SCAN both)
+    let prefix = (0..)
+        .map(|i| format!("clu{i}"))
+        .find(|p| {
+            cluster.master_of(&format!("{p}:cmds:arith")).port
+                != cluster.master_of(&format!("{p}:cmds:notifications")).port
+        })
+        .unwrap();
+    let seeds = cluster.seeds().join(",");
+    let fixture = Fixture::default();
+    let server = RedisRpcServer::builder(&prefix)
+        .redis_cluster(cluster.seeds())
+        .service(ArithServer::new(fixture.clone()))
+        .service(NotificationsServer::new(fixture.clone()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+
+    let out = tokio::task::block_in_place(|| {
+        clamator_on_cluster(&seeds, &prefix, &["call", "arith.add", r#"{"a":2,"b":3}"#])
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out), json!({"sum": 5.0}));
+
+    let out = tokio::task::block_in_place(|| {
+        clamator_on_cluster(&seeds, &prefix, &["inspect", "--json"])
+    });
+    let report = stdout_json(&out);
+    let services: Vec<&str> = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["arith", "notifications"], "{report}");
+
+    // a dead letter, replayed from the CLI, is answered on a reply stream of another slot
+    let dead = format!("{prefix}:dead:arith");
+    let reply_to = format!("{prefix}:replies:dlq");
+    let node = cluster.node(cluster.master_of(&dead).port);
+    let envelope = r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":1,"b":1},"id":"d1"}"#;
+    node.cli(&[
+        "XADD",
+        &dead,
+        "*",
+        "dead-reason",
+        "test",
+        "dead-entry-id",
+        "1-1",
+        "type",
+        "rpc",
+        "envelope",
+        envelope,
+        "reply-to",
+        &reply_to,
+    ]);
+    let out = tokio::task::block_in_place(|| {
+        clamator_on_cluster(&seeds, &prefix, &["dlq", "list", "arith", "--json"])
+    });
+    assert_eq!(stdout_json(&out).as_array().unwrap().len(), 1);
+    let out = tokio::task::block_in_place(|| {
+        clamator_on_cluster(&seeds, &prefix, &["dlq", "replay", "arith", "--all"])
+    });
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("replayed 1"),
+        "{out:?}"
+    );
+    let replies = cluster.node(cluster.master_of(&reply_to).port);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while replies.cli(&["XLEN", &reply_to]).trim() != "1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replayed entry not answered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(node.cli(&["XLEN", &dead]).trim(), "0");
+
+    let out = tokio::task::block_in_place(|| {
+        clamator_on_cluster(
+            &seeds,
+            &prefix,
+            &[
+                "bench",
+                "--method",
+                "arith.add",
+                "--params",
+                r#"{"a":1,"b":1}"#,
+                "--calls",
+                "300",
+                "--concurrency",
+                "8",
+                "--json",
+            ],
+        )
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out)["ok"], 300);
+    server.stop().await;
+}

@@ -5,21 +5,21 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::conn::{Conn, Connector};
 use clamator_protocol::middleware::ClientLayers;
 use clamator_protocol::{
     build_notification, build_request, to_json, Call, CallError, Client, ClientTransport,
     LifecycleState, Metadata, Replies, RpcClient, TransportError, DEFAULT_CALL_TIMEOUT,
 };
-use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::Value;
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{
-    blocking_connection, command_connection, command_error, describe, is_connection_error,
-    is_transient, millis, sleep_or_cancel, was_not_executed, Backoff, ConnectionChoice,
-    ConnectionSource, BLOCK, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL,
+    command_error, describe, is_connection_error, is_transient, millis, sleep_or_cancel,
+    was_not_executed, Backoff, ConnectionChoice, ConnectionSource, BLOCK,
+    DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL,
 };
 use crate::entry::parse_read_reply;
 use crate::keys::{check_instance_id, check_key_prefix, command_stream, reply_stream};
@@ -46,7 +46,7 @@ pub struct RedisClientTransport {
     instance_id: String,
     max_envelope_bytes: usize,
     source: ConnectionSource,
-    conn: Mutex<Option<ConnectionManager>>,
+    conn: Mutex<Option<Conn>>,
     tasks: TaskTracker,
     shared: Arc<Shared>,
 }
@@ -144,6 +144,17 @@ impl RedisRpcClientBuilder {
     /// owns the connections it opens and closes them on `stop`.
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
         self.connection.url(url.into());
+        self
+    }
+
+    /// Connect to a Redis Cluster through these seed nodes (`redis://[user:password@]host:port`,
+    /// `rediss://` for TLS; one reachable seed is enough, the others are found with `CLUSTER
+    /// SLOTS`). Commands go to the master that owns their key's slot and follow `MOVED`/`ASK`
+    /// through failovers and resharding; the wire and the key names are the same as on one
+    /// node. Giving this and `redis_url` or `redis_client` is an error.
+    pub fn redis_cluster<S: Into<String>>(mut self, seeds: impl IntoIterator<Item = S>) -> Self {
+        self.connection
+            .cluster(seeds.into_iter().map(Into::into).collect());
         self
     }
 
@@ -271,7 +282,7 @@ impl RedisRpcClient {
 }
 
 impl RedisClientTransport {
-    fn connection(&self) -> Result<ConnectionManager, TransportError> {
+    fn connection(&self) -> Result<Conn, TransportError> {
         self.conn
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -311,7 +322,7 @@ const LANDED_PAGES: usize = 20;
 
 /// Whether a stream holds, since `since_ms`, an entry whose envelope mentions `id` (a UUID).
 async fn stream_mentions(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     stream: &str,
     id: &str,
     since_ms: i64,
@@ -363,7 +374,7 @@ impl RedisClientTransport {
     /// reply stream.
     async fn landed(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         stream: &str,
         id: &str,
         since_ms: i64,
@@ -379,11 +390,7 @@ impl RedisClientTransport {
     /// broke after the command was sent, a request is looked for (in the command stream, and
     /// its reply in the reply stream) before it is sent again, so a connection loss never makes
     /// it run twice; a notification is not sent again (it may or may not have been added).
-    async fn xadd(
-        &self,
-        conn: &mut ConnectionManager,
-        send: Send<'_>,
-    ) -> Result<(), TransportError> {
+    async fn xadd(&self, conn: &mut Conn, send: Send<'_>) -> Result<(), TransportError> {
         let since_ms = crate::config::local_now_ms() - 10_000;
         let mut backoff = Backoff::new();
         // the last attempt may have been added: look before sending again
@@ -446,9 +453,9 @@ fn add_metadata(xadd: &mut redis::Cmd, metadata: &Metadata) -> Result<(), Transp
 
 impl ClientTransport for RedisClientTransport {
     async fn start(&self, replies: &Replies) -> Result<(), TransportError> {
-        let client = self.source.client()?;
-        let mut conn = command_connection(&client).await?;
-        let reader = blocking_connection(&client).await?;
+        let client = self.source.connector()?;
+        let mut conn = client.commands().await?;
+        let reader = client.blocking().await?;
         let shared = &self.shared;
         touch_reply_stream(&mut conn, &shared.reply_stream, shared.reply_ttl)
             .await
@@ -570,7 +577,7 @@ fn next_id(id: &str) -> Option<String> {
 
 /// Removes the replies up to `last_read` (`XTRIM MINID ~`: whole nodes only, never an unread
 /// entry).
-async fn trim_read(shared: &Shared, conn: &mut ConnectionManager, last_read: &str) {
+async fn trim_read(shared: &Shared, conn: &mut Conn, last_read: &str) {
     let Some(min) = next_id(last_read) else {
         return;
     };
@@ -588,20 +595,15 @@ async fn trim_read(shared: &Shared, conn: &mut ConnectionManager, last_read: &st
 
 /// Reads the reply stream and completes pending calls; trims what it read; survives Redis
 /// outages.
-async fn reply_loop(
-    shared: Arc<Shared>,
-    client: redis::Client,
-    reader: MultiplexedConnection,
-    mut conn: ConnectionManager,
-) {
-    let mut reader: Option<MultiplexedConnection> = Some(reader);
+async fn reply_loop(shared: Arc<Shared>, client: Connector, reader: Conn, mut conn: Conn) {
+    let mut reader: Option<Conn> = Some(reader);
     let mut last_id = "0".to_owned();
     let mut untrimmed = 0usize;
     let mut backoff = Backoff::new();
     while !shared.stopped.is_cancelled() {
         let reading = match reader.as_mut() {
             Some(reading) => reading,
-            None => match blocking_connection(&client).await {
+            None => match client.blocking().await {
                 Ok(reading) => reader.insert(reading),
                 Err(error) => {
                     tracing::warn!(%error, reply_stream = %shared.reply_stream, "redis reply loop reconnect failed; retrying with backoff (replies wait in the reply stream; calls time out if it lasts; check that Redis is reachable)");
@@ -667,11 +669,7 @@ fn deliver(shared: &Shared, entry: &crate::entry::Entry) {
 }
 
 /// Makes sure the reply stream exists (empty) and carries the TTL. Returns whether it existed.
-async fn touch_reply_stream(
-    conn: &mut ConnectionManager,
-    key: &str,
-    ttl: Duration,
-) -> redis::RedisResult<bool> {
+async fn touch_reply_stream(conn: &mut Conn, key: &str, ttl: Duration) -> redis::RedisResult<bool> {
     let refreshed: i64 = redis::cmd("PEXPIRE")
         .arg(key)
         .arg(millis(ttl))
@@ -701,7 +699,7 @@ async fn touch_reply_stream(
 }
 
 /// Refreshes the reply stream's TTL every third of it while the client runs.
-async fn keep_reply_stream(shared: Arc<Shared>, mut conn: ConnectionManager) {
+async fn keep_reply_stream(shared: Arc<Shared>, mut conn: Conn) {
     let every = (shared.reply_ttl / 3).max(Duration::from_millis(100));
     while sleep_or_cancel(every, &shared.stopped).await {
         if let Err(error) =

@@ -3,9 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::conn::{Conn, Connector};
 use clamator_protocol::TransportError;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::AsyncConnectionConfig;
 
 /// The URL used when neither `redis_url` nor `$REDIS_URL` is set.
 pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
@@ -17,8 +16,8 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_REPLY_STREAM_TTL: Duration = Duration::from_secs(600);
 
 /// Milliseconds since the Unix epoch on Redis's clock minus the same on ours.
-pub(crate) async fn redis_clock_offset_ms(conn: &mut ConnectionManager) -> redis::RedisResult<i64> {
-    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
+pub(crate) async fn redis_clock_offset_ms(conn: &mut Conn) -> redis::RedisResult<i64> {
+    let (secs, micros): (i64, i64) = conn.any_node(&redis::cmd("TIME")).await?;
     Ok(secs.saturating_mul(1000).saturating_add(micros / 1000) - local_now_ms())
 }
 
@@ -46,6 +45,8 @@ pub(crate) enum ConnectionSource {
     Url(String),
     /// A `redis::Client` the user configured (injected).
     Client(Box<redis::Client>),
+    /// A Redis Cluster, reached through these seed node URLs.
+    Cluster(Vec<String>),
 }
 
 /// `redis://user:secret@host` → `redis://user:***@host`; URLs without credentials unchanged.
@@ -86,11 +87,15 @@ impl fmt::Debug for ConnectionSource {
                     .field(&format_args!("{}", info.addr()))
                     .finish()
             }
+            Self::Cluster(seeds) => f
+                .debug_tuple("Cluster")
+                .field(&seeds.iter().map(|s| redact_url(s)).collect::<Vec<_>>())
+                .finish(),
         }
     }
 }
 
-/// The connection choice of a builder: a URL or an injected client, never both.
+/// The connection choice of a builder: a URL, an injected client or cluster seeds, only one.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ConnectionChoice {
     source: ConnectionSource,
@@ -98,21 +103,29 @@ pub(crate) struct ConnectionChoice {
 }
 
 impl ConnectionChoice {
+    fn set(&mut self, source: ConnectionSource) {
+        self.both |= !matches!(self.source, ConnectionSource::Default)
+            && std::mem::discriminant(&self.source) != std::mem::discriminant(&source);
+        self.source = source;
+    }
+
     pub(crate) fn url(&mut self, url: String) {
-        self.both |= matches!(self.source, ConnectionSource::Client(_));
-        self.source = ConnectionSource::Url(url);
+        self.set(ConnectionSource::Url(url));
     }
 
     pub(crate) fn client(&mut self, client: redis::Client) {
-        self.both |= matches!(self.source, ConnectionSource::Url(_));
-        self.source = ConnectionSource::Client(Box::new(client));
+        self.set(ConnectionSource::Client(Box::new(client)));
     }
 
-    /// The source, or an error when both a URL and a client were given.
+    pub(crate) fn cluster(&mut self, seeds: Vec<String>) {
+        self.set(ConnectionSource::Cluster(seeds));
+    }
+
+    /// The source, or an error when more than one kind was given.
     pub(crate) fn finish(self) -> Result<ConnectionSource, TransportError> {
         if self.both {
             return Err(TransportError::Config(
-                "provide either `redis_client` or `redis_url`, not both".into(),
+                "provide one of `redis_url`, `redis_client` or `redis_cluster`, not several".into(),
             ));
         }
         Ok(self.source)
@@ -122,52 +135,26 @@ impl ConnectionChoice {
 impl ConnectionSource {
     /// `host:port` of the Redis server (for spans), when it can be known without connecting.
     pub(crate) fn server_address(&self) -> Option<String> {
-        let info = self.client().ok()?.get_connection_info().clone();
-        Some(info.addr().to_string())
+        self.connector().ok()?.server_address()
     }
 
-    /// Resolves to a `redis::Client`; a malformed URL is a configuration error.
-    pub(crate) fn client(&self) -> Result<redis::Client, TransportError> {
+    /// Resolves to a [`Connector`]; a malformed URL is a configuration error.
+    pub(crate) fn connector(&self) -> Result<Connector, TransportError> {
         let url = match self {
-            Self::Client(c) => return Ok((**c).clone()),
+            Self::Client(c) => return Ok(Connector::Node((**c).clone())),
+            Self::Cluster(seeds) => return Connector::cluster(seeds.clone()),
             Self::Url(u) => u.clone(),
             Self::Default => std::env::var("REDIS_URL")
                 .ok()
                 .filter(|u| !u.is_empty())
                 .unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned()),
         };
-        redis::Client::open(url.as_str()).map_err(|e| {
-            TransportError::Config(format!("invalid redis url {}: {e}", redact_url(&url)))
-        })
+        redis::Client::open(url.as_str())
+            .map(Connector::Node)
+            .map_err(|e| {
+                TransportError::Config(format!("invalid redis url {}: {e}", redact_url(&url)))
+            })
     }
-}
-
-/// The shared, auto-reconnecting connection for non-blocking commands.
-pub(crate) async fn command_connection(
-    client: &redis::Client,
-) -> Result<ConnectionManager, TransportError> {
-    let config = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(COMMAND_TIMEOUT))
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_secs(2));
-    client
-        .get_connection_manager_with_config(config)
-        .await
-        .map_err(|e| TransportError::connection("redis connect failed", e))
-}
-
-/// A dedicated connection for blocking reads: its response timeout outlasts `BLOCK`.
-pub(crate) async fn blocking_connection(
-    client: &redis::Client,
-) -> Result<MultiplexedConnection, TransportError> {
-    let config = AsyncConnectionConfig::new()
-        .set_response_timeout(Some(BLOCK + COMMAND_TIMEOUT))
-        .set_connection_timeout(Some(CONNECT_TIMEOUT));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .map_err(|e| TransportError::connection("redis connect failed", e))
 }
 
 /// Exponential backoff with jitter for loops that hit Redis errors: 100 ms doubling to 5 s,
@@ -216,6 +203,8 @@ const TRANSIENT_CODES: &[&str] = &[
     "MASTERDOWN",  // replica lost its master
     "CLUSTERDOWN", // cluster not serving
     "READONLY",    // failover in progress: we reached a replica
+    "MOVED",       // cluster: the slot is served elsewhere (sent again there)
+    "ASK",         // cluster: the slot is moving
 ];
 
 /// Whether retrying the same command later can succeed: the connection is gone or the server

@@ -19,6 +19,7 @@
 
 mod client;
 mod config;
+mod conn;
 mod entry;
 mod keys;
 mod server;

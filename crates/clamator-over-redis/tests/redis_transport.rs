@@ -726,14 +726,20 @@ async fn owned_connections_are_closed_injected_client_stays_usable() {
         .redis_client(injected.clone())
         .build()
         .unwrap_err();
-    assert!(e.to_string().contains("not both"), "{e}");
+    assert!(e.to_string().contains("not several"), "{e}");
     let e = RedisRpcServer::builder("x")
         .redis_client(injected)
         .redis_url(redis.url())
         .service(arith("z", Arc::default(), tx))
         .build()
         .unwrap_err();
-    assert!(e.to_string().contains("not both"), "{e}");
+    assert!(e.to_string().contains("not several"), "{e}");
+    let e = RedisRpcClient::builder("x")
+        .redis_cluster([redis.url()])
+        .redis_url(redis.url())
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("not several"), "{e}");
 }
 
 #[tokio::test]

@@ -325,3 +325,292 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+impl Engine {
+    /// The command-line client that goes with the server (`redis-cli`, `valkey-cli`).
+    pub fn cli(self) -> PathBuf {
+        match self {
+            Self::Redis => PathBuf::from("redis-cli"),
+            Self::Valkey => self.binary().with_file_name("valkey-cli"),
+        }
+    }
+}
+
+impl RedisServer {
+    /// Runs the engine's command-line client against this server and returns its output
+    /// (`redis-cli -p <port> <args>`); panics when it cannot run.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(self.engine.cli())
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{} must be installed ({e})", self.engine.cli().display()));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// The node id.
+    pub id: String,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// A master (not failed).
+    pub master: bool,
+    /// Marked failed (`fail`) or unreachable by this observer (`fail?`).
+    pub failed: bool,
+    /// The id of its master, for a replica.
+    pub master_id: Option<String>,
+    /// The slot ranges it serves (inclusive).
+    pub slots: Vec<(u16, u16)>,
+}
+
+/// A Redis Cluster of private servers on free loopback ports, torn down on drop: `masters`
+/// masters, each with `replicas` replicas, `cluster-node-timeout` of 1 s so failovers are quick.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts the servers, joins them with `redis-cli --cluster create … --cluster-replicas`,
+    /// and waits until every node sees the cluster as `ok` with every slot served.
+    pub fn start(masters: usize, replicas: usize) -> Self {
+        let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
+            .map(|_| {
+                RedisServer::builder()
+                    .args(&[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "1000",
+                        // a replica of a killed master takes over however long it was cut off
+                        "--cluster-replica-validity-factor",
+                        "0",
+                    ])
+                    .start()
+            })
+            .collect();
+        let engine = nodes[0].engine();
+        let mut create = Command::new(engine.cli());
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port()));
+        }
+        let status = create
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run redis-cli --cluster create");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        let cluster = Self { nodes };
+        cluster.wait_ok(Duration::from_secs(30));
+        cluster.wait_replicas_in_sync(Duration::from_secs(30));
+        cluster
+    }
+
+    /// Seed URLs: every node's `redis://127.0.0.1:<port>`.
+    pub fn seeds(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The servers, masters and replicas alike, in start order.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// The server on `port`.
+    pub fn node_mut(&mut self, port: u16) -> &mut RedisServer {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.port() == port)
+            .expect("a node of this cluster")
+    }
+
+    /// The server on `port`.
+    pub fn node(&self, port: u16) -> &RedisServer {
+        self.nodes
+            .iter()
+            .find(|n| n.port() == port)
+            .expect("a node of this cluster")
+    }
+
+    /// A running node (for asking about the cluster).
+    fn observer(&self) -> &RedisServer {
+        self.nodes
+            .iter()
+            .find(|n| n.pid().is_some() && n.cli(&["PING"]).trim() == "PONG")
+            .expect("a running node")
+    }
+
+    /// `CLUSTER NODES` as one running node sees it.
+    pub fn topology(&self) -> Vec<ClusterNode> {
+        parse_cluster_nodes(&self.observer().cli(&["CLUSTER", "NODES"]))
+    }
+
+    /// The hash slot of `key` (`CLUSTER KEYSLOT`).
+    pub fn slot(&self, key: &str) -> u16 {
+        self.observer()
+            .cli(&["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .expect("CLUSTER KEYSLOT answers a number")
+    }
+
+    /// The master that serves `key`'s slot.
+    pub fn master_of(&self, key: &str) -> ClusterNode {
+        self.try_master_of(key).expect("a master serves every slot")
+    }
+
+    /// The live master that serves `key`'s slot, if any (none while a failed master's replica
+    /// has not taken over yet).
+    pub fn try_master_of(&self, key: &str) -> Option<ClusterNode> {
+        let slot = self.slot(key);
+        self.topology()
+            .into_iter()
+            .find(|n| n.master && n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
+    }
+
+    /// The replicas of a master.
+    pub fn replicas_of(&self, master_id: &str) -> Vec<ClusterNode> {
+        self.topology()
+            .into_iter()
+            .filter(|n| n.master_id.as_deref() == Some(master_id) && !n.failed)
+            .collect()
+    }
+
+    /// Waits until every running node says `cluster_state:ok` and the masters serve all
+    /// 16384 slots.
+    pub fn wait_ok(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let running: Vec<&RedisServer> =
+                self.nodes.iter().filter(|n| n.pid().is_some()).collect();
+            let ok = running
+                .iter()
+                .all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"));
+            let served: usize = self
+                .topology()
+                .iter()
+                .filter(|n| n.master && !n.failed)
+                .flat_map(|n| n.slots.iter().map(|(a, b)| usize::from(b - a) + 1))
+                .sum();
+            if ok && served == 16384 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "cluster did not become ok");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until every replica reports its link to its master up.
+    pub fn wait_replicas_in_sync(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let topology = self.topology();
+            let synced = topology.iter().filter(|n| !n.master && !n.failed).all(|n| {
+                self.node(n.port)
+                    .cli(&["INFO", "replication"])
+                    .contains("master_link_status:up")
+            });
+            if synced {
+                return;
+            }
+            assert!(Instant::now() < deadline, "replicas did not sync");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `CLUSTER FAILOVER` on a replica of the master serving `key`; waits until that replica is
+    /// a master and the cluster is ok. Returns (old master, new master) ports.
+    pub fn failover(&self, key: &str) -> (u16, u16) {
+        let old = self.master_of(key);
+        let replica = self
+            .replicas_of(&old.id)
+            .into_iter()
+            .next()
+            .expect("the master has a replica");
+        assert_eq!(
+            self.node(replica.port).cli(&["CLUSTER", "FAILOVER"]).trim(),
+            "OK"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.master_of(key).port != replica.port {
+            assert!(Instant::now() < deadline, "failover did not complete");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.wait_ok(Duration::from_secs(30));
+        (old.port, replica.port)
+    }
+
+    /// Moves one slot (its keys, with their consumer groups and pending entries) from its
+    /// master to `to`, as `redis-cli --cluster reshard` does: `SETSLOT IMPORTING/MIGRATING`,
+    /// `MIGRATE` of every key, `SETSLOT NODE` on both and on every other master.
+    pub fn move_slot(&self, slot: u16, to: &ClusterNode) {
+        let topology = self.topology();
+        let from = topology
+            .iter()
+            .find(|n| n.master && n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
+            .expect("a master serves the slot")
+            .clone();
+        assert_ne!(from.id, to.id, "the slot is on that node already");
+        let s = slot.to_string();
+        let source = self.node(from.port);
+        let target = self.node(to.port);
+        target.cli(&["CLUSTER", "SETSLOT", &s, "IMPORTING", &from.id]);
+        source.cli(&["CLUSTER", "SETSLOT", &s, "MIGRATING", &to.id]);
+        loop {
+            let keys = source.cli(&["CLUSTER", "GETKEYSINSLOT", &s, "100"]);
+            let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+            if keys.is_empty() {
+                break;
+            }
+            let port = to.port.to_string();
+            let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+            args.extend(keys);
+            let out = source.cli(&args);
+            assert!(out.contains("OK"), "MIGRATE failed: {out}");
+        }
+        for node in topology.iter().filter(|n| n.master && !n.failed) {
+            self.node(node.port)
+                .cli(&["CLUSTER", "SETSLOT", &s, "NODE", &to.id]);
+        }
+        self.wait_ok(Duration::from_secs(30));
+    }
+}
+
+/// Parses `CLUSTER NODES`.
+pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 8 {
+                return None;
+            }
+            let port = f[1].split('@').next()?.rsplit(':').next()?.parse().ok()?;
+            let flags: Vec<&str> = f[2].split(',').collect();
+            let failed = flags.iter().any(|x| *x == "fail" || *x == "fail?");
+            let slots = f[8..]
+                .iter()
+                .filter(|s| !s.starts_with('['))
+                .filter_map(|s| match s.split_once('-') {
+                    Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                    None => s.parse().ok().map(|x| (x, x)),
+                })
+                .collect();
+            Some(ClusterNode {
+                id: f[0].to_owned(),
+                port,
+                master: flags.contains(&"master") && !failed,
+                failed,
+                master_id: (f[3] != "-").then(|| f[3].to_owned()),
+                slots,
+            })
+        })
+        .collect()
+}

@@ -16,20 +16,17 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::conn::Conn;
 use clamator_protocol::middleware::ServerLayers;
 use clamator_protocol::{
     Intake, IntoRpcService, LifecycleState, RpcService, Server, ServerError, ServerTransport,
     Services,
 };
-use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{
-    blocking_connection, command_connection, command_error, ConnectionChoice, ConnectionSource,
-    BLOCK,
-};
+use crate::config::{command_error, ConnectionChoice, ConnectionSource, BLOCK};
 use crate::keys::{command_stream, consumer_group_name};
 pub(crate) use service::REPLY_TRIM_FIELD;
 pub use service::RESERVED_FIELDS;
@@ -97,6 +94,17 @@ impl RedisRpcServerBuilder {
     /// server; the client itself stays yours. Giving both this and `redis_url` is an error.
     pub fn redis_client(mut self, client: redis::Client) -> Self {
         self.connection.client(client);
+        self
+    }
+
+    /// Connect to a Redis Cluster through these seed nodes (`redis://[user:password@]host:port`,
+    /// `rediss://` for TLS; one reachable seed is enough, the others are found with `CLUSTER
+    /// SLOTS`). Commands go to the master that owns their key's slot and follow `MOVED`/`ASK`
+    /// through failovers and resharding; the wire and the key names are the same as on one
+    /// node. Giving this and `redis_url` or `redis_client` is an error.
+    pub fn redis_cluster<S: Into<String>>(mut self, seeds: impl IntoIterator<Item = S>) -> Self {
+        self.connection
+            .cluster(seeds.into_iter().map(Into::into).collect());
         self
     }
 
@@ -205,7 +213,7 @@ pub struct RedisServerTransport {
 
 /// What a started server holds.
 struct Running {
-    _conn: ConnectionManager,
+    _conn: Conn,
     contexts: Vec<Arc<ServiceCtx>>,
 }
 
@@ -375,8 +383,8 @@ impl RedisServerTransport {
     /// fails (or is cancelled) leaves nothing running.
     async fn start_intake(&self, intake: &Intake) -> Result<(), ServerError> {
         let settings = &self.settings;
-        let client = self.source.client()?;
-        let mut conn = command_connection(&client).await?;
+        let client = self.source.connector()?;
+        let mut conn = client.commands().await?;
         let clock = self.shared.sync_clock(&mut conn).await;
         if !clock {
             tracing::warn!("the Redis user may not run TIME: request deadlines are computed on this machine's clock (allow +time)");
@@ -426,7 +434,7 @@ impl RedisServerTransport {
         }
         let mut ready = Vec::new();
         for (ctx, rx) in prepared {
-            let mut reader = blocking_connection(&client).await?;
+            let mut reader = client.blocking().await?;
             ctx.register_reader(&mut reader).await;
             // The first read is not blocking: it proves the user may consume, and what it
             // returns is handled like any other read.

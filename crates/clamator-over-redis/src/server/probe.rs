@@ -2,8 +2,8 @@
 //! server that could not serve fails `start()` with the server's message instead of failing
 //! every call later, and optional features that are denied are switched off with one warning.
 
+use crate::conn::Conn;
 use clamator_protocol::TransportError;
-use redis::aio::ConnectionManager;
 use redis::Value;
 
 use crate::config::is_denied;
@@ -39,7 +39,7 @@ fn probe(what: &'static str, required: bool, args: &[&str]) -> Probe {
 
 /// Runs the probes against the first service's stream and group (created already).
 pub(crate) async fn capabilities(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     key_prefix: &str,
     stream: &str,
     group: &str,
@@ -86,13 +86,9 @@ pub(crate) async fn capabilities(
         ),
         probe("EVAL", false, &["EVAL", "return 0", "0"]),
     ];
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
-    for p in &probes {
-        pipe.add_command(p.cmd.clone());
-    }
-    let results: Vec<redis::RedisResult<Value>> = pipe
-        .query_async(conn)
+    let cmds: Vec<redis::Cmd> = probes.iter().map(|p| p.cmd.clone()).collect();
+    let results: Vec<redis::RedisResult<Value>> = conn
+        .each(&cmds)
         .await
         .map_err(|e| TransportError::connection("checking permissions failed", e))?;
     let mut denied = Vec::new();
@@ -144,8 +140,8 @@ pub(crate) fn parse_version(info: &str) -> Option<(u32, u32)> {
 /// Reads the engine's version (by what it reports, never by its name) and says what it means
 /// for mixed pools: before 7.2, `XINFO CONSUMERS` `idle` counts only reads and claims that
 /// returned entries, so a 0.1.9 server's liveness is known only while it receives entries.
-pub(crate) async fn report_version(conn: &mut ConnectionManager) {
-    let info: redis::RedisResult<String> = redis::cmd("INFO").arg("server").query_async(conn).await;
+pub(crate) async fn report_version(conn: &mut Conn) {
+    let info: redis::RedisResult<String> = conn.any_node(redis::cmd("INFO").arg("server")).await;
     match info.as_deref().map(parse_version) {
         Ok(Some(v)) if v < (7, 2) => tracing::info!(
             redis_version = %format!("{}.{}", v.0, v.1),

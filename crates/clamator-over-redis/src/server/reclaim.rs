@@ -164,7 +164,7 @@ pub(crate) async fn round(
 /// `XCLAIM`s the chosen entries (only if still idle) and runs or dead-letters them.
 async fn claim(
     ctx: &Arc<ServiceCtx>,
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut crate::conn::Conn,
     idle: u64,
     take: &[&PendingEntry],
     exhausted: &[&PendingEntry],
@@ -214,12 +214,15 @@ async fn claim(
 async fn snapshot(ctx: &Arc<ServiceCtx>) -> Option<Liveness> {
     let mut conn = ctx.conn.clone();
     let streams = Arc::clone(&ctx.all_streams);
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
-    for (stream, group) in streams.iter() {
-        pipe.cmd("XINFO").arg("CONSUMERS").arg(stream).arg(group);
-    }
-    let results: Vec<redis::RedisResult<Value>> = match pipe.query_async(&mut conn).await {
+    let cmds: Vec<redis::Cmd> = streams
+        .iter()
+        .map(|(stream, group)| {
+            let mut cmd = redis::cmd("XINFO");
+            cmd.arg("CONSUMERS").arg(stream).arg(group);
+            cmd
+        })
+        .collect();
+    let results: Vec<redis::RedisResult<Value>> = match conn.each(&cmds).await {
         Ok(results) => results,
         Err(error) => {
             tracing::warn!(service = ctx.name(), %error, "could not read the consumers of the pool (XINFO CONSUMERS); reclaim waits for the next period (allow +xinfo for the Redis user)");
@@ -247,7 +250,7 @@ async fn snapshot(ctx: &Arc<ServiceCtx>) -> Option<Liveness> {
 
 async fn remove_consumer(
     ctx: &ServiceCtx,
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut crate::conn::Conn,
     stream: &str,
     group: &str,
     c: &ConsumerInfo,

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::conn::{Conn, Connector};
 use clamator_protocol::{
     parse_envelope_slice, to_json, Delivery, Id, Intake, Metadata, Response, RpcError, RpcService,
 };
-use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::Value;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -17,9 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::settings::Settings;
 use super::shared::{Counters, Shared};
 use super::writer::{DeadLetter, Done, Hold, Reply};
-use crate::config::{
-    blocking_connection, is_connection_error, millis, sleep_or_cancel, Backoff, BLOCK,
-};
+use crate::config::{is_connection_error, millis, sleep_or_cancel, Backoff, BLOCK};
 use crate::entry::{parse_read_reply, Entry};
 use crate::keys::{
     command_stream, consumer_group_name, consumer_name, dead_letter_stream, is_reply_stream_of,
@@ -93,7 +91,7 @@ pub(crate) struct ServiceCtx {
     pub(crate) consumer: String,
     pub(crate) dead_stream: String,
     pub(crate) settings: Arc<Settings>,
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Conn,
     pub(crate) intake: Intake,
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) inflight: Arc<Inflight>,
@@ -113,7 +111,7 @@ impl ServiceCtx {
     pub(crate) fn new(
         settings: &Arc<Settings>,
         service: RpcService,
-        conn: ConnectionManager,
+        conn: Conn,
         intake: Intake,
         shared: Arc<Shared>,
         writer: mpsc::UnboundedSender<Done>,
@@ -144,8 +142,10 @@ impl ServiceCtx {
 
     /// Records the reader connection's `CLIENT ID` (optional: without it `stop` waits for the
     /// blocked read to time out, at most a second).
-    pub(crate) async fn register_reader(&self, reader: &mut MultiplexedConnection) {
-        let id: redis::RedisResult<i64> = redis::cmd("CLIENT").arg("ID").query_async(reader).await;
+    pub(crate) async fn register_reader(&self, reader: &mut Conn) {
+        let id: redis::RedisResult<i64> = reader
+            .at_key(&self.stream, redis::cmd("CLIENT").arg("ID"))
+            .await;
         match id {
             Ok(id) => self.reader_id.store(id, Ordering::SeqCst),
             Err(error) => {
@@ -161,10 +161,8 @@ impl ServiceCtx {
             return;
         }
         let mut conn = self.conn.clone();
-        let unblocked: redis::RedisResult<i64> = redis::cmd("CLIENT")
-            .arg("UNBLOCK")
-            .arg(id)
-            .query_async(&mut conn)
+        let unblocked: redis::RedisResult<i64> = conn
+            .at_key(&self.stream, redis::cmd("CLIENT").arg("UNBLOCK").arg(id))
             .await;
         if let Err(error) = unblocked {
             tracing::debug!(service = self.name(), %error, "could not unblock the reader");
@@ -174,7 +172,7 @@ impl ServiceCtx {
     /// `XGROUP CREATE <stream> <group> <start> MKSTREAM`, ignoring BUSYGROUP.
     pub(crate) async fn create_group(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         start: &str,
     ) -> redis::RedisResult<()> {
         let created: redis::RedisResult<Value> = redis::cmd("XGROUP")
@@ -194,7 +192,7 @@ impl ServiceCtx {
     /// `XREADGROUP … COUNT <n> [BLOCK 1000] STREAMS <stream> >`.
     pub(crate) async fn read(
         &self,
-        reader: &mut MultiplexedConnection,
+        reader: &mut Conn,
         count: usize,
         block: bool,
     ) -> redis::RedisResult<Vec<Entry>> {
@@ -471,8 +469,8 @@ pub(crate) fn recover_id(raw: &[u8]) -> Option<serde_json::Value> {
 /// every reclaim period looks for entries to reclaim or dead-letter first.
 pub(crate) async fn consume(
     ctx: Arc<ServiceCtx>,
-    client: redis::Client,
-    reader: MultiplexedConnection,
+    client: Connector,
+    reader: Conn,
     initial: Vec<Entry>,
     intake: CancellationToken,
     abandon: CancellationToken,
@@ -515,7 +513,7 @@ pub(crate) async fn consume(
         }
         let conn = match reader.as_mut() {
             Some(conn) => conn,
-            None => match blocking_connection(&client).await {
+            None => match client.blocking().await {
                 Ok(mut conn) => {
                     ctx.register_reader(&mut conn).await;
                     reader.insert(conn)

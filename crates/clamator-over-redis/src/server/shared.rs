@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use crate::conn::Conn;
 use redis::Value;
 
 use crate::config::local_now_ms;
@@ -184,7 +184,7 @@ impl Shared {
     }
 
     /// Reads Redis's clock (`TIME`); returns whether it is permitted.
-    pub(crate) async fn sync_clock(&self, conn: &mut ConnectionManager) -> bool {
+    pub(crate) async fn sync_clock(&self, conn: &mut Conn) -> bool {
         match crate::config::redis_clock_offset_ms(conn).await {
             Ok(offset) => {
                 self.clock_offset_ms.store(offset, Ordering::Relaxed);

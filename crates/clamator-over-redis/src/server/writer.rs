@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use crate::conn::Conn;
 use redis::Value;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
@@ -93,7 +93,7 @@ pub(crate) struct Writer {
     pub(crate) dead_stream: String,
     pub(crate) reply_maxlen: usize,
     pub(crate) reply_ttl: Duration,
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Conn,
     pub(crate) shared: Arc<Shared>,
     pub(crate) rx: mpsc::UnboundedReceiver<Done>,
     /// Cancelled when the server is gone (after its drain, or dropped).
@@ -174,24 +174,22 @@ impl Writer {
             batch.into_iter().partition(|d| d.writes() > 0);
         let mut acks = written;
         acks.extend(nothing_to_write);
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        let ack_commands = self.ack_cmds(&mut pipe, &acks);
+        let mut cmds = Vec::new();
+        let ack_commands = self.ack_cmds(&mut cmds, &acks);
         for done in &writes {
             if let Some(dead) = &done.dead {
-                pipe.add_command(self.dead_letter_cmd(&done.entry, dead));
+                cmds.push(self.dead_letter_cmd(&done.entry, dead));
             }
             if let Some(reply) = done.pending_reply() {
-                pipe.add_command(self.reply_cmd(reply));
+                cmds.push(self.reply_cmd(reply));
             }
         }
         let mut unacked = Vec::new();
         let mut retry = Vec::new();
         let mut trouble = false;
-        match pipe
-            .query_async::<Vec<redis::RedisResult<Value>>>(&mut self.conn)
-            .await
-        {
+        // One round trip on one node; on a cluster one per node, at once (the acks here are of
+        // entries written in an earlier round, so replies still come before their acks).
+        match self.conn.each(&cmds).await {
             Err(error) => {
                 tracing::warn!(service = %self.service, %error, entries = acks.len() + writes.len(), "writing replies and acks failed; retrying until each call's deadline (entries stay pending meanwhile; check that Redis accepts writes)");
                 unacked = acks;
@@ -277,8 +275,8 @@ impl Writer {
     }
 
     /// Adds `PEXPIRE` of the reply streams written to, then one `XACK` and one `XDEL` of every
-    /// entry, to `pipe`; returns how many commands it added.
-    fn ack_cmds(&self, pipe: &mut redis::Pipeline, done: &[Done]) -> usize {
+    /// entry, to `cmds`; returns how many commands it added.
+    fn ack_cmds(&self, cmds: &mut Vec<redis::Cmd>, done: &[Done]) -> usize {
         if done.is_empty() {
             return 0;
         }
@@ -289,18 +287,19 @@ impl Writer {
                 .filter_map(|d| d.reply.as_ref().map(|r| r.to.as_str()))
                 .collect();
             for stream in streams {
-                pipe.cmd("PEXPIRE")
-                    .arg(stream)
-                    .arg(millis(self.reply_ttl).max(1));
+                let mut cmd = redis::cmd("PEXPIRE");
+                cmd.arg(stream).arg(millis(self.reply_ttl).max(1));
+                cmds.push(cmd);
                 added += 1;
             }
         }
         let ids: Vec<&str> = done.iter().map(|d| d.entry.id.as_str()).collect();
-        pipe.cmd("XACK")
-            .arg(&self.stream)
-            .arg(&self.group)
-            .arg(&ids);
-        pipe.cmd("XDEL").arg(&self.stream).arg(&ids);
+        let mut xack = redis::cmd("XACK");
+        xack.arg(&self.stream).arg(&self.group).arg(&ids);
+        let mut xdel = redis::cmd("XDEL");
+        xdel.arg(&self.stream).arg(&ids);
+        cmds.push(xack);
+        cmds.push(xdel);
         added + 2
     }
 
