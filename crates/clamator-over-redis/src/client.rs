@@ -147,6 +147,23 @@ impl RedisRpcClientBuilder {
         self
     }
 
+    /// Connect to the master that these Redis Sentinels monitor as `master_name`
+    /// (`redis://[user:password@]host:port` each; the master is reached with the credentials of
+    /// the first). After a failover, the first command that finds the old master gone (or a
+    /// replica, `READONLY`) asks the Sentinels again and the transport goes on with the new
+    /// master. Giving this and another connection choice is an error.
+    pub fn redis_sentinel<S: Into<String>>(
+        mut self,
+        master_name: impl Into<String>,
+        sentinels: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.connection.sentinel(
+            master_name.into(),
+            sentinels.into_iter().map(Into::into).collect(),
+        );
+        self
+    }
+
     /// Connect to a Redis Cluster through these seed nodes (`redis://[user:password@]host:port`,
     /// `rediss://` for TLS; one reachable seed is enough, the others are found with `CLUSTER
     /// SLOTS`). Commands go to the master that owns their key's slot and follow `MOVED`/`ASK`
@@ -646,7 +663,7 @@ async fn reply_loop(shared: Arc<Shared>, client: Connector, reader: Conn, mut co
             }
             Err(e) => {
                 tracing::error!(error = %e, reply_stream = %shared.reply_stream, "redis reply loop error; retrying with backoff (replies wait in the reply stream; check the connection and the user's XREAD permission)");
-                if is_connection_error(&e) {
+                if crate::config::reconnect_reader(&e) {
                     reader = None;
                 }
                 if !sleep_or_cancel(backoff.next_delay(), &shared.stopped).await {

@@ -47,6 +47,13 @@ pub(crate) enum ConnectionSource {
     Client(Box<redis::Client>),
     /// A Redis Cluster, reached through these seed node URLs.
     Cluster(Vec<String>),
+    /// The master a set of Sentinels names.
+    Sentinel {
+        /// Sentinel URLs.
+        sentinels: Vec<String>,
+        /// The name the Sentinels monitor the master under.
+        master: String,
+    },
 }
 
 /// `redis://user:secret@host` → `redis://user:***@host`; URLs without credentials unchanged.
@@ -91,6 +98,14 @@ impl fmt::Debug for ConnectionSource {
                 .debug_tuple("Cluster")
                 .field(&seeds.iter().map(|s| redact_url(s)).collect::<Vec<_>>())
                 .finish(),
+            Self::Sentinel { sentinels, master } => f
+                .debug_struct("Sentinel")
+                .field("master", master)
+                .field(
+                    "sentinels",
+                    &sentinels.iter().map(|s| redact_url(s)).collect::<Vec<_>>(),
+                )
+                .finish(),
         }
     }
 }
@@ -121,11 +136,15 @@ impl ConnectionChoice {
         self.set(ConnectionSource::Cluster(seeds));
     }
 
+    pub(crate) fn sentinel(&mut self, master: String, sentinels: Vec<String>) {
+        self.set(ConnectionSource::Sentinel { sentinels, master });
+    }
+
     /// The source, or an error when more than one kind was given.
     pub(crate) fn finish(self) -> Result<ConnectionSource, TransportError> {
         if self.both {
             return Err(TransportError::Config(
-                "provide one of `redis_url`, `redis_client` or `redis_cluster`, not several".into(),
+                "provide one of `redis_url`, `redis_client`, `redis_cluster` or `redis_sentinel`, not several".into(),
             ));
         }
         Ok(self.source)
@@ -143,6 +162,9 @@ impl ConnectionSource {
         let url = match self {
             Self::Client(c) => return Ok(Connector::Node((**c).clone())),
             Self::Cluster(seeds) => return Connector::cluster(seeds.clone()),
+            Self::Sentinel { sentinels, master } => {
+                return Connector::sentinel(sentinels.clone(), master.clone())
+            }
             Self::Url(u) => u.clone(),
             Self::Default => std::env::var("REDIS_URL")
                 .ok()
@@ -192,6 +214,13 @@ pub(crate) fn millis(d: Duration) -> u64 {
 /// Whether a Redis error means the connection is gone (reconnect), as opposed to a reply error.
 pub(crate) fn is_connection_error(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
+/// Whether a blocking reader should open a new connection: the connection is gone, or the node
+/// stopped being a master under it (`READONLY`; `UNBLOCKED` when a master is turned into a
+/// replica, or the key moved to another cluster node), so that it finds the master again.
+pub(crate) fn reconnect_reader(e: &redis::RedisError) -> bool {
+    is_connection_error(e) || matches!(e.code(), Some("READONLY" | "UNBLOCKED" | "MASTERDOWN"))
 }
 
 /// Server error codes that mean "not now, try again": the command was not executed.

@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use clamator_protocol::TransportError;
 use futures::future::join_all;
@@ -18,8 +19,10 @@ use redis::aio::{
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo, Slot};
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{
-    AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Value,
+    AsyncConnectionConfig, Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, RedisFuture,
+    RedisResult, Value,
 };
 
 use crate::config::{redact_url, BLOCK, COMMAND_TIMEOUT, CONNECT_TIMEOUT};
@@ -33,6 +36,8 @@ pub(crate) enum Conn {
     Blocking(MultiplexedConnection),
     /// A Redis Cluster, routed per key.
     Cluster(ClusterConnection),
+    /// The master that Sentinel names, found again after a failover.
+    Sentinel(SentinelConn),
 }
 
 impl fmt::Debug for Conn {
@@ -41,6 +46,7 @@ impl fmt::Debug for Conn {
             Self::Node(_) => "Conn::Node",
             Self::Blocking(_) => "Conn::Blocking",
             Self::Cluster(_) => "Conn::Cluster",
+            Self::Sentinel(_) => "Conn::Sentinel",
         })
     }
 }
@@ -51,6 +57,7 @@ impl ConnectionLike for Conn {
             Self::Node(c) => c.req_packed_command(cmd),
             Self::Blocking(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Sentinel(c) => Box::pin(c.command(cmd)),
         }
     }
 
@@ -64,6 +71,7 @@ impl ConnectionLike for Conn {
             Self::Node(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Blocking(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(c) => Box::pin(c.pipeline(pipeline, offset, count)),
         }
     }
 
@@ -72,6 +80,7 @@ impl ConnectionLike for Conn {
             Self::Node(c) => c.get_db(),
             Self::Blocking(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
+            Self::Sentinel(_) => 0,
         }
     }
 }
@@ -215,6 +224,128 @@ impl Conn {
     }
 }
 
+/// What the Sentinel connections of one transport share: the Sentinel client and the
+/// connection to the master it named last.
+pub(crate) struct SentinelState {
+    sentinels: Vec<String>,
+    master_name: String,
+    client: tokio::sync::Mutex<SentinelClient>,
+    /// The master's address and the connection to it.
+    current: Mutex<Option<(String, ConnectionManager)>>,
+    /// When the master was last asked for (refreshes closer together than this are skipped).
+    refreshed: Mutex<Option<Instant>>,
+}
+
+/// Refreshes of the master's address are at least this far apart.
+const SENTINEL_REFRESH: Duration = Duration::from_millis(250);
+
+impl SentinelState {
+    /// A client for the master the Sentinels name now.
+    async fn master_client(&self) -> RedisResult<redis::Client> {
+        self.client.lock().await.async_get_client().await
+    }
+
+    fn current(&self) -> Option<(String, ConnectionManager)> {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Asks the Sentinels for the master and connects to it if it moved (or on the first
+    /// call). `after` is the error that made the caller ask, for the log.
+    async fn refresh(&self, after: Option<&redis::RedisError>) -> RedisResult<()> {
+        {
+            let mut refreshed = self
+                .refreshed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if self.current().is_some()
+                && refreshed.is_some_and(|at| at.elapsed() < SENTINEL_REFRESH)
+            {
+                return Ok(());
+            }
+            *refreshed = Some(Instant::now());
+        }
+        let client = self.master_client().await?;
+        let addr = client.get_connection_info().addr().to_string();
+        if self.current().is_some_and(|(a, _)| a == addr) {
+            return Ok(());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let manager = client.get_connection_manager_with_config(config).await?;
+        let before = self
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace((addr.clone(), manager))
+            .map(|(a, _)| a);
+        if let Some(before) = before {
+            tracing::warn!(master = %self.master_name, from = %before, to = %addr, error = ?after.map(ToString::to_string),
+                "redis sentinel: the master moved; commands go to the new master");
+        }
+        Ok(())
+    }
+}
+
+/// A command connection to the master a set of Sentinels names. A command that fails because
+/// the connection is gone or the node is no longer a master (`READONLY`) makes it ask the
+/// Sentinels again; the command itself fails (the transport retries as on one node).
+#[derive(Clone)]
+pub(crate) struct SentinelConn {
+    state: Arc<SentinelState>,
+}
+
+/// Errors after which the master may have moved.
+fn master_may_have_moved(e: &redis::RedisError) -> bool {
+    crate::config::is_connection_error(e) || matches!(e.code(), Some("READONLY" | "MASTERDOWN"))
+}
+
+impl SentinelConn {
+    async fn manager(&self) -> RedisResult<ConnectionManager> {
+        if let Some((_, manager)) = self.state.current() {
+            return Ok(manager);
+        }
+        self.state.refresh(None).await?;
+        self.state
+            .current()
+            .map(|(_, m)| m)
+            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "no master")))
+    }
+
+    async fn after<T>(&self, result: RedisResult<T>) -> RedisResult<T> {
+        if let Err(e) = &result {
+            if master_may_have_moved(e) {
+                if let Err(error) = self.state.refresh(Some(e)).await {
+                    tracing::debug!(%error, "redis sentinel: could not ask for the master");
+                }
+            }
+        }
+        result
+    }
+
+    async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {
+        let mut manager = self.manager().await?;
+        let result = manager.req_packed_command(cmd).await;
+        self.after(result).await
+    }
+
+    async fn pipeline(
+        &self,
+        pipeline: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        let mut manager = self.manager().await?;
+        let result = manager.req_packed_commands(pipeline, offset, count).await;
+        self.after(result).await
+    }
+}
+
 /// Opens connections of one kind of deployment (cloned once per reconnecting loop, never on
 /// a hot path).
 #[derive(Clone)]
@@ -225,6 +356,8 @@ pub(crate) enum Connector {
     /// A Redis Cluster: one client for commands, one for blocking reads (a longer response
     /// timeout).
     Cluster(ClusterClients),
+    /// The master a set of Sentinels names.
+    Sentinel(Arc<SentinelState>),
 }
 
 /// The clients of a cluster [`Connector`].
@@ -245,6 +378,17 @@ impl fmt::Debug for Connector {
             Self::Cluster(c) => f
                 .debug_tuple("Cluster")
                 .field(&c.seeds.iter().map(|s| redact_url(s)).collect::<Vec<_>>())
+                .finish(),
+            Self::Sentinel(s) => f
+                .debug_struct("Sentinel")
+                .field("master", &s.master_name)
+                .field(
+                    "sentinels",
+                    &s.sentinels
+                        .iter()
+                        .map(|s| redact_url(s))
+                        .collect::<Vec<_>>(),
+                )
                 .finish(),
         }
     }
@@ -290,6 +434,47 @@ impl Connector {
         }))
     }
 
+    /// The master named `master_name` by these Sentinels (`redis://[user:password@]host:port`
+    /// each). The master is reached with the credentials of the first Sentinel URL.
+    pub(crate) fn sentinel(
+        sentinels: Vec<String>,
+        master_name: String,
+    ) -> Result<Self, TransportError> {
+        if sentinels.is_empty() || master_name.is_empty() {
+            return Err(TransportError::Config(
+                "redis_sentinel needs at least one Sentinel URL and the master's name".into(),
+            ));
+        }
+        let shown = sentinels
+            .iter()
+            .map(|s| redact_url(s))
+            .collect::<Vec<_>>()
+            .join(",");
+        let invalid = |e: redis::RedisError| {
+            TransportError::Config(format!("invalid redis sentinel URLs {shown}: {e}"))
+        };
+        let first = sentinels[0]
+            .as_str()
+            .into_connection_info()
+            .map_err(invalid)?;
+        let node = SentinelNodeConnectionInfo::default()
+            .set_redis_connection_info(first.redis_settings().clone());
+        let client = SentinelClient::build(
+            sentinels.clone(),
+            master_name.clone(),
+            Some(node),
+            SentinelServerType::Master,
+        )
+        .map_err(invalid)?;
+        Ok(Self::Sentinel(Arc::new(SentinelState {
+            sentinels,
+            master_name,
+            client: tokio::sync::Mutex::new(client),
+            current: Mutex::new(None),
+            refreshed: Mutex::new(None),
+        })))
+    }
+
     /// `host:port` of the server (the first seed of a cluster), for spans.
     pub(crate) fn server_address(&self) -> Option<String> {
         match self {
@@ -299,6 +484,7 @@ impl Connector {
                 let client = redis::Client::open(first.as_str()).ok()?;
                 Some(client.get_connection_info().addr().to_string())
             }
+            Self::Sentinel(s) => s.current().map(|(addr, _)| addr),
         }
     }
 
@@ -323,6 +509,14 @@ impl Connector {
                 .await
                 .map(Conn::Cluster)
                 .map_err(|e| TransportError::connection("redis cluster connect failed", e)),
+            Self::Sentinel(s) => {
+                s.refresh(None)
+                    .await
+                    .map_err(|e| TransportError::connection("redis sentinel: no master", e))?;
+                Ok(Conn::Sentinel(SentinelConn {
+                    state: Arc::clone(s),
+                }))
+            }
         }
     }
 
@@ -345,6 +539,13 @@ impl Connector {
                 .await
                 .map(Conn::Cluster)
                 .map_err(|e| TransportError::connection("redis cluster connect failed", e)),
+            Self::Sentinel(s) => {
+                let client = s
+                    .master_client()
+                    .await
+                    .map_err(|e| TransportError::connection("redis sentinel: no master", e))?;
+                Box::pin(Self::Node(client).blocking()).await
+            }
         }
     }
 }

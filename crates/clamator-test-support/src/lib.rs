@@ -614,3 +614,179 @@ pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
         })
         .collect()
 }
+
+/// A `redis-server --sentinel` process.
+#[derive(Debug)]
+struct SentinelProcess {
+    port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for SentinelProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A master, its replicas and three Sentinels monitoring it as `mymaster` (quorum 2,
+/// `down-after-milliseconds` 1000), on free loopback ports, torn down on drop.
+#[derive(Debug)]
+pub struct RedisSentinels {
+    nodes: Vec<RedisServer>,
+    sentinels: Vec<SentinelProcess>,
+}
+
+impl RedisSentinels {
+    /// The name the Sentinels monitor the master under.
+    pub const MASTER: &'static str = "mymaster";
+
+    /// Starts a master with `replicas` replicas and three Sentinels; waits until every
+    /// Sentinel knows the replicas and the other Sentinels.
+    pub fn start(replicas: usize) -> Self {
+        let master = RedisServer::start();
+        let mport = master.port().to_string();
+        let mut nodes = vec![master];
+        for _ in 0..replicas {
+            nodes.push(RedisServer::start_with(&[
+                "--replicaof",
+                "127.0.0.1",
+                &mport,
+            ]));
+        }
+        let engine = nodes[0].engine();
+        let sentinels: Vec<SentinelProcess> = (0..3)
+            .map(|i| {
+                let port = free_port();
+                let dir = std::env::temp_dir().join(format!(
+                    "clamator-sentinel-{port}-{}-{i}",
+                    std::process::id()
+                ));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).expect("create sentinel dir");
+                let conf = dir.join("sentinel.conf");
+                std::fs::write(
+                    &conf,
+                    format!(
+                        "port {port}\nbind 127.0.0.1\ndir {}\n\
+                         sentinel monitor {m} 127.0.0.1 {mport} 2\n\
+                         sentinel down-after-milliseconds {m} 1000\n\
+                         sentinel failover-timeout {m} 5000\n",
+                        dir.display(),
+                        m = Self::MASTER,
+                    ),
+                )
+                .expect("write sentinel.conf");
+                let child = Command::new(engine.binary())
+                    .arg(&conf)
+                    .arg("--sentinel")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start a sentinel");
+                SentinelProcess { port, child, dir }
+            })
+            .collect();
+        let set = Self { nodes, sentinels };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = set.sentinels.iter().all(|s| {
+                let info = set.sentinel_cli(s.port, &["SENTINEL", "MASTER", Self::MASTER]);
+                field_after(&info, "num-slaves") == Some(replicas.to_string())
+                    && field_after(&info, "num-other-sentinels") == Some("2".into())
+            });
+            let synced = set.nodes[1..].iter().all(|n| {
+                n.cli(&["INFO", "replication"])
+                    .contains("master_link_status:up")
+            });
+            if ready && synced {
+                return set;
+            }
+            assert!(Instant::now() < deadline, "sentinels did not see the set");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn sentinel_cli(&self, port: u16, args: &[&str]) -> String {
+        let out = Command::new(self.nodes[0].engine().cli())
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .expect("run the cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The Sentinels' URLs.
+    pub fn sentinel_urls(&self) -> Vec<String> {
+        self.sentinels
+            .iter()
+            .map(|s| format!("redis://127.0.0.1:{}", s.port))
+            .collect()
+    }
+
+    /// The master's port as the Sentinels say (`SENTINEL GET-MASTER-ADDR-BY-NAME`).
+    pub fn master_port(&self) -> u16 {
+        let out = self.sentinel_cli(
+            self.sentinels[0].port,
+            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self::MASTER],
+        );
+        out.lines()
+            .nth(1)
+            .and_then(|p| p.trim().parse().ok())
+            .expect("the sentinel names a master")
+    }
+
+    /// The server on `port`.
+    pub fn node_mut(&mut self, port: u16) -> &mut RedisServer {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.port() == port)
+            .expect("a node of this set")
+    }
+
+    /// Waits until the Sentinels name a master other than `old` that answers as a master.
+    pub fn wait_new_master(&self, old: u16, within: Duration) -> u16 {
+        let deadline = Instant::now() + within;
+        loop {
+            let now = self.master_port();
+            if now != old
+                && self
+                    .nodes
+                    .iter()
+                    .find(|n| n.port() == now)
+                    .is_some_and(|n| n.cli(&["ROLE"]).starts_with("master"))
+            {
+                return now;
+            }
+            assert!(Instant::now() < deadline, "no new master within {within:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `SENTINEL FAILOVER` (a replica is promoted, the master demoted); waits for it. Returns
+    /// (old, new) master ports.
+    pub fn failover(&self) -> (u16, u16) {
+        let old = self.master_port();
+        let out = self.sentinel_cli(
+            self.sentinels[0].port,
+            &["SENTINEL", "FAILOVER", Self::MASTER],
+        );
+        assert_eq!(out.trim(), "OK", "SENTINEL FAILOVER: {out}");
+        let new = self.wait_new_master(old, Duration::from_secs(30));
+        (old, new)
+    }
+}
+
+/// In a flat `key\nvalue\n…` listing, the value after `key`.
+fn field_after(text: &str, key: &str) -> Option<String> {
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        if l.trim() == key {
+            return lines.next().map(|v| v.trim().to_owned());
+        }
+    }
+    None
+}

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::settings::Settings;
 use super::shared::{Counters, Shared};
 use super::writer::{DeadLetter, Done, Hold, Reply};
-use crate::config::{is_connection_error, millis, sleep_or_cancel, Backoff, BLOCK};
+use crate::config::{millis, reconnect_reader, sleep_or_cancel, Backoff, BLOCK};
 use crate::entry::{parse_read_reply, Entry};
 use crate::keys::{
     command_stream, consumer_group_name, consumer_name, dead_letter_stream, is_reply_stream_of,
@@ -555,7 +555,7 @@ pub(crate) async fn consume(
             Err(e) => {
                 drop(slots);
                 tracing::error!(service = ctx.name(), error = %e, "redis consumer loop error: service={}; retrying with backoff (entries wait in the stream meanwhile; check the Redis connection and the user's XREADGROUP permission)", ctx.name());
-                if is_connection_error(&e) {
+                if reconnect_reader(&e) {
                     reader = None;
                 }
                 if !sleep_or_cancel(backoff.next_delay(), &intake).await {

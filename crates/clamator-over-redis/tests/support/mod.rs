@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use clamator_protocol::{RpcError, RpcService};
 use clamator_test_support::RedisServer;
+
+pub mod load;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
 
