@@ -50,15 +50,23 @@ class Fixture(ArithService, NotificationsService):
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--redis-url")
+    # a Redis Cluster (seed URLs, comma-separated) instead of --redis-url: 0.1.9 takes any
+    # redis.asyncio client, here a RedisCluster
+    ap.add_argument("--redis-cluster")
     ap.add_argument("--prefix", required=True)
     ap.add_argument("--instance-id")
     ap.add_argument("--claim-idle-ms", type=int, default=60_000)
     ap.add_argument("--concurrency", type=int)  # accepted for symmetry; 0.1.9 is serial
     args = ap.parse_args()
     fixture = Fixture()
+    cluster = None
+    if args.redis_cluster:
+        from redis.asyncio.cluster import RedisCluster
+        cluster = RedisCluster.from_url(args.redis_cluster.split(",")[0])
+        await cluster.initialize()  # see client.py: lazy initialization races 0.1.9's loops
     server = RedisRpcServer(
-        redis_url=args.redis_url, key_prefix=args.prefix, instance_id=args.instance_id,
-        consumer_claim_idle_ms=args.claim_idle_ms,
+        redis=cluster, redis_url=None if cluster else args.redis_url, key_prefix=args.prefix,
+        instance_id=args.instance_id, consumer_claim_idle_ms=args.claim_idle_ms,
     )
     server.register_service(arith_contract, fixture)
     server.register_service(notifications_contract, fixture)
@@ -70,6 +78,8 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop()
+    if cluster is not None:
+        await cluster.aclose()
     print(f"HANDLED:{fixture.handled}", file=sys.stderr, flush=True)
 
 

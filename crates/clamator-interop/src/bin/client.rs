@@ -1,5 +1,5 @@
 //! `clamator-interop-client`: reads one JSON config on stdin
-//! (`{"redisUrl","keyPrefix","defaultTimeoutMs","calls":[{"method","params","notification"}],"concurrent"?}`),
+//! (`{"redisUrl","redisCluster"?:[url…],"keyPrefix","defaultTimeoutMs","calls":[{"method","params","notification"}],"concurrent"?}`),
 //! runs the calls over Redis and prints `{"results":[…]}` on stdout. With `concurrent: N` the
 //! call list runs N times in parallel; results are flattened batch by batch.
 
@@ -15,6 +15,7 @@ use tokio::io::AsyncReadExt;
 #[serde(rename_all = "camelCase")]
 struct Config {
     redis_url: Option<String>,
+    redis_cluster: Option<Vec<String>>,
     key_prefix: String,
     default_timeout_ms: Option<u64>,
     calls: Vec<Call>,
@@ -80,6 +81,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some(url) = &config.redis_url {
         builder = builder.redis_url(url);
+    }
+    if let Some(seeds) = &config.redis_cluster {
+        builder = builder.redis_cluster(seeds.clone());
     }
     let client = builder.build()?;
     client.start().await?;

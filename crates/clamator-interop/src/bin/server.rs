@@ -1,7 +1,8 @@
 //! `clamator-interop-server`: serves `arith` and `notifications` over Redis, implemented on
 //! the Rust code generated from the committed contract documents (`contracts/`).
 //!
-//! Flags: `--redis-url`, `--prefix`, `--instance-id`, `--claim-idle-ms`, `--concurrency`,
+//! Flags: `--redis-url`, `--redis-cluster <url,url…>`, `--redis-sentinel <url,url…>` with
+//! `--sentinel-master <name>`, `--prefix`, `--instance-id`, `--claim-idle-ms`, `--concurrency`,
 //! `--max-deliveries`, `--exec-log <file>` (see `Fixture::with_exec_log`), `--metrics-addr
 //! <host:port>` (Prometheus text format on `GET /metrics`).
 //! Prints `READY` on stdout once consuming; on SIGTERM (or SIGINT) stops gracefully and prints
@@ -18,11 +19,20 @@ use tokio::signal::unix::{signal, SignalKind};
 fn usage(msg: &str) -> ! {
     eprintln!("error: {msg}");
     eprintln!(
-        "usage: clamator-interop-server --prefix <p> [--redis-url <url>] [--instance-id <id>] \
+        "usage: clamator-interop-server --prefix <p> [--redis-url <url> | --redis-cluster <url,…> \
+         | --redis-sentinel <url,…> --sentinel-master <name>] [--instance-id <id>] \
          [--claim-idle-ms <ms>] [--concurrency <n>] [--max-deliveries <n>] [--exec-log <file>] \
          [--metrics-addr <host:port>]"
     );
     std::process::exit(2)
+}
+
+fn split_urls(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn fail(msg: &str) -> ! {
@@ -43,6 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut url, mut prefix, mut instance, mut idle, mut concurrency, mut max_deliveries) =
         (None, None, None, None, None, None);
     let mut exec_log = None;
+    let (mut cluster, mut sentinels, mut sentinel_master) = (None, None, None);
     let mut metrics_addr: Option<std::net::SocketAddr> = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -51,6 +62,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         match flag.as_str() {
             "--redis-url" => url = Some(value),
+            "--redis-cluster" => cluster = Some(split_urls(&value)),
+            "--redis-sentinel" => sentinels = Some(split_urls(&value)),
+            "--sentinel-master" => sentinel_master = Some(value),
             "--prefix" => prefix = Some(value),
             "--instance-id" => instance = Some(value),
             "--claim-idle-ms" => {
@@ -109,8 +123,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .service(ArithServer::new(fixture.clone()))
         .service(NotificationsServer::new(fixture.clone()));
-    if let Some(url) = url {
+    // a cluster or Sentinels take the place of --redis-url (the test harness passes one always)
+    if let (Some(url), None, None) = (url, &cluster, &sentinels) {
         builder = builder.redis_url(url);
+    }
+    if let Some(seeds) = cluster {
+        builder = builder.redis_cluster(seeds);
+    }
+    match (sentinels, sentinel_master) {
+        (Some(sentinels), Some(master)) => builder = builder.redis_sentinel(master, sentinels),
+        (None, None) => {}
+        _ => usage("--redis-sentinel and --sentinel-master go together"),
     }
     if let Some(instance) = instance {
         builder = builder.instance_id(instance);
