@@ -122,6 +122,22 @@ impl RawConn {
         Ok(Self::Cluster { conn, masters })
     }
 
+    /// Connects to the master that these Sentinels monitor as `master` (with the credentials of
+    /// the first Sentinel URL).
+    pub async fn sentinel(sentinels: &[String], master: &str) -> redis::RedisResult<Self> {
+        let first = redis::IntoConnectionInfo::into_connection_info(sentinels[0].as_str())?;
+        let node = redis::sentinel::SentinelNodeConnectionInfo::default()
+            .set_redis_connection_info(first.redis_settings().clone());
+        let mut client = redis::sentinel::SentinelClient::build(
+            sentinels.to_vec(),
+            master.to_owned(),
+            Some(node),
+            redis::sentinel::SentinelServerType::Master,
+        )?;
+        let master = client.async_get_client().await?;
+        Ok(Self::Node(master.get_multiplexed_async_connection().await?))
+    }
+
     /// Every key matching `pattern` (on every master of a cluster), sorted.
     pub async fn scan_match(&mut self, pattern: &str) -> redis::RedisResult<Vec<String>> {
         let nodes = match self {

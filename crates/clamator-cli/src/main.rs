@@ -69,6 +69,21 @@ struct Cli {
         hide_env_values = true
     )]
     redis_cluster: Vec<String>,
+    /// Redis Sentinels instead of one node: Sentinel URLs, comma-separated; the master is the
+    /// one they monitor as --sentinel-master. Takes the place of --redis-url.
+    #[arg(
+        long,
+        global = true,
+        env = "REDIS_SENTINEL",
+        value_delimiter = ',',
+        requires = "sentinel_master",
+        conflicts_with = "redis_cluster",
+        hide_env_values = true
+    )]
+    redis_sentinel: Vec<String>,
+    /// The name the Sentinels monitor the master under (with --redis-sentinel).
+    #[arg(long, global = true, env = "REDIS_SENTINEL_MASTER")]
+    sentinel_master: Option<String>,
     /// Key prefix of the services (required by every command that talks to Redis).
     #[arg(long, global = true, env = "CLAMATOR_PREFIX", default_value = "")]
     prefix: String,
@@ -296,10 +311,14 @@ async fn readers(cli: &Cli, service: &str) -> Option<clamator_cli::diagnose::Rea
 
 async fn client(cli: &Cli, timeout: Duration) -> Result<RedisRpcClient, String> {
     let builder = RedisRpcClient::builder(&cli.prefix);
-    let builder = if cli.redis_cluster.is_empty() {
-        builder.redis_url(&cli.redis_url)
-    } else {
-        builder.redis_cluster(cli.redis_cluster.clone())
+    let builder = match (
+        &cli.redis_cluster[..],
+        &cli.redis_sentinel[..],
+        &cli.sentinel_master,
+    ) {
+        ([], [], _) => builder.redis_url(&cli.redis_url),
+        ([], sentinels, Some(master)) => builder.redis_sentinel(master, sentinels.to_vec()),
+        (seeds, _, _) => builder.redis_cluster(seeds.to_vec()),
     };
     let client = builder
         .default_timeout(timeout)
@@ -312,10 +331,14 @@ async fn client(cli: &Cli, timeout: Duration) -> Result<RedisRpcClient, String> 
 }
 
 async fn open_raw(cli: &Cli) -> redis::RedisResult<RawConn> {
-    if cli.redis_cluster.is_empty() {
-        RawConn::node(&cli.redis_url).await
-    } else {
-        RawConn::cluster(&cli.redis_cluster).await
+    match (
+        &cli.redis_cluster[..],
+        &cli.redis_sentinel[..],
+        &cli.sentinel_master,
+    ) {
+        ([], [], _) => RawConn::node(&cli.redis_url).await,
+        ([], sentinels, Some(master)) => RawConn::sentinel(sentinels, master).await,
+        (seeds, _, _) => RawConn::cluster(seeds).await,
     }
 }
 
@@ -329,12 +352,23 @@ async fn raw_connection(cli: &Cli) -> Result<RawConn, String> {
 /// A failed connection, named with the (redacted) URL; a refused password in the server's own
 /// words rather than redis-rs's `Password authentication failed - AuthenticationFailed`.
 async fn connect_error(cli: &Cli, error: String) -> String {
-    let first = cli.redis_cluster.first().unwrap_or(&cli.redis_url);
-    let url = if cli.redis_cluster.is_empty() {
-        redact_url(&cli.redis_url)
+    let first = cli
+        .redis_cluster
+        .first()
+        .or(cli.redis_sentinel.first())
+        .unwrap_or(&cli.redis_url);
+    let shown = |urls: &[String]| {
+        urls.iter()
+            .map(|s| redact_url(s))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let url = if !cli.redis_cluster.is_empty() {
+        format!("the cluster {}", shown(&cli.redis_cluster))
+    } else if !cli.redis_sentinel.is_empty() {
+        format!("the master of Sentinels {}", shown(&cli.redis_sentinel))
     } else {
-        let seeds: Vec<String> = cli.redis_cluster.iter().map(|s| redact_url(s)).collect();
-        format!("the cluster {}", seeds.join(","))
+        redact_url(&cli.redis_url)
     };
     if error.contains("AuthenticationFailed") {
         if let Some(refusal) = clamator_cli::diagnose::auth_refusal(first).await {

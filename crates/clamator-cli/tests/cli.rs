@@ -888,3 +888,58 @@ async fn call_inspect_dlq_and_bench_on_a_cluster() {
     assert_eq!(stdout_json(&out)["ok"], 300);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn call_and_inspect_through_sentinel() {
+    use clamator_test_support::RedisSentinels;
+    let set = tokio::task::spawn_blocking(|| RedisSentinels::start(0))
+        .await
+        .unwrap();
+    let sentinels = set.sentinel_urls();
+    let server = RedisRpcServer::builder("sen")
+        .redis_sentinel(RedisSentinels::MASTER, sentinels.clone())
+        .service(ArithServer::new(Fixture::default()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_clamator"))
+            .args([
+                "--redis-sentinel",
+                &sentinels.join(","),
+                "--sentinel-master",
+                RedisSentinels::MASTER,
+                "--prefix",
+                "sen",
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = tokio::task::block_in_place(|| run(&["call", "arith.add", r#"{"a":2,"b":3}"#]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out), json!({"sum": 5.0}));
+    let out = tokio::task::block_in_place(|| run(&["inspect", "--json"]));
+    assert_eq!(stdout_json(&out)["services"][0]["service"], "arith");
+    // --redis-sentinel without --sentinel-master is a usage error
+    let out = tokio::task::block_in_place(|| {
+        Command::new(env!("CARGO_BIN_EXE_clamator"))
+            .args([
+                "--redis-sentinel",
+                &sentinels[0],
+                "--prefix",
+                "sen",
+                "inspect",
+            ])
+            .output()
+            .unwrap()
+    });
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--sentinel-master"));
+    server.stop().await;
+}
