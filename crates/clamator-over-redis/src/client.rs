@@ -45,6 +45,7 @@ pub struct RedisClientTransport {
     key_prefix: String,
     instance_id: String,
     max_envelope_bytes: usize,
+    durability: Option<crate::config::Durability>,
     source: ConnectionSource,
     conn: Mutex<Option<Conn>>,
     tasks: TaskTracker,
@@ -108,6 +109,7 @@ pub struct RedisRpcClientBuilder {
     default_timeout: Duration,
     max_envelope_bytes: usize,
     reply_ttl: Duration,
+    durability: Option<crate::config::Durability>,
     connection: ConnectionChoice,
     layers: ClientLayers,
 }
@@ -144,6 +146,16 @@ impl RedisRpcClientBuilder {
     /// owns the connections it opens and closes them on `stop`.
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
         self.connection.url(url.into());
+        self
+    }
+
+    /// Wait for `replicas` replicas to have each request (`WAIT`, up to `timeout`) before the
+    /// call counts as sent; when they do not confirm it in time the call fails with an error
+    /// that says so (the request was added and may still run, like a call that timed out).
+    /// With asynchronous replication a request Redis acknowledged can otherwise be lost in a
+    /// failover. Off by default; `replicas` 0 turns it off.
+    pub fn min_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
+        self.durability = (replicas > 0).then_some(crate::config::Durability { replicas, timeout });
         self
     }
 
@@ -233,6 +245,7 @@ impl RedisRpcClientBuilder {
             key_prefix: self.key_prefix,
             instance_id: self.instance_id,
             max_envelope_bytes: self.max_envelope_bytes,
+            durability: self.durability,
             source,
             conn: Mutex::new(None),
             tasks: TaskTracker::new(),
@@ -255,6 +268,7 @@ impl RedisRpcClient {
             default_timeout: DEFAULT_CALL_TIMEOUT,
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             reply_ttl: DEFAULT_REPLY_STREAM_TTL,
+            durability: None,
             connection: ConnectionChoice::default(),
             layers: ClientLayers::new(),
         }
@@ -402,6 +416,19 @@ impl RedisClientTransport {
             || self.answered(id))
     }
 
+    /// One `XADD`; with `min_replicas`, followed by `WAIT` on the same node: fewer replicas
+    /// than asked for is a `NOTREPLICATED` error (the entry was added: it is not sent again).
+    async fn send_xadd(&self, conn: &mut Conn, cmd: &redis::Cmd) -> redis::RedisResult<()> {
+        let Some(durability) = self.durability else {
+            return cmd.query_async::<Value>(conn).await.map(drop);
+        };
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd.clone()).ignore();
+        pipe.add_command(durability.wait_cmd());
+        let (reached,): (i64,) = pipe.query_async(conn).await?;
+        durability.check(reached)
+    }
+
     /// Runs `XADD`, retrying what can pass (Redis restarting or loading, out of memory,
     /// failing over) until `give_up_at`; then fails with what went wrong. When the connection
     /// broke after the command was sent, a request is looked for (in the command stream, and
@@ -425,8 +452,14 @@ impl RedisClientTransport {
             let last_error = if unsure {
                 "the connection broke while sending and Redis did not answer again".to_owned()
             } else {
-                match send.cmd.query_async::<Value>(conn).await {
-                    Ok(_) => return Ok(()),
+                match self.send_xadd(conn, send.cmd).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.code() == Some(crate::config::NOT_REPLICATED) => {
+                        return Err(TransportError::connection(
+                            "the request was added but not replicated in time (it may still run)",
+                            describe(&e),
+                        ));
+                    }
                     Err(e) if was_not_executed(&e) => describe(&e),
                     Err(e) if is_connection_error(&e) && send.request.is_some() => {
                         unsure = true;

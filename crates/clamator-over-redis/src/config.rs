@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::conn::{Conn, Connector};
 use clamator_protocol::TransportError;
+use redis::Value;
 
 /// The URL used when neither `redis_url` nor `$REDIS_URL` is set.
 pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
@@ -223,6 +224,45 @@ pub(crate) fn reconnect_reader(e: &redis::RedisError) -> bool {
     is_connection_error(e) || matches!(e.code(), Some("READONLY" | "UNBLOCKED" | "MASTERDOWN"))
 }
 
+/// Writes count only once this many replicas have them (`WAIT replicas timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Durability {
+    pub(crate) replicas: usize,
+    pub(crate) timeout: Duration,
+}
+
+/// The error code of a write that was made but did not reach `min_replicas` replicas in time
+/// (ours; the server's own `NOREPLICAS` means a write was refused).
+pub(crate) const NOT_REPLICATED: &str = "NOTREPLICATED";
+
+impl Durability {
+    pub(crate) fn wait_cmd(self) -> redis::Cmd {
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(self.replicas).arg(millis(self.timeout).max(1));
+        cmd
+    }
+
+    /// `Ok` when `reached` replicas are enough, else a `NOTREPLICATED` error saying so.
+    pub(crate) fn check(self, reached: i64) -> redis::RedisResult<()> {
+        if usize::try_from(reached).is_ok_and(|r| r >= self.replicas) {
+            return Ok(());
+        }
+        let line = format!(
+            "-{NOT_REPLICATED} the write reached {reached} of the {} replicas asked for (min_replicas) within {} ms\r\n",
+            self.replicas,
+            millis(self.timeout)
+        );
+        match redis::parse_redis_value(line.as_bytes()) {
+            Ok(Value::ServerError(e)) => Err(e.into()),
+            _ => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "write not replicated",
+                line,
+            ))),
+        }
+    }
+}
+
 /// Server error codes that mean "not now, try again": the command was not executed.
 const TRANSIENT_CODES: &[&str] = &[
     "LOADING",     // restarted, loading its data (AOF/RDB)
@@ -234,13 +274,16 @@ const TRANSIENT_CODES: &[&str] = &[
     "READONLY",    // failover in progress: we reached a replica
     "MOVED",       // cluster: the slot is served elsewhere (sent again there)
     "ASK",         // cluster: the slot is moving
+    "NOREPLICAS",  // min-replicas-to-write not met: the write was refused
 ];
 
 /// Whether retrying the same command later can succeed: the connection is gone or the server
 /// is temporarily unable to run it (loading, out of memory, failing over). Anything else
 /// (`WRONGTYPE`, `NOPERM`, syntax errors) fails the same way every time.
 pub(crate) fn is_transient(e: &redis::RedisError) -> bool {
-    is_connection_error(e) || e.code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
+    is_connection_error(e)
+        || e.code()
+            .is_some_and(|c| TRANSIENT_CODES.contains(&c) || c == NOT_REPLICATED)
 }
 
 /// A Redis error as the server said it (`NOPERM this user has no permissions to run the

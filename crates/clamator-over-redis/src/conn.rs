@@ -25,7 +25,7 @@ use redis::{
     RedisResult, Value,
 };
 
-use crate::config::{redact_url, BLOCK, COMMAND_TIMEOUT, CONNECT_TIMEOUT};
+use crate::config::{redact_url, Durability, BLOCK, COMMAND_TIMEOUT, CONNECT_TIMEOUT};
 
 /// A connection: commands (`Node`, `Cluster`) or blocking reads (`Blocking`, `Cluster`).
 #[derive(Clone)]
@@ -124,13 +124,34 @@ fn redirected(e: &redis::RedisError) -> bool {
     matches!(e.code(), Some("MOVED" | "ASK"))
 }
 
-async fn pipeline_results(conn: &mut Conn, cmds: &[&Cmd]) -> RedisResult<Vec<RedisResult<Value>>> {
+async fn pipeline_results(
+    conn: &mut Conn,
+    cmds: &[&Cmd],
+    durability: Option<Durability>,
+) -> RedisResult<Vec<RedisResult<Value>>> {
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
     for cmd in cmds {
         pipe.add_command((*cmd).clone());
     }
-    pipe.query_async(conn).await
+    let Some(durability) = durability else {
+        return pipe.query_async(conn).await;
+    };
+    pipe.add_command(durability.wait_cmd());
+    let mut results: Vec<RedisResult<Value>> = pipe.query_async(conn).await?;
+    let reached = match results.pop() {
+        Some(Ok(Value::Int(n))) => n,
+        Some(Err(e)) => return Err(e),
+        _ => 0,
+    };
+    if let Err(e) = durability.check(reached) {
+        for r in &mut results {
+            if r.is_ok() {
+                *r = Err(e.clone());
+            }
+        }
+    }
+    Ok(results)
 }
 
 impl Conn {
@@ -145,9 +166,20 @@ impl Conn {
     /// commands, and a command redirected (`MOVED`/`ASK`, a slot moving) is sent again on its
     /// own, following the redirection.
     pub(crate) async fn each(&mut self, cmds: &[Cmd]) -> RedisResult<Vec<RedisResult<Value>>> {
+        self.each_replicated(cmds, None).await
+    }
+
+    /// [`Conn::each`], and with `durability` a `WAIT` after the commands of each node: when it
+    /// reports fewer replicas than asked for, each command that succeeded there gives a
+    /// `NOTREPLICATED` error instead (it was run, but is not yet safe from a failover).
+    pub(crate) async fn each_replicated(
+        &mut self,
+        cmds: &[Cmd],
+        durability: Option<Durability>,
+    ) -> RedisResult<Vec<RedisResult<Value>>> {
         if !self.is_cluster() {
             let all: Vec<&Cmd> = cmds.iter().collect();
-            return pipeline_results(self, &all).await;
+            return pipeline_results(self, &all, durability).await;
         }
         let mut groups: HashMap<Option<Slot>, Vec<usize>> = HashMap::new();
         for (i, cmd) in cmds.iter().enumerate() {
@@ -157,7 +189,8 @@ impl Conn {
             let mut conn = self.clone();
             async move {
                 let part: Vec<&Cmd> = indexes.iter().map(|&i| &cmds[i]).collect();
-                let results = match pipeline_results(&mut conn, &part).await {
+                let wait = durability.filter(|_| slot_of(part[0]).is_some());
+                let results = match pipeline_results(&mut conn, &part, wait).await {
                     Ok(results) => results,
                     Err(e) => indexes.iter().map(|_| Err(e.clone())).collect(),
                 };

@@ -97,6 +97,19 @@ impl RedisRpcServerBuilder {
         self
     }
 
+    /// Wait for `replicas` replicas to have each reply and dead letter (`WAIT`, up to
+    /// `timeout`) before the entry is acked; a write they did not confirm in time is written
+    /// again (retried until the request's deadline; the entry stays pending meanwhile, and a
+    /// client ignores a reply it already had). With asynchronous replication an acked entry's
+    /// reply can otherwise be lost in a failover, most of all on a cluster where the reply
+    /// stream and the command stream live on different masters. Off by default; `replicas` 0
+    /// turns it off. See the README's "Scaling out" for what it costs.
+    pub fn min_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
+        self.settings.durability =
+            (replicas > 0).then_some(crate::config::Durability { replicas, timeout });
+        self
+    }
+
     /// Connect to the master that these Redis Sentinels monitor as `master_name`
     /// (`redis://[user:password@]host:port` each; the master is reached with the credentials of
     /// the first). After a failover, the first command that finds the old master gone (or a
@@ -472,6 +485,7 @@ impl RedisServerTransport {
                     dead_stream: ctx.dead_stream.clone(),
                     reply_maxlen: settings.reply_maxlen,
                     reply_ttl: settings.reply_ttl,
+                    durability: settings.durability,
                     conn: conn.clone(),
                     shared: Arc::clone(&self.shared),
                     rx,

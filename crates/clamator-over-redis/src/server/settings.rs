@@ -40,6 +40,8 @@ pub(crate) struct Settings {
     pub(crate) reply_ttl: Duration,
     /// `None`: the default (see [`DEFAULT_CONSUMER_EXPIRY`]).
     pub(crate) consumer_expiry: Option<Duration>,
+    /// Replies and dead letters count as written once this many replicas have them.
+    pub(crate) durability: Option<crate::config::Durability>,
 }
 
 impl Settings {
@@ -55,6 +57,7 @@ impl Settings {
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             reply_ttl: DEFAULT_REPLY_STREAM_TTL,
             consumer_expiry: None,
+            durability: None,
         }
     }
 

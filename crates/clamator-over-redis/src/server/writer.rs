@@ -93,6 +93,7 @@ pub(crate) struct Writer {
     pub(crate) dead_stream: String,
     pub(crate) reply_maxlen: usize,
     pub(crate) reply_ttl: Duration,
+    pub(crate) durability: Option<crate::config::Durability>,
     pub(crate) conn: Conn,
     pub(crate) shared: Arc<Shared>,
     pub(crate) rx: mpsc::UnboundedReceiver<Done>,
@@ -189,7 +190,9 @@ impl Writer {
         let mut trouble = false;
         // One round trip on one node; on a cluster one per node, at once (the acks here are of
         // entries written in an earlier round, so replies still come before their acks).
-        match self.conn.each(&cmds).await {
+        // With min_replicas, a WAIT follows each node's writes: a reply the replicas did not
+        // confirm is written again, and its entry acked only after.
+        match self.conn.each_replicated(&cmds, self.durability).await {
             Err(error) => {
                 tracing::warn!(service = %self.service, %error, entries = acks.len() + writes.len(), "writing replies and acks failed; retrying until each call's deadline (entries stay pending meanwhile; check that Redis accepts writes)");
                 unacked = acks;
