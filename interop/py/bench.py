@@ -60,6 +60,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["redis", "memory"])
     ap.add_argument("--redis-url")
+    ap.add_argument("--redis-cluster")  # seed URLs, comma-separated (a redis.asyncio RedisCluster)
     ap.add_argument("--prefix", default="")
     ap.add_argument("--method", required=True)
     ap.add_argument("--params", default="{}")
@@ -71,7 +72,15 @@ async def main() -> None:
     params = json.loads(sys.stdin.read() if a.params == "-" else a.params)
     if a.mode == "redis":
         from clamator_over_redis import RedisRpcClient
-        client = RedisRpcClient(redis_url=a.redis_url, key_prefix=a.prefix, default_timeout_ms=a.timeout_ms)
+        cluster = None
+        if a.redis_cluster:
+            from redis.asyncio.cluster import RedisCluster
+            cluster = RedisCluster.from_url(a.redis_cluster.split(",")[0])
+            await cluster.initialize()  # see client.py
+        client = RedisRpcClient(
+            redis=cluster, redis_url=None if cluster else a.redis_url, key_prefix=a.prefix,
+            default_timeout_ms=a.timeout_ms,
+        )
         await client.start()
         report = await run(client, service, method, params, a.calls, a.concurrency, a.timeout_ms)
     else:

@@ -81,6 +81,10 @@ struct Cli {
         hide_env_values = true
     )]
     redis_sentinel: Vec<String>,
+    /// Calls and notifications count as sent once this many replicas have them (Redis `WAIT`,
+    /// up to 1 s; a call they do not confirm fails saying so). Default 0: off.
+    #[arg(long, global = true, default_value_t = 0)]
+    min_replicas: usize,
     /// The name the Sentinels monitor the master under (with --redis-sentinel).
     #[arg(long, global = true, env = "REDIS_SENTINEL_MASTER")]
     sentinel_master: Option<String>,
@@ -321,6 +325,7 @@ async fn client(cli: &Cli, timeout: Duration) -> Result<RedisRpcClient, String> 
         (seeds, _, _) => builder.redis_cluster(seeds.to_vec()),
     };
     let client = builder
+        .min_replicas(cli.min_replicas, Duration::from_secs(1))
         .default_timeout(timeout)
         .build()
         .map_err(|e| e.to_string())?;

@@ -380,10 +380,15 @@ impl RedisCluster {
     pub fn start(masters: usize, replicas: usize) -> Self {
         let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
             .map(|_| {
+                // the bus port defaults to port + 10000, out of range for an ephemeral port
+                // above 55535 (Linux hands out up to 60999): choose it too
+                let bus = free_port().to_string();
                 RedisServer::builder()
                     .args(&[
                         "--cluster-enabled",
                         "yes",
+                        "--cluster-port",
+                        &bus,
                         "--cluster-config-file",
                         "nodes.conf",
                         "--cluster-node-timeout",

@@ -22,7 +22,7 @@ fn usage(msg: &str) -> ! {
         "usage: clamator-interop-server --prefix <p> [--redis-url <url> | --redis-cluster <url,…> \
          | --redis-sentinel <url,…> --sentinel-master <name>] [--instance-id <id>] \
          [--claim-idle-ms <ms>] [--concurrency <n>] [--max-deliveries <n>] [--exec-log <file>] \
-         [--metrics-addr <host:port>]"
+         [--metrics-addr <host:port>] [--min-replicas <n>]"
     );
     std::process::exit(2)
 }
@@ -54,6 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (None, None, None, None, None, None);
     let mut exec_log = None;
     let (mut cluster, mut sentinels, mut sentinel_master) = (None, None, None);
+    let mut min_replicas = 0;
     let mut metrics_addr: Option<std::net::SocketAddr> = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -65,6 +66,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--redis-cluster" => cluster = Some(split_urls(&value)),
             "--redis-sentinel" => sentinels = Some(split_urls(&value)),
             "--sentinel-master" => sentinel_master = Some(value),
+            "--min-replicas" => {
+                min_replicas = value
+                    .parse::<usize>()
+                    .unwrap_or_else(|_| usage("bad --min-replicas"));
+            }
             "--prefix" => prefix = Some(value),
             "--instance-id" => instance = Some(value),
             "--claim-idle-ms" => {
@@ -144,6 +150,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(concurrency) = concurrency {
         builder = builder.concurrency(concurrency);
     }
+    builder = builder.min_replicas(min_replicas, Duration::from_secs(1));
     if let Some(max) = max_deliveries {
         builder = builder.max_deliveries(max);
     }
