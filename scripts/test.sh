@@ -50,10 +50,10 @@ cargo test --workspace --all-features -- --skip interop_suite
 echo "== interop suite (Rust <-> Python clamator 0.1.9 over Redis)"
 cargo test -p clamator-interop --test interop -- --nocapture interop_suite
 
-echo "== on Valkey 8.1 too: the Redis transport tests, the fault tests and the interop suite (CLAMATOR_TEST_SERVER=valkey)"
+echo "== on Valkey 8.1 too: the Redis transport tests (cluster and Sentinel included), the fault tests and the interop suite (CLAMATOR_TEST_SERVER=valkey)"
 export CLAMATOR_TEST_SERVER=valkey
 cargo test -p clamator-over-redis --all-features --tests
-cargo test -p clamator-interop --all-features --test faults --test processes --test extra_fields --test metrics --test otel
+cargo test -p clamator-interop --all-features --test faults --test processes --test extra_fields --test metrics --test otel --test cluster
 cargo test -p clamator-interop --test interop -- --nocapture interop_suite
 unset CLAMATOR_TEST_SERVER
 

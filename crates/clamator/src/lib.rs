@@ -361,6 +361,26 @@ pub mod memory {
 /// **Faults.** Redis going away is survived: loops reconnect with backoff, writes that can
 /// succeed later are retried within the request's deadline, lost consumer groups are
 /// recreated. The README's "Delivery guarantees" lists every promise and the test behind it.
+///
+/// **Deployments.** One node (`redis_url`, `redis_client`), a Redis Cluster
+/// (`redis_cluster(seeds)`: streams live on the master of their slot; pipelines are split per
+/// slot) or a master found through Sentinel (`redis_sentinel(name, sentinels)`, followed
+/// through failovers); `min_replicas(n, timeout)` waits (`WAIT`) for replicas before a request
+/// counts as sent and before an entry is acked. See the README's "Scaling out".
+///
+/// ```no_run
+/// # use clamator::redis::RedisRpcClient;
+/// # use std::time::Duration;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = RedisRpcClient::builder("app")
+///     .redis_cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])
+///     .min_replicas(1, Duration::from_secs(1))
+///     .build()?;
+/// let through_sentinel = RedisRpcClient::builder("app")
+///     .redis_sentinel("mymaster", ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"])
+///     .build()?;
+/// # Ok(()) }
+/// ```
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis {
