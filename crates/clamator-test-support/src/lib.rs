@@ -488,8 +488,20 @@ impl RedisCluster {
     }
 
     /// The master that serves `key`'s slot.
+    /// A node's view can lag a handover for a moment (no master for the slot): this asks again
+    /// for up to 10 s before it panics.
     pub fn master_of(&self, key: &str) -> ClusterNode {
-        self.try_master_of(key).expect("a master serves every slot")
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(master) = self.try_master_of(key) {
+                return master;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no master serves the slot of {key}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The live master that serves `key`'s slot, if any (none while a failed master's replica
@@ -565,7 +577,9 @@ impl RedisCluster {
             "OK"
         );
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.master_of(key).port != replica.port {
+        // mid-failover a node may see the old master demoted before the new one's slots:
+        // no master for the slot is a moment of the handover, not an error
+        while self.try_master_of(key).map(|m| m.port) != Some(replica.port) {
             assert!(Instant::now() < deadline, "failover did not complete");
             std::thread::sleep(Duration::from_millis(50));
         }
