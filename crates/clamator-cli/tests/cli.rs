@@ -943,3 +943,49 @@ async fn call_and_inspect_through_sentinel() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--sentinel-master"));
     server.stop().await;
 }
+
+/// `--min-replicas N`: without a replica the call fails saying its request was not replicated
+/// (exit 2); with one it is answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn min_replicas_waits_for_a_replica() {
+    let master = RedisServer::start();
+    let server = RedisRpcServer::builder("cli")
+        .redis_url(master.url())
+        .service(ArithServer::new(Fixture::default()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let add = [
+        "--min-replicas",
+        "1",
+        "call",
+        "arith.add",
+        r#"{"a":2,"b":3}"#,
+    ];
+    let out = tokio::task::block_in_place(|| clamator(&master, &add, None));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not replicated in time"), "{stderr}");
+
+    let port = master.port().to_string();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !replica
+        .cli(&["INFO", "replication"])
+        .contains("master_link_status:up")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica did not sync"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = tokio::task::block_in_place(|| clamator(&master, &add, None));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out), json!({"sum": 5.0}));
+    server.stop().await;
+}
