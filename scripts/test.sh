@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, docs, unit/integration/doc tests, and the
 # interop suite against the released Python clamator 0.1.9 (installed into .venv here).
-# Needs: Rust stable, Python >= 3.11, Node >= 18 with npm, redis-server and openssl on PATH.
+# Needs: Rust stable, Python >= 3.11, Node >= 18 with npm, redis-server and openssl on PATH
+# (chromium is installed by scripts/setup-browser.sh when run as root).
 # Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,9 @@ bash scripts/setup-python.sh
 
 echo "== valkey-server 8.1 (interop/valkey-requirements.txt) into .tools/valkey"
 bash scripts/setup-valkey.sh
+
+echo "== chromium + playwright-core (browser/package.json) for the dashboard's browser test"
+bash scripts/setup-browser.sh
 
 echo "== generated code is current (clamator codegen --check)"
 bash scripts/codegen.sh --check

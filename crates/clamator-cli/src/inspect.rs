@@ -17,6 +17,10 @@ pub struct ConsumerInfo {
     pub pending: u64,
     /// Milliseconds since its last interaction.
     pub idle_ms: u64,
+    /// Milliseconds since its last successful read or claim (Redis ≥ 7.2 / Valkey; `None`
+    /// on older servers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inactive_ms: Option<u64>,
 }
 
 /// One consumer group.
@@ -69,7 +73,7 @@ pub struct Report {
     pub reply_streams: Vec<ReplyStreamInfo>,
 }
 
-fn field<'a>(map: &'a [(Value, Value)], name: &str) -> Option<&'a Value> {
+pub(crate) fn field<'a>(map: &'a [(Value, Value)], name: &str) -> Option<&'a Value> {
     map.iter()
         .find(|(k, _)| {
             matches!(k, Value::BulkString(b) if b == name.as_bytes())
@@ -78,7 +82,7 @@ fn field<'a>(map: &'a [(Value, Value)], name: &str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
-fn as_map(v: &Value) -> Vec<(Value, Value)> {
+pub(crate) fn as_map(v: &Value) -> Vec<(Value, Value)> {
     match v {
         Value::Map(m) => m.clone(),
         Value::Array(a) => a
@@ -90,7 +94,7 @@ fn as_map(v: &Value) -> Vec<(Value, Value)> {
     }
 }
 
-fn as_u64(v: Option<&Value>) -> Option<u64> {
+pub(crate) fn as_u64(v: Option<&Value>) -> Option<u64> {
     match v? {
         Value::Int(i) => u64::try_from(*i).ok(),
         Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
@@ -98,7 +102,7 @@ fn as_u64(v: Option<&Value>) -> Option<u64> {
     }
 }
 
-fn as_string(v: Option<&Value>) -> String {
+pub(crate) fn as_string(v: Option<&Value>) -> String {
     match v {
         Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
         Some(Value::SimpleString(s)) => s.clone(),
@@ -106,80 +110,97 @@ fn as_string(v: Option<&Value>) -> String {
     }
 }
 
-fn list(v: &Value) -> Vec<Value> {
+pub(crate) fn list(v: &Value) -> Vec<Value> {
     match v {
         Value::Array(a) => a.clone(),
         _ => Vec::new(),
     }
 }
 
-/// Reads the layout of `prefix` from Redis.
-pub async fn inspect(conn: &mut RawConn, prefix: &str) -> redis::RedisResult<Report> {
-    let now_ms = SystemTime::now()
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let cmd_prefix = format!("{prefix}:cmds:");
-    let mut services = Vec::new();
-    for stream in conn.scan_match(&format!("{cmd_prefix}*")).await? {
-        let service = stream[cmd_prefix.len()..].to_owned();
-        let length: u64 = conn.xlen(&stream).await.unwrap_or(0);
-        let groups_raw: Value = redis::cmd("XINFO")
-            .arg("GROUPS")
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Reads one service's command stream: length, groups with their consumers and pending
+/// entries, dead letters.
+pub async fn inspect_service(
+    conn: &mut RawConn,
+    prefix: &str,
+    service: &str,
+) -> redis::RedisResult<ServiceInfo> {
+    let now_ms = now_ms();
+    let stream = clamator::redis::command_stream(prefix, service);
+    let length: u64 = conn.xlen(&stream).await.unwrap_or(0);
+    let groups_raw: Value = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(&stream)
+        .query_async(conn)
+        .await
+        .unwrap_or(Value::Nil);
+    let mut groups = Vec::new();
+    for g in list(&groups_raw) {
+        let g = as_map(&g);
+        let name = as_string(field(&g, "name"));
+        let consumers_raw: Value = redis::cmd("XINFO")
+            .arg("CONSUMERS")
             .arg(&stream)
+            .arg(&name)
             .query_async(conn)
             .await
             .unwrap_or(Value::Nil);
-        let mut groups = Vec::new();
-        for g in list(&groups_raw) {
-            let g = as_map(&g);
-            let name = as_string(field(&g, "name"));
-            let consumers_raw: Value = redis::cmd("XINFO")
-                .arg("CONSUMERS")
-                .arg(&stream)
-                .arg(&name)
-                .query_async(conn)
-                .await
-                .unwrap_or(Value::Nil);
-            let consumers = list(&consumers_raw)
-                .iter()
-                .map(|c| {
-                    let c = as_map(c);
-                    ConsumerInfo {
-                        name: as_string(field(&c, "name")),
-                        pending: as_u64(field(&c, "pending")).unwrap_or(0),
-                        idle_ms: as_u64(field(&c, "idle")).unwrap_or(0),
-                    }
-                })
-                .collect();
-            let summary: Value = redis::cmd("XPENDING")
-                .arg(&stream)
-                .arg(&name)
-                .query_async(conn)
-                .await
-                .unwrap_or(Value::Nil);
-            let oldest = list(&summary).get(1).map(|v| as_string(Some(v)));
-            let oldest_pending_age_ms = oldest
-                .and_then(|id| id.split('-').next().and_then(|ms| ms.parse::<u64>().ok()))
-                .map(|ms| now_ms.saturating_sub(ms));
-            groups.push(GroupInfo {
-                pending: as_u64(field(&g, "pending")).unwrap_or(0),
-                lag: as_u64(field(&g, "lag")),
-                oldest_pending_age_ms,
-                consumers,
-                name,
-            });
-        }
-        let dead_letters: u64 = conn
-            .xlen(format!("{prefix}:dead:{service}"))
+        let consumers = list(&consumers_raw)
+            .iter()
+            .map(|c| {
+                let c = as_map(c);
+                ConsumerInfo {
+                    name: as_string(field(&c, "name")),
+                    pending: as_u64(field(&c, "pending")).unwrap_or(0),
+                    idle_ms: as_u64(field(&c, "idle")).unwrap_or(0),
+                    inactive_ms: as_u64(field(&c, "inactive")),
+                }
+            })
+            .collect();
+        let summary: Value = redis::cmd("XPENDING")
+            .arg(&stream)
+            .arg(&name)
+            .query_async(conn)
             .await
-            .unwrap_or(0);
-        services.push(ServiceInfo {
-            service,
-            stream,
-            length,
-            groups,
-            dead_letters,
+            .unwrap_or(Value::Nil);
+        let oldest = list(&summary).get(1).map(|v| as_string(Some(v)));
+        let oldest_pending_age_ms = oldest
+            .and_then(|id| id.split('-').next().and_then(|ms| ms.parse::<u64>().ok()))
+            .map(|ms| now_ms.saturating_sub(ms));
+        groups.push(GroupInfo {
+            pending: as_u64(field(&g, "pending")).unwrap_or(0),
+            lag: as_u64(field(&g, "lag")),
+            oldest_pending_age_ms,
+            consumers,
+            name,
         });
+    }
+    let dead_letters: u64 = conn
+        .xlen(clamator::redis::dead_letter_stream(prefix, service))
+        .await
+        .unwrap_or(0);
+    Ok(ServiceInfo {
+        service: service.to_owned(),
+        stream,
+        length,
+        groups,
+        dead_letters,
+    })
+}
+
+/// Reads the layout of `prefix` from Redis.
+pub async fn inspect(conn: &mut RawConn, prefix: &str) -> redis::RedisResult<Report> {
+    let cmd_prefix = format!("{prefix}:cmds:");
+    let mut services = Vec::new();
+    for stream in conn.scan_match(&format!("{cmd_prefix}*")).await? {
+        let service = &stream[cmd_prefix.len()..];
+        services.push(inspect_service(conn, prefix, service).await?);
     }
     let mut reply_streams = Vec::new();
     for stream in conn.scan_match(&format!("{prefix}:replies:*")).await? {

@@ -175,6 +175,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve a web dashboard of the services under the prefix: rates, backlog, consumers,
+    /// pending entries and dead letters (replay, drop), live; a form to call a method.
+    Dashboard {
+        /// Address to listen on (loopback by default; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:7474")]
+        listen: std::net::SocketAddr,
+        /// Show only: no replay, drop or call.
+        #[arg(long)]
+        read_only: bool,
+        /// A token every action must carry (the page asks for it once).
+        #[arg(long, env = "CLAMATOR_DASHBOARD_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Contract documents (OpenRPC JSON, a file or a directory) to show each service's
+        /// methods and prefill the call form.
+        #[arg(long)]
+        docs: Option<std::path::PathBuf>,
+        /// Time between samples (rates, sparklines, live updates).
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+        /// Consumers idle for less than this count as alive (match your servers'
+        /// claim idle plus a margin).
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        alive_within: Duration,
+    },
     /// Print a shell completion script: `source <(clamator completions bash)`, or save it where
     /// your shell loads completions from.
     Completions {
@@ -620,6 +644,60 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dashboard {
+            listen,
+            read_only,
+            token,
+            docs,
+            interval,
+            alive_within,
+        } => {
+            if !listen.ip().is_loopback() && token.is_none() && !*read_only {
+                return Err(format!(
+                    "--listen {listen} is not loopback: give --token (or --read-only) so that \
+                     nobody else on the network can replay, drop or call"
+                ));
+            }
+            let docs = match docs {
+                Some(path) => clamator_codegen::read_docs(path).map_err(|e| e.to_string())?,
+                None => Vec::new(),
+            };
+            let conn = raw_connection(&cli).await?;
+            let client = if *read_only {
+                None
+            } else {
+                Some(client(&cli, Duration::from_secs(10)).await?)
+            };
+            let options = clamator_cli::dashboard::Options {
+                prefix: cli.prefix.clone(),
+                listen: *listen,
+                read_only: *read_only,
+                token: token.clone(),
+                interval: (*interval).max(Duration::from_millis(100)),
+                alive_within: *alive_within,
+                history: 300,
+                docs,
+            };
+            let served = clamator_cli::dashboard::serve(
+                options,
+                conn,
+                client.clone(),
+                |addr| {
+                    out!(
+                        "dashboard for prefix {} on http://{addr}/{} (Ctrl-C stops it)",
+                        cli.prefix,
+                        if *read_only { " (read-only)" } else { "" }
+                    )
+                },
+                shutdown_signal(),
+            )
+            .await;
+            if let Some(client) = client {
+                client.stop().await;
+            }
+            served.map_err(|e| format!("dashboard on {listen}: {e}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Inspect { json } => {
             let mut conn = raw_connection(&cli).await?;
             let report = inspect::inspect(&mut conn, &cli.prefix)
@@ -695,6 +773,28 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
     }
 }
 

@@ -1,0 +1,514 @@
+//! `clamator dashboard`: a web page for the people who run the worker pools — every service
+//! under a prefix with its rate, backlog, consumers and dead letters, live; a page per service
+//! with consumers, pending entries and dead letters (replay, drop) and a form to call a method.
+//!
+//! One process, no frontend build: the page, its script and its style are embedded in the
+//! binary. The page renders everything from the JSON API under `/api/` (documented in the
+//! README) with DOM text nodes, never `innerHTML`, so what an envelope holds is shown, not run.
+//!
+//! Safe by default: it binds loopback and then answers only requests whose `Host` is a loopback
+//! name (a DNS-rebinding page cannot reach it); every mutating request is a `POST` that must
+//! carry the page's CSRF token in `X-Clamator-Csrf` (a header another origin cannot set without a
+//! CORS preflight, which is never granted), the `--token` when one is set
+//! (`Authorization: Bearer …`), and `--read-only` removes the actions altogether. Redis URLs and
+//! passwords never reach the page.
+
+pub mod data;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clamator::redis::RedisRpcClient;
+use clamator::{CallError, RpcClient};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::conn::RawConn;
+use data::{MethodRow, Overview, Sampler};
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const STYLE_CSS: &str = include_str!("assets/style.css");
+
+/// How the dashboard runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The key prefix of the services shown.
+    pub prefix: String,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// No replay, drop or call: the page shows, nothing more.
+    pub read_only: bool,
+    /// A token every mutating request must carry (`Authorization: Bearer <token>`).
+    pub token: Option<String>,
+    /// Time between samples of the overview.
+    pub interval: Duration,
+    /// Consumers idle for less than this count as alive.
+    pub alive_within: Duration,
+    /// Samples kept per service for the sparklines.
+    pub history: usize,
+    /// Contract documents by service (from `--docs`).
+    pub docs: Vec<clamator_codegen::ContractDoc>,
+}
+
+struct AppState {
+    options: Options,
+    conn: RawConn,
+    client: Option<RedisRpcClient>,
+    overview: watch::Receiver<Arc<Overview>>,
+    csrf: String,
+}
+
+type Shared = Arc<AppState>;
+
+/// An error answered as JSON `{"error": "..."}`.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(redis_error)`
+fn redis_error(e: clamator::redis::redis::RedisError) -> ApiError {
+    ApiError(StatusCode::BAD_GATEWAY, format!("Redis: {e}"))
+}
+
+/// A random hex token (CSPRNG).
+fn random_token() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares in time independent of where the first difference is.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Whether `host` (a `Host` header) names this machine's loopback.
+fn loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "::1") || name.ends_with(".localhost")
+}
+
+/// Every request: on a loopback listener, the `Host` must be a loopback name (DNS rebinding).
+async fn guard_host(
+    State(state): State<Shared>,
+    request: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    if state.options.listen.ip().is_loopback() {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        if !loopback_host(host) {
+            return ApiError(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "Host {host:?} is not a loopback name: this dashboard listens on loopback only"
+                ),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Mutating requests: not read-only, the CSRF header, the token when one is set, and an
+/// `Origin` (when the browser sends one) naming this server.
+fn check_mutation(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.options.read_only {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "this dashboard is read-only (--read-only)".into(),
+        ));
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let (Some(origin), Some(host)) = (header("origin"), header("host")) {
+        let ours = ["http://", "https://"]
+            .iter()
+            .any(|scheme| origin.strip_prefix(scheme) == Some(host));
+        if !ours {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!("cross-origin request from {origin} refused"),
+            ));
+        }
+    }
+    if !header("x-clamator-csrf").is_some_and(|t| same_secret(t, &state.csrf)) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "missing or wrong X-Clamator-Csrf header (reload the page)".into(),
+        ));
+    }
+    if let Some(token) = &state.options.token {
+        let given = header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !same_secret(given, token) {
+            return Err(ApiError(
+                StatusCode::UNAUTHORIZED,
+                "this dashboard needs its --token for actions (Authorization: Bearer <token>)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn escape_attr(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&#39;")
+}
+
+async fn page(State(state): State<Shared>) -> Response {
+    let html = INDEX_HTML
+        .replace("{{prefix}}", &escape_attr(&state.options.prefix))
+        .replace("{{csrf}}", &state.csrf)
+        .replace(
+            "{{read_only}}",
+            if state.options.read_only {
+                "true"
+            } else {
+                "false"
+            },
+        )
+        .replace(
+            "{{token_required}}",
+            if state.options.token.is_some() {
+                "true"
+            } else {
+                "false"
+            },
+        );
+    (
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+async fn app_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        APP_JS,
+    )
+}
+
+async fn style_css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLE_CSS,
+    )
+}
+
+async fn api_overview(State(state): State<Shared>) -> Json<Overview> {
+    Json((**state.overview.borrow()).clone())
+}
+
+async fn api_events(
+    State(state): State<Shared>,
+) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let mut rx = state.overview.clone();
+    rx.mark_changed(); // the current overview first
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.changed().await.ok()?;
+        let overview = rx.borrow_and_update().clone();
+        let event = Event::default()
+            .event("overview")
+            .json_data(&*overview)
+            .unwrap_or_else(|e| Event::default().event("error").data(e.to_string()));
+        Some((Ok(event), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+fn methods_of(options: &Options, service: &str) -> Option<Vec<MethodRow>> {
+    let doc = options.docs.iter().find(|d| d.service == service)?;
+    Some(
+        doc.methods
+            .iter()
+            .map(|m| MethodRow {
+                name: m.name.clone(),
+                notification: m.notification,
+                params: m.params.clone(),
+                result: m.result.clone(),
+                description: m.description.clone(),
+            })
+            .collect(),
+    )
+}
+
+fn check_service(service: &str) -> Result<(), ApiError> {
+    if clamator::protocol::is_valid_service(service) {
+        Ok(())
+    } else {
+        Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("invalid service name {service:?}"),
+        ))
+    }
+}
+
+async fn api_service(
+    State(state): State<Shared>,
+    Path(service): Path<String>,
+) -> Result<Json<data::ServiceDetail>, ApiError> {
+    check_service(&service)?;
+    let mut conn = state.conn.clone();
+    let detail = data::service_detail(
+        &mut conn,
+        &state.options.prefix,
+        &service,
+        state.options.alive_within,
+        methods_of(&state.options, &service),
+    )
+    .await
+    .map_err(redis_error)?;
+    Ok(Json(detail))
+}
+
+#[derive(Debug, Deserialize)]
+struct Selection {
+    #[serde(default)]
+    ids: Vec<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+async fn api_dead_letters(
+    State(state): State<Shared>,
+    Path((service, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(selection): Json<Selection>,
+) -> Result<Json<Value>, ApiError> {
+    check_mutation(&state, &headers)?;
+    check_service(&service)?;
+    if selection.ids.is_empty() != selection.all {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "give either \"ids\" (a non-empty list) or \"all\": true".into(),
+        ));
+    }
+    let mut conn = state.conn.clone();
+    let prefix = &state.options.prefix;
+    let n = match action.as_str() {
+        "replay" => crate::dlq::replay(&mut conn, prefix, &service, &selection.ids).await,
+        "drop" => crate::dlq::drop(&mut conn, prefix, &service, &selection.ids).await,
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no dead-letter action {other:?} (replay, drop)"),
+            ))
+        }
+    }
+    .map_err(redis_error)?;
+    tracing::info!(
+        service,
+        action,
+        n,
+        "dead letters {action}ed from the dashboard"
+    );
+    Ok(Json(json!({ "action": action, "count": n })))
+}
+
+#[derive(Debug, Deserialize)]
+struct CallRequest {
+    method: String,
+    #[serde(default)]
+    params: Option<Value>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+async fn api_call(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(call): Json<CallRequest>,
+) -> Result<Json<Value>, ApiError> {
+    check_mutation(&state, &headers)?;
+    let Some(client) = &state.client else {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "this dashboard is read-only (--read-only)".into(),
+        ));
+    };
+    let (service, method) = call.method.split_once('.').ok_or_else(|| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("expected <service>.<method>, got {:?}", call.method),
+        )
+    })?;
+    let params = call.params.unwrap_or_else(|| json!({}));
+    let timeout = Duration::from_millis(call.timeout_ms.unwrap_or(10_000).clamp(1, 300_000));
+    let started = std::time::Instant::now();
+    let outcome = client
+        .call_value(service, method, params, Some(timeout))
+        .await;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(Json(match outcome {
+        Ok(result) => json!({ "result": result, "elapsed_ms": elapsed_ms }),
+        Err(CallError::Rpc(e)) => json!({ "error": e, "elapsed_ms": elapsed_ms }),
+        Err(e) => json!({ "failure": e.to_string(), "elapsed_ms": elapsed_ms }),
+    }))
+}
+
+/// Samples the overview every `interval` until `stop` fires.
+async fn sample_loop(
+    mut conn: RawConn,
+    options: Options,
+    tx: watch::Sender<Arc<Overview>>,
+    stop: CancellationToken,
+) {
+    let mut sampler = Sampler::new(&options.prefix, options.alive_within, options.history);
+    let mut tick = tokio::time::interval(options.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let next = match sampler.sample(&mut conn).await {
+            Ok(mut o) => {
+                o.interval_s = options.interval.as_secs_f64();
+                o
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "dashboard: sampling Redis failed");
+                let mut o = (**tx.borrow()).clone();
+                o.error = Some(format!("reading Redis failed: {e}"));
+                o
+            }
+        };
+        if tx.send(Arc::new(next)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The dashboard's routes on `conn` (and `client` for calls, `None` when read-only).
+fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/services/{service}", get(page))
+        .route("/assets/app.js", get(app_js))
+        .route("/assets/style.css", get(style_css))
+        .route("/api/overview", get(api_overview))
+        .route("/api/events", get(api_events))
+        .route("/api/services/{service}", get(api_service))
+        .route(
+            "/api/services/{service}/dead-letters/{action}",
+            post(api_dead_letters),
+        )
+        .route("/api/call", post(api_call))
+        .layer(middleware::from_fn_with_state(state.clone(), guard_host))
+        .with_state(state)
+}
+
+/// Runs the dashboard until `shutdown` resolves. `on_listening` gets the bound address (the
+/// port is chosen by the system when `listen` has port 0).
+pub async fn serve(
+    options: Options,
+    conn: RawConn,
+    client: Option<RedisRpcClient>,
+    on_listening: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(options.listen).await?;
+    let local = listener.local_addr()?;
+    let (tx, rx) = watch::channel(Arc::new(Overview {
+        prefix: options.prefix.clone(),
+        ..Overview::default()
+    }));
+    let stop = CancellationToken::new();
+    let sampler = tokio::spawn(sample_loop(conn.clone(), options.clone(), tx, stop.clone()));
+    let state = Arc::new(AppState {
+        options,
+        conn,
+        client,
+        overview: rx,
+        csrf: random_token(),
+    });
+    on_listening(local);
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // ends the sampler, which ends every event stream, so connections can close
+            stop.cancel();
+        })
+        .await;
+    sampler.abort();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape_attr, loopback_host, same_secret};
+
+    #[test]
+    fn loopback_names() {
+        for ok in [
+            "127.0.0.1:7474",
+            "localhost:7474",
+            "localhost",
+            "[::1]:7474",
+            "app.localhost:1",
+        ] {
+            assert!(loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example:7474",
+            "127.0.0.1.evil.example",
+            "",
+            "10.0.0.1:7474",
+            "[::2]:1",
+        ] {
+            assert!(!loopback_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_and_escaping() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+        assert_eq!(
+            escape_attr(r#"<a "b">&'"#),
+            "&lt;a &quot;b&quot;&gt;&amp;&#39;"
+        );
+    }
+}

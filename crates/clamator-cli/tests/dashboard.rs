@@ -1,0 +1,359 @@
+//! `clamator dashboard` in a real browser (headless Debian chromium driven by playwright-core,
+//! both installed by `scripts/setup-browser.sh`) against a private redis-server with a Rust
+//! and a Python 0.1.9 server under load: the page lists the services and their consumers, the
+//! rate moves, a dead letter replayed from the page is answered, an envelope holding `<script>`
+//! stays inert, actions need the CSRF header and the token, read-only hides them. The browser
+//! part is `browser/dashboard.test.mjs`; this test runs everything around it and checks Redis.
+#![allow(missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clamator::redis::{redis, RedisRpcClient, RedisRpcServer};
+use clamator::RpcClient;
+use clamator_interop::{ArithServer, Fixture, NotificationsServer};
+use clamator_test_support::{workspace_root, RedisServer};
+use serde_json::json;
+
+const PREFIX: &str = "dash";
+const TOKEN: &str = "s3cret-token";
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run_script(name: &str) {
+    let status = Command::new("bash")
+        .arg(workspace_root().join("scripts").join(name))
+        .status()
+        .unwrap_or_else(|e| panic!("run scripts/{name}: {e}"));
+    assert!(status.success(), "scripts/{name} failed");
+}
+
+/// Starts a process and waits for a stdout line containing `marker`; returns it.
+fn spawn_until(mut cmd: Command, marker: &str) -> (Proc, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let wanted = marker.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(&wanted) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("no line with {marker:?} from {cmd:?}"));
+    (Proc(child), line)
+}
+
+/// The chromium binary on `PATH` (playwright wants a path).
+fn chromium() -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("chromium"))
+        .find(|p| p.is_file())
+        .expect("chromium on PATH (scripts/setup-browser.sh installs it)")
+}
+
+fn dashboard(redis: &RedisServer, extra: &[&str]) -> (Proc, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clamator"));
+    cmd.args(["--redis-url", &redis.url(), "--prefix", PREFIX])
+        .args(["dashboard", "--listen", "127.0.0.1:0"])
+        .args(extra);
+    let (proc, line) = spawn_until(cmd, "dashboard for prefix");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("the URL in the first line")
+        .to_owned();
+    (proc, url)
+}
+
+async fn dead_letter(conn: &mut redis::aio::MultiplexedConnection, id: &str, envelope: &str) {
+    // the fields a server writes when it dead-letters an entry (tests/reliability.rs checks
+    // that it writes these)
+    let _: String = redis::cmd("XADD")
+        .arg(format!("{PREFIX}:dead:arith"))
+        .arg("*")
+        .arg("dead-reason")
+        .arg("delivered 5 times without being acked (max_deliveries 5)")
+        .arg("dead-entry-id")
+        .arg(format!("1700000000000-{}", id.len()))
+        .arg("dead-deliveries")
+        .arg(5)
+        .arg("type")
+        .arg("rpc")
+        .arg("envelope")
+        .arg(envelope)
+        .arg("reply-to")
+        .arg(format!("{PREFIX}:replies:dashtest"))
+        .query_async(conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_in_a_browser() {
+    run_script("setup-browser.sh");
+    run_script("setup-python.sh");
+    let root = workspace_root();
+    let redis_server = RedisServer::start();
+
+    // a Rust and a Python server in one pool
+    let fixture = Fixture::default();
+    let rust = RedisRpcServer::builder(PREFIX)
+        .redis_url(redis_server.url())
+        .instance_id("rust-1")
+        .service(ArithServer::new(fixture.clone()))
+        .service(NotificationsServer::new(fixture.clone()))
+        .build()
+        .unwrap();
+    rust.start().await.unwrap();
+    let mut py = Command::new(root.join(".venv/bin/python"));
+    py.arg(root.join("interop/py/server.py"))
+        .current_dir(root.join("interop/py"))
+        .args(["--redis-url", &redis_server.url(), "--prefix", PREFIX])
+        .args(["--instance-id", "py-1"]);
+    let (_python, _) = spawn_until(py, "READY");
+
+    // load: calls until the test ends
+    let client = RedisRpcClient::builder(PREFIX)
+        .redis_url(redis_server.url())
+        .build()
+        .unwrap();
+    client.start().await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU64::new(0));
+    let mut load = Vec::new();
+    for i in 0..4 {
+        let (client, stop, answered) = (client.clone(), stop.clone(), answered.clone());
+        load.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let r = client
+                    .call_value("arith", "add", json!({"a": i, "b": 1}), None)
+                    .await;
+                assert_eq!(r.unwrap(), json!({"sum": f64::from(i + 1)}));
+                answered.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+
+    // two dead letters: one to replay, one whose envelope is hostile markup
+    let mut conn = redis::Client::open(redis_server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    dead_letter(
+        &mut conn,
+        "replay",
+        r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":20,"b":22},"id":"replay-me"}"#,
+    )
+    .await;
+    dead_letter(
+        &mut conn,
+        "xss",
+        &json!({
+            "jsonrpc": "2.0",
+            "method": "arith.echoText",
+            "params": {"text": "<script>window.__xss=1</script><img src=x onerror=\"window.__xss=1\">"},
+            "id": "</pre><script>window.__xss=1</script>",
+        })
+        .to_string(),
+    )
+    .await;
+
+    let (_dash, url) = dashboard(&redis_server, &["--token", TOKEN]);
+    let (_dash_ro, ro_url) = dashboard(&redis_server, &["--read-only"]);
+    assert!(
+        url.ends_with('/') && ro_url.ends_with('/'),
+        "{url} {ro_url}"
+    );
+
+    let screenshots = std::env::var_os("CLAMATOR_SCREENSHOTS")
+        .map_or_else(|| root.join("target/dashboard-screenshots"), PathBuf::from);
+    let started = Instant::now();
+    let browser = tokio::task::spawn_blocking({
+        let root = root.clone();
+        move || {
+            Command::new("node")
+                .arg(root.join("browser/dashboard.test.mjs"))
+                .current_dir(root.join("browser"))
+                .env("DASH_URL", &url)
+                .env("DASH_RO_URL", &ro_url)
+                .env("DASH_TOKEN", TOKEN)
+                .env("SCREENSHOTS", &screenshots)
+                .env("CHROMIUM", chromium())
+                .output()
+                .expect("run node")
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&browser.stdout);
+    eprintln!(
+        "{stdout}{}(browser part: {:.1} s)",
+        String::from_utf8_lossy(&browser.stderr),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(browser.status.success(), "the browser checks failed");
+    assert!(stdout.contains("all dashboard checks passed"));
+
+    // the dead letter replayed from the page was answered on its reply stream
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(format!("{PREFIX}:replies:dashtest"))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if let Some((_, fields)) = entries.first() {
+            break fields.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replayed request was not answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let envelope = &reply.iter().find(|(k, _)| k == "envelope").unwrap().1;
+    let envelope: serde_json::Value = serde_json::from_str(envelope).unwrap();
+    assert_eq!(envelope["id"], "replay-me");
+    assert_eq!(envelope["result"], json!({"sum": 42.0}));
+    // the hostile one is still there: nothing dropped by the refused requests
+    let left: u64 = redis::cmd("XLEN")
+        .arg(format!("{PREFIX}:dead:arith"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 1);
+
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    assert!(answered.load(Ordering::Relaxed) > 0);
+    client.stop().await;
+    rust.stop().await;
+}
+
+/// The dashboard ends cleanly on SIGTERM, with a browser's event stream still open.
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_stops_on_sigterm_with_an_event_stream_open() {
+    let redis_server = RedisServer::start();
+    let (mut dash, url) = dashboard(&redis_server, &[]);
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(
+            format!(
+                "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut first = vec![0u8; 4096];
+    let n = stream.read(&mut first).await.unwrap();
+    let head = String::from_utf8_lossy(&first[..n]);
+    assert!(
+        head.contains("200 OK") && head.contains("text/event-stream"),
+        "{head}"
+    );
+    let pid = dash.0.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = dash.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard did not stop on SIGTERM with an event stream open"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+/// Another origin's page cannot act: DNS-rebinding `Host`, cross-origin `Origin`, no CSRF header.
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_refuses_foreign_hosts_and_origins() {
+    let redis_server = RedisServer::start();
+    let (_dash, url) = dashboard(&redis_server, &[]);
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let request = |raw: String| {
+        let addr = addr.clone();
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            s.write_all(raw.as_bytes()).await.unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            out
+        }
+    };
+    let get = |host: &str, path: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+    };
+    let page = request(get(&addr, "/")).await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("content-security-policy"), "{page}");
+    let csrf = page
+        .split("name=\"clamator-csrf\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let rebound = request(get("evil.example:7474", "/api/overview")).await;
+    assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+    assert!(rebound.contains("not a loopback name"), "{rebound}");
+    let post = |origin: Option<&str>, csrf: Option<&str>| {
+        let body = r#"{"all":true}"#;
+        format!(
+            "POST /api/services/arith/dead-letters/drop HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{}{}\r\n{body}",
+            body.len(),
+            origin.map_or(String::new(), |o| format!("Origin: {o}\r\n")),
+            csrf.map_or(String::new(), |c| format!("X-Clamator-Csrf: {c}\r\n")),
+        )
+    };
+    let foreign = request(post(Some("http://evil.example"), Some(&csrf))).await;
+    assert!(foreign.starts_with("HTTP/1.1 403"), "{foreign}");
+    assert!(foreign.contains("cross-origin"), "{foreign}");
+    let no_csrf = request(post(None, None)).await;
+    assert!(no_csrf.starts_with("HTTP/1.1 403"), "{no_csrf}");
+    let wrong_csrf = request(post(None, Some("0000"))).await;
+    assert!(wrong_csrf.starts_with("HTTP/1.1 403"), "{wrong_csrf}");
+    let ours = request(post(Some(&format!("http://{addr}")), Some(&csrf))).await;
+    assert!(ours.starts_with("HTTP/1.1 200"), "{ours}");
+    assert!(ours.contains(r#"{"action":"drop","count":0}"#), "{ours}");
+}
