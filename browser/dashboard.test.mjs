@@ -119,8 +119,12 @@ try {
   await eventually("one dead letter left", async () => (await page.$$("#dead-table tbody tr")).length === 1);
   check(true, "the replayed dead letter left the list");
 
-  // ---- call a method from the page
+  // ---- the methods from --docs, and a call from the page
+  const methods = await page.textContent("#methods");
+  check(methods.includes("arith.add") && methods.includes("arith.slowAdd"), "the methods of the contract document (--docs) are listed");
   await page.fill("#call-method", "arith.add");
+  await page.dispatchEvent("#call-method", "input");
+  check((await page.textContent("#method-docs")).includes("params schema"), "the call form shows the chosen method's params schema");
   await page.fill("#call-params", '{"a": 40, "b": 2}');
   await page.click("#call-go");
   const result = await eventually("the call is answered", async () => {

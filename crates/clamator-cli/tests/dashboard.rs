@@ -182,7 +182,9 @@ async fn dashboard_in_a_browser() {
     )
     .await;
 
-    let (_dash, url) = dashboard(&redis_server, &["--token", TOKEN]);
+    let docs = root.join("contracts");
+    let docs = docs.to_str().unwrap();
+    let (_dash, url) = dashboard(&redis_server, &["--token", TOKEN, "--docs", docs]);
     let (_dash_ro, ro_url) = dashboard(&redis_server, &["--read-only"]);
     assert!(
         url.ends_with('/') && ro_url.ends_with('/'),

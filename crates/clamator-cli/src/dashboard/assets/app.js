@@ -237,7 +237,7 @@ function renderService(d) {
           el("span#dead-note")),
         el("div#dead-letters")),
       READ_ONLY ? null : callForm(d.methods),
-      d.methods ? el("section", {}, el("h2", { text: "Methods (from --docs)" }),
+      d.methods ? el("section#methods", {}, el("h2", { text: "Methods (from --docs)" }),
         el("table", {}, el("tbody", {}, d.methods.map((m) => el("tr", {},
           el("td", {}, el("code", { text: `${d.service}.${m.name}` })),
           el("td", { text: m.notification ? "notification" : "request" }),
