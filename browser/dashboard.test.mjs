@@ -156,6 +156,15 @@ try {
     return r.status;
   });
   check(roStatus === 403, "read-only: the API refuses a call (403)");
+
+  // ---- bulk: select the hostile one and drop the selection
+  await page.bringToFront();
+  await page.check("#dead-table tbody tr input[type=checkbox]");
+  await page.click("button.drop-selected");
+  await eventually("the page says it dropped 1", async () => (await page.textContent("#dead-note")).includes("dropped 1"));
+  check(dialogs.some((d) => d.startsWith("confirm: Drop 1")), "the bulk drop was confirmed");
+  await eventually("no dead letter left", async () => (await page.textContent("#dead-letters")).includes("No dead letters"));
+  check(true, "the selected dead letter was dropped");
   console.log("all dashboard checks passed");
 } finally {
   await browser.close();

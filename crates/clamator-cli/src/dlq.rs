@@ -73,6 +73,25 @@ pub async fn list(
         .collect())
 }
 
+/// The newest `count` dead letters of `service`, newest first (`XREVRANGE … COUNT`: a long
+/// dead-letter stream is not read whole).
+pub async fn newest(
+    conn: &mut RawConn,
+    prefix: &str,
+    service: &str,
+    count: usize,
+) -> redis::RedisResult<Vec<DeadLetter>> {
+    let entries: Vec<RawEntry> = redis::cmd("XREVRANGE")
+        .arg(dead_letter_stream(prefix, service))
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(count)
+        .query_async(conn)
+        .await?;
+    Ok(entries.into_iter().map(to_letter).collect())
+}
+
 fn selected(entries: Vec<RawEntry>, ids: &[String]) -> Vec<RawEntry> {
     entries
         .into_iter()

@@ -243,13 +243,13 @@ async fn dashboard_in_a_browser() {
     let envelope: serde_json::Value = serde_json::from_str(envelope).unwrap();
     assert_eq!(envelope["id"], "replay-me");
     assert_eq!(envelope["result"], json!({"sum": 42.0}));
-    // the hostile one is still there: nothing dropped by the refused requests
+    // the hostile one was dropped from the page by a bulk "drop selected"
     let left: u64 = redis::cmd("XLEN")
         .arg(format!("{PREFIX}:dead:arith"))
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(left, 1);
+    assert_eq!(left, 0);
 
     stop.store(true, Ordering::Relaxed);
     for task in load {
@@ -258,6 +258,30 @@ async fn dashboard_in_a_browser() {
     assert!(answered.load(Ordering::Relaxed) > 0);
     client.stop().await;
     rust.stop().await;
+}
+
+/// Sends one raw HTTP/1.1 request (with `Connection: close`) and returns the whole answer.
+async fn http(addr: &str, raw: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+/// The JSON body of a `GET` (chunked or not: the body is the text after the head, from the
+/// first `{`).
+async fn get_json(addr: &str, path: &str) -> serde_json::Value {
+    let answer = http(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap();
+    let json = &body[body.find('{').unwrap()..=body.rfind('}').unwrap()];
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
 /// The dashboard ends cleanly on SIGTERM, with a browser's event stream still open.
@@ -312,17 +336,7 @@ async fn dashboard_refuses_foreign_hosts_and_origins() {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
-    let request = |raw: String| {
-        let addr = addr.clone();
-        async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            s.write_all(raw.as_bytes()).await.unwrap();
-            let mut out = String::new();
-            s.read_to_string(&mut out).await.unwrap();
-            out
-        }
-    };
+    let request = |raw: String| http(&addr, raw);
     let get = |host: &str, path: &str| {
         format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
     };
@@ -358,4 +372,119 @@ async fn dashboard_refuses_foreign_hosts_and_origins() {
     let ours = request(post(Some(&format!("http://{addr}")), Some(&csrf))).await;
     assert!(ours.starts_with("HTTP/1.1 200"), "{ours}");
     assert!(ours.contains(r#"{"action":"drop","count":0}"#), "{ours}");
+}
+
+/// On a Redis Cluster: services whose streams live on different masters are all listed, with
+/// their rates, consumers and a call made through the dashboard.
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_on_a_cluster() {
+    use clamator_test_support::RedisCluster;
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3, 0))
+        .await
+        .unwrap();
+    let prefix = (0..)
+        .map(|i| format!("dclu{i}"))
+        .find(|p| {
+            cluster.master_of(&format!("{p}:cmds:arith")).port
+                != cluster.master_of(&format!("{p}:cmds:notifications")).port
+        })
+        .unwrap();
+    let seeds = cluster.seeds();
+    let server = RedisRpcServer::builder(&prefix)
+        .redis_cluster(seeds.clone())
+        .instance_id("c1")
+        .service(ArithServer::new(Fixture::default()))
+        .service(NotificationsServer::new(Fixture::default()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = RedisRpcClient::builder(&prefix)
+        .redis_cluster(seeds.clone())
+        .build()
+        .unwrap();
+    client.start().await.unwrap();
+    for i in 0..50 {
+        client
+            .call_value("arith", "add", json!({"a": i, "b": 1}), None)
+            .await
+            .unwrap();
+    }
+    client
+        .notify_value("notifications", "ping", json!({}))
+        .await
+        .unwrap();
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clamator"));
+    cmd.args(["--redis-cluster", &seeds.join(","), "--prefix", &prefix])
+        .args(["dashboard", "--listen", "127.0.0.1:0"]);
+    let (_dash, line) = spawn_until(cmd, "dashboard for prefix");
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let overview = loop {
+        let o = get_json(&addr, "/api/overview").await;
+        let names: Vec<&str> = o["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["service"].as_str())
+            .collect();
+        if names == ["arith", "notifications"] {
+            break o;
+        }
+        assert!(Instant::now() < deadline, "services not listed: {o}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(overview["services"][0]["entries_added"], 50, "{overview}");
+    assert_eq!(overview["services"][1]["entries_added"], 1, "{overview}");
+    assert_eq!(overview["services"][0]["consumers_alive"], 1, "{overview}");
+    let detail = get_json(&addr, "/api/services/arith").await;
+    assert_eq!(detail["consumers"][0]["name"], "arith:c1", "{detail}");
+
+    // a call through the dashboard, on the cluster
+    let page = http(
+        &addr,
+        format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    let csrf = page
+        .split("name=\"clamator-csrf\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    let body = r#"{"method":"arith.add","params":{"a":2,"b":3}}"#;
+    let answer = http(
+        &addr,
+        format!(
+            "POST /api/call HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             X-Clamator-Csrf: {csrf}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert!(answer.contains(r#""result":{"sum":5.0}"#), "{answer}");
+    client.stop().await;
+    server.stop().await;
+}
+
+/// Listening beyond loopback without a token (or read-only) is refused before anything starts.
+#[test]
+fn a_public_listener_needs_a_token_or_read_only() {
+    let redis_server = RedisServer::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_clamator"))
+        .args(["--redis-url", &redis_server.url(), "--prefix", PREFIX])
+        .args(["dashboard", "--listen", "0.0.0.0:0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is not loopback") && stderr.contains("--token"),
+        "{stderr}"
+    );
 }

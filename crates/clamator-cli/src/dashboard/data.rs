@@ -263,8 +263,9 @@ pub struct ServiceDetail {
     pub pending: Vec<PendingRow>,
     /// Entries in the dead-letter stream.
     pub dead_total: u64,
-    /// Dead letters, newest first, at most [`DEAD_LETTER_LIMIT`].
-    pub dead_letters: Vec<DeadRow>,
+    /// Dead letters, newest first, at most [`DEAD_LETTER_LIMIT`]; in the service's event stream
+    /// `None` (`null`) when they are the same as in the previous event.
+    pub dead_letters: Option<Vec<DeadRow>>,
     /// The methods, when a contract document for the service was given.
     pub methods: Option<Vec<MethodRow>>,
 }
@@ -332,11 +333,9 @@ pub async fn service_detail(
             .then(b.idle_ms.cmp(&a.idle_ms))
     });
     pending.truncate(PENDING_LIMIT);
-    let dead_letters: Vec<DeadRow> = crate::dlq::list(conn, prefix, service)
+    let dead_letters: Vec<DeadRow> = crate::dlq::newest(conn, prefix, service, DEAD_LETTER_LIMIT)
         .await?
         .into_iter()
-        .rev()
-        .take(DEAD_LETTER_LIMIT)
         .map(|l| {
             let envelope = l
                 .fields
@@ -367,7 +366,7 @@ pub async fn service_detail(
         consumers,
         pending,
         dead_total: info.dead_letters,
-        dead_letters,
+        dead_letters: Some(dead_letters),
         methods,
     })
 }

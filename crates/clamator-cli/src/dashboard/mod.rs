@@ -63,6 +63,8 @@ pub struct Options {
 
 struct AppState {
     options: Options,
+    /// Cancelled at shutdown: ends the event streams so that connections can close.
+    stop: CancellationToken,
     conn: RawConn,
     client: Option<RedisRpcClient>,
     overview: watch::Receiver<Arc<Overview>>,
@@ -302,6 +304,61 @@ async fn api_service(
     Ok(Json(detail))
 }
 
+/// The service page's live updates: its detail every interval (at least 1 s), read from Redis
+/// for this stream; dead letters only when they changed since the previous event.
+async fn api_service_events(
+    State(state): State<Shared>,
+    Path(service): Path<String>,
+) -> Result<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
+    check_service(&service)?;
+    let every = state.options.interval.max(Duration::from_secs(1));
+    let stream = futures::stream::unfold(
+        (state, service, None::<Vec<String>>, true),
+        move |(state, service, mut shown, first)| async move {
+            if !first {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    () = state.stop.cancelled() => return None,
+                }
+            }
+            if state.stop.is_cancelled() {
+                return None;
+            }
+            let mut conn = state.conn.clone();
+            let event = match data::service_detail(
+                &mut conn,
+                &state.options.prefix,
+                &service,
+                state.options.alive_within,
+                methods_of(&state.options, &service),
+            )
+            .await
+            {
+                Ok(mut detail) => {
+                    let ids: Vec<String> = detail
+                        .dead_letters
+                        .iter()
+                        .flatten()
+                        .map(|d| d.id.clone())
+                        .collect();
+                    if shown.as_ref() == Some(&ids) {
+                        detail.dead_letters = None;
+                    } else {
+                        shown = Some(ids);
+                    }
+                    Event::default().event("service").json_data(&detail)
+                }
+                Err(e) => Ok(Event::default()
+                    .event("failure")
+                    .data(format!("reading Redis failed: {e}"))),
+            }
+            .unwrap_or_else(|e| Event::default().event("failure").data(e.to_string()));
+            Some((Ok(event), (state, service, shown, false)))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
 #[derive(Debug, Deserialize)]
 struct Selection {
     #[serde(default)]
@@ -430,6 +487,7 @@ fn router(state: Shared) -> Router {
         .route("/api/overview", get(api_overview))
         .route("/api/events", get(api_events))
         .route("/api/services/{service}", get(api_service))
+        .route("/api/services/{service}/events", get(api_service_events))
         .route(
             "/api/services/{service}/dead-letters/{action}",
             post(api_dead_letters),
@@ -458,6 +516,7 @@ pub async fn serve(
     let sampler = tokio::spawn(sample_loop(conn.clone(), options.clone(), tx, stop.clone()));
     let state = Arc::new(AppState {
         options,
+        stop: stop.clone(),
         conn,
         client,
         overview: rx,

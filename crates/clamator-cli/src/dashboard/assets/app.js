@@ -144,7 +144,7 @@ function renderOverview(o) {
 
 // ---------------------------------------------------------------- service page
 const selected = new Set();
-let shownDead = "";
+let shownDead = null; // ids of the dead letters shown; null: render the next list
 let serviceName = null;
 
 function deadLetterRow(d) {
@@ -176,7 +176,7 @@ async function act(action, ids) {
     note.textContent = `${action === "replay" ? "replayed" : "dropped"} ${r.count} dead letter(s)`;
     note.className = "ok";
     selected.clear();
-    shownDead = "";
+    shownDead = null;
     await loadService();
   } catch (e) {
     note.textContent = `${action} failed: ${e.message}`;
@@ -265,9 +265,12 @@ function renderService(d) {
           el("td", {}, el("code", { text: p.id })), el("td", {}, el("code", { text: p.consumer })),
           el("td.num" + (p.deliveries > 1 ? ".warn" : ""), { text: p.deliveries }), el("td.num", { text: fmtAge(p.idle_ms) })))))
     : el("p.empty", { text: "Nothing pending." }));
-  document.getElementById("dead-title").textContent =
-    `Dead letters (${fmtInt(d.dead_total)}${d.dead_total > d.dead_letters.length ? `, newest ${d.dead_letters.length} shown` : ""})`;
-  const ids = d.dead_letters.map((x) => x.id).join(",");
+  if (d.dead_letters !== null) {
+    document.getElementById("dead-title").textContent =
+      `Dead letters (${fmtInt(d.dead_total)}${d.dead_total > d.dead_letters.length ? `, newest ${d.dead_letters.length} shown` : ""})`;
+  }
+  // null: unchanged since the previous event of the stream
+  const ids = d.dead_letters === null ? shownDead : d.dead_letters.map((x) => x.id).join(",");
   if (ids !== shownDead) {
     shownDead = ids;
     for (const id of [...selected]) if (!d.dead_letters.some((x) => x.id === id)) selected.delete(id);
@@ -298,8 +301,10 @@ function start() {
   if (m) {
     serviceName = decodeURIComponent(m[1]);
     document.title = `clamator · ${serviceName}`;
-    loadService();
-    setInterval(() => { if (!document.hidden) loadService(); }, 2000);
+    const live = new EventSource(`/api/services/${encodeURIComponent(serviceName)}/events`);
+    live.addEventListener("service", (e) => { renderService(JSON.parse(e.data)); setStatus("live", "live"); });
+    live.addEventListener("failure", (e) => setStatus(e.data, "down"));
+    live.onerror = () => setStatus("disconnected (retrying)", "down");
     return;
   }
   const events = new EventSource("/api/events");
