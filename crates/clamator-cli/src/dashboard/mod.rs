@@ -275,6 +275,23 @@ fn methods_of(options: &Options, service: &str) -> Option<Vec<MethodRow>> {
     )
 }
 
+impl AppState {
+    /// One service in detail, read from Redis now.
+    async fn detail(
+        &self,
+        service: &str,
+    ) -> clamator::redis::redis::RedisResult<data::ServiceDetail> {
+        data::service_detail(
+            &mut self.conn.clone(),
+            &self.options.prefix,
+            service,
+            self.options.alive_within,
+            methods_of(&self.options, service),
+        )
+        .await
+    }
+}
+
 fn check_service(service: &str) -> Result<(), ApiError> {
     if clamator::protocol::is_valid_service(service) {
         Ok(())
@@ -291,17 +308,7 @@ async fn api_service(
     Path(service): Path<String>,
 ) -> Result<Json<data::ServiceDetail>, ApiError> {
     check_service(&service)?;
-    let mut conn = state.conn.clone();
-    let detail = data::service_detail(
-        &mut conn,
-        &state.options.prefix,
-        &service,
-        state.options.alive_within,
-        methods_of(&state.options, &service),
-    )
-    .await
-    .map_err(redis_error)?;
-    Ok(Json(detail))
+    Ok(Json(state.detail(&service).await.map_err(redis_error)?))
 }
 
 /// The service page's live updates: its detail every interval (at least 1 s), read from Redis
@@ -324,16 +331,7 @@ async fn api_service_events(
             if state.stop.is_cancelled() {
                 return None;
             }
-            let mut conn = state.conn.clone();
-            let event = match data::service_detail(
-                &mut conn,
-                &state.options.prefix,
-                &service,
-                state.options.alive_within,
-                methods_of(&state.options, &service),
-            )
-            .await
-            {
+            let event = match state.detail(&service).await {
                 Ok(mut detail) => {
                     let ids: Vec<String> = detail
                         .dead_letters
@@ -398,7 +396,7 @@ async fn api_dead_letters(
         service,
         action,
         n,
-        "dead letters {action}ed from the dashboard"
+        "dead letters replayed or dropped from the dashboard"
     );
     Ok(Json(json!({ "action": action, "count": n })))
 }
