@@ -440,66 +440,8 @@ pub const SERVER_ACL: &[&str] = &[
 /// What a client needs.
 pub const CLIENT_ACL: &[&str] = &["+xadd", "+xread", "+xrange", "+xtrim", "+pexpire", "+del"];
 
-/// A CA and a server certificate for 127.0.0.1 signed by it (`ca.crt`, `server.crt`,
-/// `server.key` in `dir`), by `openssl`.
+/// A CA and a server certificate for 127.0.0.1 (see the test support).
 #[cfg(feature = "tls")]
 pub fn generate_certs(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(status.success(), "openssl {args:?}");
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=clamator-test-ca",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
+    clamator_test_support::generate_certs(dir);
 }
