@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs when they are missing (Debian/Ubuntu,
-# as root): redis-server (private test servers), OpenSSL headers + pkg-config (TLS via
+# as root): redis-server and nats-server (private test servers), OpenSSL headers + pkg-config (TLS via
 # native-tls), the openssl CLI (test certificates), Node/npm (TypeScript check), Python venv.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v nats-server >/dev/null || missing+=(nats-server)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, docs, unit/integration/doc tests, and the
 # interop suite against the released Python clamator 0.1.9 (installed into .venv here).
-# Needs: Rust stable, Python >= 3.11, Node >= 18 with npm, redis-server and openssl on PATH
+# Needs: Rust stable, Python >= 3.11, Node >= 18 with npm, redis-server, nats-server and openssl on PATH
 # (chromium is installed by scripts/setup-browser.sh when run as root).
 # Usage: bash scripts/test.sh
 set -euo pipefail
@@ -20,7 +20,7 @@ echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
 
 echo "== every feature combination of the facade builds; redis alone links no OpenSSL"
-for features in "" memory macros memory,macros redis redis,macros tls codegen memory,macros,redis,tls,codegen; do
+for features in "" memory macros memory,macros redis redis,macros tls nats codegen memory,macros,redis,tls,nats,codegen; do
   cargo check --quiet -p clamator --no-default-features ${features:+--features "$features"}
 done
 cargo check --quiet -p clamator-over-redis --no-default-features --tests
@@ -57,7 +57,7 @@ cargo test -p clamator-interop --test interop -- --nocapture interop_suite
 echo "== on Valkey 8.1 too: the Redis transport tests (cluster and Sentinel included), the fault tests and the interop suite (CLAMATOR_TEST_SERVER=valkey)"
 export CLAMATOR_TEST_SERVER=valkey
 cargo test -p clamator-over-redis --all-features --tests
-cargo test -p clamator-interop --all-features --test faults --test processes --test extra_fields --test metrics --test otel --test cluster
+cargo test -p clamator-interop --all-features --test faults --test processes --test extra_fields --test metrics --test otel --test cluster -- --skip nats
 cargo test -p clamator-interop --test interop -- --nocapture interop_suite
 unset CLAMATOR_TEST_SERVER
 

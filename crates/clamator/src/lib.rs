@@ -81,8 +81,9 @@
 //! |---|---|---|
 //! | [`memory`] | `memory` (default) | in-process bus: tests, embedding, one binary |
 //! | [`redis`] | `redis` | Redis Streams, consumer-group worker pools, interop with Python/TypeScript 0.1.9 |
+//! | [`nats`] | `nats` | NATS JetStream work-queue streams, competing pull consumers (Rust only) |
 //!
-//! Both run the same dispatch pipeline (method lookup, params validation, handler, error
+//! All run the same dispatch pipeline (method lookup, params validation, handler, error
 //! mapping, result serialisation), so a service behaves the same over either. Every client and
 //! server has one lifecycle: `start` (idempotent), `stop` (drains: running handlers finish up
 //! to a grace period), and dropping the last handle stops it at once.
@@ -114,6 +115,7 @@
 //! | `macros` | yes | [`contract`], [`model`], [`include_contract!`] |
 //! | `redis` | | the Redis Streams transport ([`redis`]); links no OpenSSL |
 //! | `tls` | | `rediss://` through the system's OpenSSL |
+//! | `nats` | | the NATS JetStream transport ([`nats`]); TLS through rustls |
 //! | `otel` | | W3C trace context across processes through `tracing-opentelemetry` |
 //! | `codegen` | | [`codegen`]: contract documents and code generation |
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -392,6 +394,46 @@ pub mod redis {
         DEFAULT_REDIS_URL, DEFAULT_REPLY_STREAM_MAXLEN, DEFAULT_REPLY_STREAM_TTL,
         MAX_INSTANCE_ID_BYTES, MIN_CONSUMER_CLAIM_IDLE,
     };
+}
+
+/// The NATS JetStream transport (feature `nats`): requests are stored in a work-queue
+/// stream per service and pulled by every server of that service (competing consumers);
+/// replies come back over core NATS. The wire is Rust's own (there is no Python/TypeScript
+/// peer); it is documented in the README ("NATS JetStream").
+///
+/// ```no_run
+/// use clamator::nats::{NatsRpcClient, NatsRpcServer};
+/// use clamator::RpcError;
+///
+/// #[clamator::contract(service = "greeter")]
+/// pub trait Greeter {
+///     async fn greet(&self, name: String) -> Result<String, RpcError>;
+/// }
+///
+/// struct English;
+/// impl Greeter for English {
+///     async fn greet(&self, name: String) -> Result<String, RpcError> {
+///         Ok(format!("hello, {name}"))
+///     }
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = NatsRpcServer::builder()
+///     .url("nats://127.0.0.1:4222")
+///     .replicas(3)                        // R3 streams on a JetStream cluster
+///     .service(GreeterServer::new(English))
+///     .build()?;
+/// server.start().await?;
+///
+/// let client = NatsRpcClient::builder().url("nats://127.0.0.1:4222").build()?;
+/// client.start().await?;
+/// println!("{}", GreeterClient::new(client.clone()).greet("Ada".into()).await?);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub mod nats {
+    pub use clamator_over_nats::*;
 }
 
 /// Re-exported: [`model`] derives through it; `#[derive(clamator::JsonSchema)]` with

@@ -1,0 +1,440 @@
+//! `NatsRpcClient`: publishes requests to `<prefix>.cmds.<service>` through JetStream (each
+//! one stored before the call counts as sent) and receives replies over core NATS on its own
+//! subject `<prefix>.replies.<client-id>`.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_nats::header::HeaderMap;
+use async_nats::jetstream;
+use async_nats::jetstream::context::{GetStreamErrorKind, PublishErrorKind};
+use async_nats::jetstream::message::PublishMessage;
+use clamator_protocol::middleware::ClientLayers;
+use clamator_protocol::{
+    build_notification, build_request, to_json, Call, CallError, Client, ClientTransport,
+    LifecycleState, Metadata, Replies, RpcClient, TransportError, DEFAULT_CALL_TIMEOUT,
+};
+use futures::StreamExt;
+use serde_json::Value as Json;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{connection_methods, redact_url, Backoff, Connection};
+use crate::names::{
+    command_stream, command_subject, is_metadata_header, is_valid_client_id, reply_subject,
+    HEADER_REPLY_TO, HEADER_TIMEOUT_MS,
+};
+
+/// How long one publish waits for JetStream's acknowledgement before it is sent again (with
+/// the same `Nats-Msg-Id`, so a stored first attempt is not stored twice).
+const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(2);
+
+struct Connected {
+    client: async_nats::Client,
+    js: jetstream::Context,
+}
+
+/// The NATS JetStream [`ClientTransport`] that [`NatsRpcClient`] is built on.
+pub struct NatsClientTransport {
+    conn: Connection,
+    client_id: String,
+    reply_subject: String,
+    connected: Mutex<Option<Arc<Connected>>>,
+    tasks: TaskTracker,
+    stopped: CancellationToken,
+    default_timeout: Duration,
+}
+
+impl fmt::Debug for NatsClientTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsClientTransport")
+            .field("connection", &self.conn)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for NatsClientTransport {
+    fn drop(&mut self) {
+        self.stopped.cancel();
+    }
+}
+
+/// Calls services over NATS JetStream.
+///
+/// Every request is published to its service's work-queue stream and the call counts as
+/// sent only once JetStream has stored it (retried with the same `Nats-Msg-Id` until then, so
+/// it is stored once); replies come back over core NATS to the client's own subject. A call
+/// to a service no server has ever served on this NATS fails at once, naming the stream that
+/// is missing.
+///
+/// Cheap to clone; clones share one client and one connection.
+#[derive(Clone)]
+pub struct NatsRpcClient {
+    client: Client<NatsClientTransport>,
+}
+
+impl fmt::Debug for NatsRpcClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsRpcClient")
+            .field("transport", self.client.transport())
+            .field("state", &self.client.state())
+            .finish()
+    }
+}
+
+/// Builds a [`NatsRpcClient`]; see [`NatsRpcClient::builder`].
+#[must_use]
+pub struct NatsRpcClientBuilder {
+    conn: Connection,
+    client_id: String,
+    default_timeout: Duration,
+    layers: ClientLayers,
+}
+
+impl fmt::Debug for NatsRpcClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsRpcClientBuilder")
+            .field("connection", &self.conn)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsRpcClientBuilder {
+    connection_methods!();
+
+    /// The reply subject's last token (`<prefix>.replies.<client-id>`): 1 to 128 ASCII
+    /// letters, digits, `_` or `-`. Default: a random UUID v4. Two running clients must not
+    /// share one.
+    pub fn instance_id(mut self, id: impl Into<String>) -> Self {
+        let id = id.into();
+        if !id.is_empty() {
+            self.client_id = id;
+        }
+        self
+    }
+
+    /// The timeout of calls made without one. Default: 30 s.
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = timeout;
+        self
+    }
+
+    /// Middleware around every call; metadata they add travels as message headers.
+    pub fn layers(mut self, layers: ClientLayers) -> Self {
+        self.layers = layers;
+        self
+    }
+
+    /// Builds the client (not started). Fails on a setting that cannot work, naming it.
+    pub fn build(self) -> Result<NatsRpcClient, TransportError> {
+        self.conn.check()?;
+        if !is_valid_client_id(&self.client_id) {
+            return Err(TransportError::Config(format!(
+                "instance id {:?} is not a subject token: 1 to 128 ASCII letters, digits, '_' or '-'",
+                self.client_id
+            )));
+        }
+        if self.default_timeout.is_zero() {
+            return Err(TransportError::Config(
+                "the default call timeout must be longer than zero".into(),
+            ));
+        }
+        let transport = NatsClientTransport {
+            reply_subject: reply_subject(&self.conn.prefix, &self.client_id),
+            conn: self.conn,
+            client_id: self.client_id,
+            connected: Mutex::new(None),
+            tasks: TaskTracker::new(),
+            stopped: CancellationToken::new(),
+            default_timeout: self.default_timeout,
+        };
+        Ok(NatsRpcClient {
+            client: Client::builder(transport)
+                .default_timeout(self.default_timeout)
+                .layers(self.layers)
+                .build(),
+        })
+    }
+}
+
+impl NatsRpcClient {
+    /// Starts building a client (NATS at `nats://127.0.0.1:4222`, prefix `clamator`).
+    pub fn builder() -> NatsRpcClientBuilder {
+        NatsRpcClientBuilder {
+            conn: Connection::default(),
+            client_id: uuid::Uuid::new_v4().to_string(),
+            default_timeout: DEFAULT_CALL_TIMEOUT,
+            layers: ClientLayers::new(),
+        }
+    }
+
+    /// The generic client it is built on.
+    pub fn client(&self) -> &Client<NatsClientTransport> {
+        &self.client
+    }
+
+    /// The subject replies come to.
+    pub fn reply_subject(&self) -> &str {
+        &self.client.transport().reply_subject
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> LifecycleState {
+        self.client.state()
+    }
+
+    /// Connects and subscribes to the reply subject. Idempotent; an error when NATS cannot be
+    /// reached (then `start` can be called again) or after `stop`.
+    pub async fn start(&self) -> Result<(), TransportError> {
+        self.client.start().await
+    }
+
+    /// Stops: pending calls fail with "transport stopped", the subscription ends and the
+    /// connection is flushed and closed. Idempotent.
+    pub async fn stop(&self) {
+        self.client.stop().await;
+    }
+}
+
+impl RpcClient for NatsRpcClient {
+    fn call_value(
+        &self,
+        service: &str,
+        method: &str,
+        params: Json,
+        timeout: Option<Duration>,
+    ) -> impl std::future::Future<Output = Result<Json, CallError>> + Send {
+        self.client.call_value(service, method, params, timeout)
+    }
+
+    fn notify_value(
+        &self,
+        service: &str,
+        method: &str,
+        params: Json,
+    ) -> impl std::future::Future<Output = Result<(), CallError>> + Send {
+        self.client.notify_value(service, method, params)
+    }
+}
+
+/// The headers of a call: metadata (checked names), then the transport's own.
+pub(crate) fn call_headers(metadata: &Metadata) -> Result<HeaderMap, TransportError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in metadata.iter() {
+        if !is_metadata_header(name) {
+            return Err(TransportError::Config(format!(
+                "metadata field {name:?} is reserved by the NATS transport (names starting with nats- or clamator-)"
+            )));
+        }
+        if value.contains(['\r', '\n']) {
+            return Err(TransportError::Config(format!(
+                "metadata field {name:?} has a line break in its value (NATS headers cannot carry one)"
+            )));
+        }
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+impl NatsClientTransport {
+    fn connected(&self) -> Result<Arc<Connected>, TransportError> {
+        self.connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(TransportError::NotStarted {
+                state: LifecycleState::Stopped,
+            })
+    }
+
+    fn check_size(&self, c: &Connected, envelope: &str) -> Result<(), TransportError> {
+        let limit = self.conn.max_envelope_bytes.min(
+            c.client
+                .server_info()
+                .max_payload
+                .saturating_sub(4096)
+                .max(1),
+        );
+        if envelope.len() > limit {
+            return Err(TransportError::TooLarge {
+                size: envelope.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Publishes to the service's stream and waits until JetStream stored it, sending it
+    /// again (same `Nats-Msg-Id`) on a timeout or a lost connection until `until`.
+    async fn publish(
+        &self,
+        c: &Connected,
+        service: &str,
+        msg_id: &str,
+        envelope: String,
+        headers: HeaderMap,
+        until: Instant,
+    ) -> Result<(), TransportError> {
+        let subject = command_subject(&self.conn.prefix, service);
+        let payload = bytes::Bytes::from(envelope);
+        let mut backoff = Backoff::new();
+        let mut checked_stream = false;
+        loop {
+            let message = PublishMessage::build()
+                .payload(payload.clone())
+                .headers(headers.clone())
+                .message_id(msg_id);
+            let outcome = match c.js.send_publish(subject.clone(), message).await {
+                Ok(ack) => ack.await,
+                Err(e) => Err(e),
+            };
+            let error = match outcome {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            match error.kind() {
+                PublishErrorKind::MaxPayloadExceeded => {
+                    return Err(TransportError::rejected("nats publish refused", error));
+                }
+                PublishErrorKind::StreamNotFound if !checked_stream => {
+                    // Nobody answered the publish: either no server ever created the stream
+                    // (say so now) or it is electing a leader (retry).
+                    checked_stream = true;
+                    let stream = command_stream(&self.conn.prefix, service);
+                    if let Err(e) = c.js.get_stream(&stream).await {
+                        if matches!(e.kind(), GetStreamErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
+                        {
+                            return Err(TransportError::rejected(
+                                "nats publish failed",
+                                format!(
+                                    "no stream {stream} for subject {subject}: no server has served service {service:?} on this NATS with prefix {:?} (servers create the stream when they start)",
+                                    self.conn.prefix
+                                ),
+                            ));
+                        }
+                    }
+                }
+                PublishErrorKind::Other
+                | PublishErrorKind::WrongLastMessageId
+                | PublishErrorKind::WrongLastSequence => {
+                    return Err(TransportError::rejected("nats publish refused", error));
+                }
+                _ => {}
+            }
+            if Instant::now() + backoff.peek() >= until || self.stopped.is_cancelled() {
+                return Err(TransportError::connection(
+                    "nats publish failed",
+                    format!("{error} (subject {subject}; retried until the call's timeout)"),
+                ));
+            }
+            tracing::debug!(%subject, %error, "publish not acknowledged; sending it again with the same Nats-Msg-Id");
+            tokio::time::sleep(backoff.next()).await;
+        }
+    }
+}
+
+impl ClientTransport for NatsClientTransport {
+    async fn start(&self, replies: &Replies) -> Result<(), TransportError> {
+        let client = self
+            .conn
+            .connect(&format!("clamator-client-{}", self.client_id))
+            .await?;
+        let mut sub = client
+            .subscribe(self.reply_subject.clone())
+            .await
+            .map_err(|e| TransportError::connection("nats subscribe failed", e))?;
+        // The subscription is registered with the server before any request goes out.
+        client
+            .flush()
+            .await
+            .map_err(|e| TransportError::connection("nats flush failed", e))?;
+        let js = jetstream::ContextBuilder::new()
+            .timeout(PUBLISH_ACK_TIMEOUT)
+            .build(client.clone());
+        let (replies, stopped) = (replies.clone(), self.stopped.clone());
+        let subject = self.reply_subject.clone();
+        self.tasks.spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    m = sub.next() => m,
+                    () = stopped.cancelled() => break,
+                };
+                let Some(message) = message else { break };
+                match replies.deliver_slice(&message.payload) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::debug!(%subject, "reply for no waiting call (late, duplicate or unknown); dropped")
+                    }
+                    Err(error) => {
+                        tracing::warn!(%subject, %error, "unparseable reply dropped")
+                    }
+                }
+            }
+            let _ = sub.unsubscribe().await;
+        });
+        *self
+            .connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Connected { client, js }));
+        tracing::debug!(urls = ?self.conn.urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(), reply_subject = %self.reply_subject, "nats client started");
+        Ok(())
+    }
+
+    async fn request<'a>(
+        &'a self,
+        call: Call<'a>,
+        replies: &'a Replies,
+    ) -> Result<Json, CallError> {
+        let c = self.connected()?;
+        let until = Instant::now() + call.timeout;
+        let request = build_request(call.service, call.method, call.params)?;
+        let envelope = to_json(&request);
+        self.check_size(&c, &envelope)?;
+        let mut headers = call_headers(call.metadata)?;
+        headers.insert(HEADER_REPLY_TO, self.reply_subject.as_str());
+        headers.insert(
+            HEADER_TIMEOUT_MS,
+            call.timeout.as_millis().max(1).to_string().as_str(),
+        );
+        let id = request.id.to_string();
+        let waiter = replies.expect(id.clone());
+        self.publish(&c, call.service, &id, envelope, headers, until)
+            .await?;
+        waiter.reply().await
+    }
+
+    async fn notify<'a>(&'a self, call: Call<'a>) -> Result<(), CallError> {
+        let c = self.connected()?;
+        let notification = build_notification(call.service, call.method, call.params)?;
+        let envelope = to_json(&notification);
+        self.check_size(&c, &envelope)?;
+        let headers = call_headers(call.metadata)?;
+        let msg_id = uuid::Uuid::new_v4().to_string();
+        let until = Instant::now() + self.default_timeout;
+        self.publish(&c, call.service, &msg_id, envelope, headers, until)
+            .await?;
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        self.stopped.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        let connected = self
+            .connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(c) = connected {
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.client.flush()).await;
+            let _ = c.client.drain().await;
+        }
+    }
+
+    fn server_address(&self) -> Option<String> {
+        self.conn.urls.first().map(|u| redact_url(u))
+    }
+}
