@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use clamator::nats::NatsRpcClient;
 use clamator::redis::{redact_url, redis, RedisRpcClient};
 use clamator::{CallError, RpcClient};
 use clamator_cli::conn::RawConn;
@@ -85,6 +86,17 @@ struct Cli {
     /// up to 1 s; a call they do not confirm fails saying so). Default 0: off.
     #[arg(long, global = true, default_value_t = 0)]
     min_replicas: usize,
+    /// NATS JetStream instead of Redis: server URLs, comma-separated (one cluster; the first
+    /// reachable is used). `call`, `notify`, `bench`, `inspect` and `dlq` work over it.
+    #[arg(
+        long,
+        global = true,
+        env = "NATS_URL",
+        value_delimiter = ',',
+        conflicts_with_all = ["redis_cluster", "redis_sentinel"],
+        hide_env_values = true
+    )]
+    nats_url: Vec<String>,
     /// The name the Sentinels monitor the master under (with --redis-sentinel).
     #[arg(long, global = true, env = "REDIS_SENTINEL_MASTER")]
     sentinel_master: Option<String>,
@@ -337,7 +349,92 @@ async fn readers(cli: &Cli, service: &str) -> Option<clamator_cli::diagnose::Rea
         .ok()
 }
 
-async fn client(cli: &Cli, timeout: Duration) -> Result<RedisRpcClient, String> {
+/// A client over Redis or NATS (`--nats-url`).
+#[derive(Clone)]
+enum AnyClient {
+    Redis(RedisRpcClient),
+    Nats(NatsRpcClient),
+}
+
+impl AnyClient {
+    async fn stop(&self) {
+        match self {
+            Self::Redis(c) => c.stop().await,
+            Self::Nats(c) => c.stop().await,
+        }
+    }
+}
+
+impl RpcClient for AnyClient {
+    async fn call_value(
+        &self,
+        service: &str,
+        method: &str,
+        params: Value,
+        timeout: Option<Duration>,
+    ) -> Result<Value, CallError> {
+        match self {
+            Self::Redis(c) => c.call_value(service, method, params, timeout).await,
+            Self::Nats(c) => c.call_value(service, method, params, timeout).await,
+        }
+    }
+
+    async fn notify_value(
+        &self,
+        service: &str,
+        method: &str,
+        params: Value,
+    ) -> Result<(), CallError> {
+        match self {
+            Self::Redis(c) => c.notify_value(service, method, params).await,
+            Self::Nats(c) => c.notify_value(service, method, params).await,
+        }
+    }
+}
+
+async fn client(cli: &Cli, timeout: Duration) -> Result<AnyClient, String> {
+    if !cli.nats_url.is_empty() {
+        let client = NatsRpcClient::builder()
+            .urls(cli.nats_url.clone())
+            .key_prefix(&cli.prefix)
+            .default_timeout(timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        client.start().await.map_err(|e| e.to_string())?;
+        return Ok(AnyClient::Nats(client));
+    }
+    redis_client(cli, timeout).await.map(AnyClient::Redis)
+}
+
+async fn nats(cli: &Cli) -> Result<clamator::nats::async_nats::jetstream::Context, String> {
+    // The error names the URLs (passwords as ***).
+    clamator_cli::nats::connect(&cli.nats_url)
+        .await
+        .map_err(|e| format!("cannot connect to NATS: {e}"))
+}
+
+/// Why a NATS call may have timed out, from the service's consumer.
+async fn nats_hint(cli: &Cli, service: &str) -> String {
+    let Ok(js) = nats(cli).await else {
+        return String::new();
+    };
+    let services = clamator_cli::nats::inspect(&js, &cli.prefix)
+        .await
+        .unwrap_or_default();
+    match services.iter().find(|s| s.service == service).and_then(|s| s.consumer.as_ref()) {
+        Some(c) if c.waiting_pulls == 0 && c.ack_pending == 0 => format!(
+            ": no server of {service:?} is pulling (the consumer has no pull requests waiting and nothing being handled); start one with prefix {:?}",
+            cli.prefix
+        ),
+        Some(c) => format!(
+            ": the consumer of {service:?} has {} request(s) undelivered, {} being handled (or held by a dead server until the ack wait of {} ms), {} server pull(s) waiting",
+            c.pending, c.ack_pending, c.ack_wait_ms, c.waiting_pulls
+        ),
+        None => String::new(),
+    }
+}
+
+async fn redis_client(cli: &Cli, timeout: Duration) -> Result<RedisRpcClient, String> {
     let builder = RedisRpcClient::builder(&cli.prefix);
     let builder = match (
         &cli.redis_cluster[..],
@@ -419,8 +516,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         cli.command,
         Command::Codegen { .. } | Command::Completions { .. } | Command::Man { .. }
     ) {
-        clamator::redis::check_key_prefix(&cli.prefix)
-            .map_err(|e| format!("{e} (give --prefix or set CLAMATOR_PREFIX)"))?;
+        if cli.nats_url.is_empty() {
+            clamator::redis::check_key_prefix(&cli.prefix)
+                .map_err(|e| format!("{e} (give --prefix or set CLAMATOR_PREFIX)"))?;
+        } else if !clamator::nats::is_valid_prefix(&cli.prefix) {
+            return Err(format!(
+                "key prefix {:?} is not usable over NATS: 1 to 64 ASCII letters, digits, '_' or '-' (give --prefix or set CLAMATOR_PREFIX)",
+                cli.prefix
+            ));
+        }
     }
     match &cli.command {
         Command::Completions { shell } => {
@@ -464,6 +568,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     out!("{}", pretty(&e));
                     Ok(ExitCode::from(1))
                 }
+                Err(e) if e.is_timeout() && !cli.nats_url.is_empty() => Err(format!(
+                    "{e} after {timeout:?}{}",
+                    nats_hint(&cli, service).await
+                )),
                 Err(e) if e.is_timeout() => Err(match readers(&cli, service).await {
                     Some(r) => {
                         format!("{e} after {timeout:?}: {}", r.explain(&cli.prefix, service))
@@ -480,6 +588,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let sent = client.notify_value(service, method, params).await;
             client.stop().await;
             sent.map_err(|e| e.to_string())?;
+            if !cli.nats_url.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
             if let Some(r) = readers(&cli, service).await.filter(|r| r.nobody()) {
                 eprintln!(
                     "warning: sent, but it may never be read: {}",
@@ -595,6 +706,48 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dlq { action } if !cli.nats_url.is_empty() => {
+            let js = nats(&cli).await?;
+            let err = |e: Box<dyn std::error::Error + Send + Sync>| e.to_string();
+            match action {
+                DlqAction::List { service, json } => {
+                    let letters = clamator_cli::nats::dlq_list(&js, &cli.prefix, service)
+                        .await
+                        .map_err(err)?;
+                    if *json {
+                        out!("{}", pretty(&letters));
+                    } else {
+                        out!(
+                            "{} dead letter(s) in {}",
+                            letters.len(),
+                            clamator::nats::dead_letter_stream(&cli.prefix, service)
+                        );
+                        for l in &letters {
+                            let shown: String = l.envelope.chars().take(120).collect();
+                            let seq = l.sequence.map_or("?".into(), |s| s.to_string());
+                            out!("{}  sequence {seq}  {}\n    {shown}", l.id, l.reason);
+                        }
+                    }
+                }
+                DlqAction::Replay { service, ids, all } | DlqAction::Drop { service, ids, all } => {
+                    if ids.is_empty() && !*all {
+                        return Err("give dead-letter ids, or --all".into());
+                    }
+                    let replay = matches!(action, DlqAction::Replay { .. });
+                    let n = if replay {
+                        clamator_cli::nats::dlq_replay(&js, &cli.prefix, service, ids).await
+                    } else {
+                        clamator_cli::nats::dlq_drop(&js, &cli.prefix, service, ids).await
+                    }
+                    .map_err(err)?;
+                    out!(
+                        "{} {n} dead letter(s)",
+                        if replay { "replayed" } else { "dropped" }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Dlq { action } => {
             let mut conn = raw_connection(&cli).await?;
             let err = |e: redis::RedisError| e.to_string();
@@ -652,6 +805,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             interval,
             alive_within,
         } => {
+            if !cli.nats_url.is_empty() {
+                return Err("the dashboard works over Redis only (not --nats-url); use `clamator inspect --nats-url …`".into());
+            }
             if !listen.ip().is_loopback() && token.is_none() && !*read_only {
                 return Err(format!(
                     "--listen {listen} is not loopback: give --token (or --read-only) so that \
@@ -666,7 +822,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let client = if *read_only {
                 None
             } else {
-                Some(client(&cli, Duration::from_secs(10)).await?)
+                Some(redis_client(&cli, Duration::from_secs(10)).await?)
             };
             let options = clamator_cli::dashboard::Options {
                 prefix: cli.prefix.clone(),
@@ -696,6 +852,18 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 client.stop().await;
             }
             served.map_err(|e| format!("dashboard on {listen}: {e}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { json } if !cli.nats_url.is_empty() => {
+            let js = nats(&cli).await?;
+            let services = clamator_cli::nats::inspect(&js, &cli.prefix)
+                .await
+                .map_err(|e| e.to_string())?;
+            if *json {
+                out!("{}", pretty(&services));
+            } else {
+                out_nonl!("{}", clamator_cli::nats::Table(&services));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { json } => {
