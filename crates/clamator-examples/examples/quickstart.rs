@@ -1,13 +1,16 @@
 //! The quickstart: the `arith` contract, a server implementing it, and a client calling
 //! `add(2, 3)`, over the in-process bus — or over Redis with `--redis` (uses `$REDIS_URL`,
-//! else `redis://localhost:6379`; `--redis <url>` picks another).
+//! else `redis://localhost:6379`; `--redis <url>` picks another), or over NATS JetStream with
+//! `--nats` (uses `$NATS_URL`, else `nats://127.0.0.1:4222`; `--nats <url>`).
 //!
 //! ```text
 //! cargo run --example quickstart
 //! cargo run --example quickstart -- --redis
+//! cargo run --example quickstart -- --nats
 //! ```
 
 use clamator::memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};
+use clamator::nats::{NatsRpcClient, NatsRpcServer};
 use clamator::redis::{RedisRpcClient, RedisRpcServer};
 use clamator::{RpcClient, RpcError};
 
@@ -66,17 +69,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let mut args = std::env::args().skip(1);
-    let redis = match args.next().as_deref() {
-        None => None,
-        Some("--redis") => Some(args.next()),
-        Some(other) => {
-            return Err(
-                format!("unknown argument {other:?}; usage: quickstart [--redis [URL]]").into(),
-            )
-        }
-    };
-
-    match redis {
+    let (first, url) = (args.next(), args.next());
+    match first.as_deref() {
         None => {
             println!("transport: in-process bus");
             let bus = MemoryBus::new();
@@ -90,7 +84,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             client.stop().await;
             server.stop().await; // drains the ping handler
         }
-        Some(url) => {
+        Some("--nats") => {
+            let url = url.unwrap_or_else(|| {
+                std::env::var("NATS_URL")
+                    .unwrap_or_else(|_| clamator::nats::DEFAULT_NATS_URL.to_owned())
+            });
+            let prefix = format!("quickstart-{}", std::process::id());
+            let server = NatsRpcServer::builder()
+                .url(&url)
+                .key_prefix(&prefix)
+                .service(ArithServer::new(Calculator))
+                .build()?;
+            server.start().await?; // creates the arith stream and consumer
+            let client = NatsRpcClient::builder()
+                .url(&url)
+                .key_prefix(&prefix)
+                .build()?;
+            client.start().await?;
+            println!("transport: nats ({client:?})");
+            use_arith(client.clone()).await?;
+            client.stop().await;
+            server.stop().await;
+            clamator_examples::cleanup_nats(&url, &prefix).await;
+        }
+        Some("--redis") => {
             let prefix = format!("quickstart-{}", std::process::id());
             let mut server = RedisRpcServer::builder(&prefix).service(ArithServer::new(Calculator));
             let mut client = RedisRpcClient::builder(&prefix);
@@ -110,6 +127,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .unwrap_or_else(|_| clamator::redis::DEFAULT_REDIS_URL.to_owned())
             });
             clamator_examples::cleanup(&url, &prefix).await;
+        }
+        Some(other) => {
+            return Err(format!(
+                "unknown argument {other:?}; usage: quickstart [--redis [URL] | --nats [URL]]"
+            )
+            .into())
         }
     }
     Ok(())

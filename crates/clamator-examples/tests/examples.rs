@@ -51,6 +51,28 @@ fn quickstart_over_memory_and_redis() {
 }
 
 #[test]
+fn quickstart_over_nats_leaves_no_stream_behind() {
+    let nats = clamator_test_support::nats::NatsServer::start();
+    let (out, _) = run("quickstart", &["--nats", &nats.url()]);
+    assert!(out.contains("transport: nats"), "{out}");
+    assert!(out.contains("arith.add(2, 3) = 5"), "{out}");
+    assert!(out.contains("server: ping"), "{out}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let left: Vec<String> = rt.block_on(async {
+        use futures::TryStreamExt;
+        let client = clamator::nats::async_nats::connect(nats.url())
+            .await
+            .unwrap();
+        clamator::nats::async_nats::jetstream::new(client)
+            .stream_names()
+            .try_collect()
+            .await
+            .unwrap()
+    });
+    assert!(left.is_empty(), "streams left behind: {left:?}");
+}
+
+#[test]
 fn service_to_service_passes_errors_and_budget_through() {
     let redis = RedisServer::start();
     for args in [vec![], vec!["--redis".to_owned(), redis.url()]] {

@@ -1,13 +1,15 @@
 //! Fault tests with real processes: `kill -9` of one of two `clamator-interop-server`s under
-//! load. Bounded in time; stops by itself.
+//! load, over Redis and over NATS JetStream. Bounded in time; stops by itself.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clamator::nats::NatsRpcClient;
 use clamator::redis::RedisRpcClient;
 use clamator::RpcClient;
+use clamator_test_support::nats::NatsServer;
 use clamator_test_support::RedisServer;
 use serde_json::json;
 
@@ -20,16 +22,12 @@ impl Drop for Server {
     }
 }
 
-fn server(redis: &RedisServer, id: &str) -> Server {
+/// A server process on `transport` (`--redis-url <url>` or `--nats-url <url>`) with a 1 s
+/// claim idle / ack wait.
+fn server(transport: [&str; 2], id: &str) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_clamator-interop-server"))
-        .args([
-            "--redis-url",
-            &redis.url(),
-            "--prefix",
-            "fault",
-            "--instance-id",
-            id,
-        ])
+        .args(transport)
+        .args(["--prefix", "fault", "--instance-id", id])
         .args(["--claim-idle-ms", "1000", "--concurrency", "8"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -41,20 +39,13 @@ fn server(redis: &RedisServer, id: &str) -> Server {
         &mut line,
     )
     .unwrap();
-    assert!(line.contains("READY"));
+    assert!(line.contains("READY"), "{line}");
     Server(child)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_of_one_server_under_load_loses_no_call() {
-    let redis = RedisServer::start();
-    let mut a = server(&redis, "srv-a");
-    let _b = server(&redis, "srv-b");
-    let client = RedisRpcClient::builder("fault")
-        .redis_url(redis.url())
-        .build()
-        .unwrap();
-    client.start().await.unwrap();
+/// 1000 calls of 50 ms at once; `a` is SIGKILLed after 300 are answered, with calls in its
+/// hands: every call is answered, right, within 30 s.
+async fn kill_one_of_two_under_load(client: impl RpcClient + 'static, mut a: Server) {
     let done = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let calls: Vec<_> = (0..1000)
@@ -74,7 +65,6 @@ async fn kill_9_of_one_server_under_load_loses_no_call() {
             })
         })
         .collect();
-    // kill srv-a in the middle of the load, with calls in its hands
     while done.load(Ordering::SeqCst) < 300 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -91,5 +81,35 @@ async fn kill_9_of_one_server_under_load_loses_no_call() {
     }
     assert_eq!(ok, 1000);
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_one_server_under_load_loses_no_call() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let a = server(["--redis-url", &url], "srv-a");
+    let _b = server(["--redis-url", &url], "srv-b");
+    let client = RedisRpcClient::builder("fault")
+        .redis_url(url.as_str())
+        .build()
+        .unwrap();
+    client.start().await.unwrap();
+    kill_one_of_two_under_load(client.clone(), a).await;
+    client.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_one_nats_server_under_load_loses_no_call() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let a = server(["--nats-url", &url], "srv-a");
+    let _b = server(["--nats-url", &url], "srv-b");
+    let client = NatsRpcClient::builder()
+        .url(url.as_str())
+        .key_prefix("fault")
+        .build()
+        .unwrap();
+    client.start().await.unwrap();
+    kill_one_of_two_under_load(client.clone(), a).await;
     client.stop().await;
 }

@@ -1,7 +1,8 @@
 //! `clamator-interop-server`: serves `arith` and `notifications` over Redis, implemented on
 //! the Rust code generated from the committed contract documents (`contracts/`).
 //!
-//! Flags: `--redis-url`, `--redis-cluster <url,url…>`, `--redis-sentinel <url,url…>` with
+//! Flags: `--redis-url`, `--nats-url <url,url…>` (serve over NATS JetStream instead; with
+//! `--replicas <n>`, and `--claim-idle-ms` as the ack wait), `--redis-cluster <url,url…>`, `--redis-sentinel <url,url…>` with
 //! `--sentinel-master <name>`, `--prefix`, `--instance-id`, `--claim-idle-ms`, `--concurrency`,
 //! `--max-deliveries`, `--exec-log <file>` (see `Fixture::with_exec_log`), `--metrics-addr
 //! <host:port>` (Prometheus text format on `GET /metrics`).
@@ -11,6 +12,7 @@
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use clamator::nats::NatsRpcServer;
 use clamator::redis::RedisRpcServer;
 use clamator_interop::generated::{arith::ArithServer, notifications::NotificationsServer};
 use clamator_interop::Fixture;
@@ -22,7 +24,7 @@ fn usage(msg: &str) -> ! {
         "usage: clamator-interop-server --prefix <p> [--redis-url <url> | --redis-cluster <url,…> \
          | --redis-sentinel <url,…> --sentinel-master <name>] [--instance-id <id>] \
          [--claim-idle-ms <ms>] [--concurrency <n>] [--max-deliveries <n>] [--exec-log <file>] \
-         [--metrics-addr <host:port>] [--min-replicas <n>]"
+         [--metrics-addr <host:port>] [--min-replicas <n>] [--nats-url <url,…> [--replicas <n>]]"
     );
     std::process::exit(2)
 }
@@ -55,6 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut exec_log = None;
     let (mut cluster, mut sentinels, mut sentinel_master) = (None, None, None);
     let mut min_replicas = 0;
+    let (mut nats, mut replicas) = (None, 1);
     let mut metrics_addr: Option<std::net::SocketAddr> = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -70,6 +73,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 min_replicas = value
                     .parse::<usize>()
                     .unwrap_or_else(|_| usage("bad --min-replicas"));
+            }
+            "--nats-url" => nats = Some(split_urls(&value)),
+            "--replicas" => {
+                replicas = value
+                    .parse::<usize>()
+                    .unwrap_or_else(|_| usage("bad --replicas"));
             }
             "--prefix" => prefix = Some(value),
             "--instance-id" => instance = Some(value),
@@ -121,45 +130,79 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_else(|e| fail(&format!("cannot open {}: {e}", path.display()))),
         None => Fixture::default(),
     };
-    let mut builder = RedisRpcServer::builder(prefix)
-        .layers(match metrics_addr {
-            Some(_) => clamator::middleware::ServerLayers::new()
-                .layer(clamator::middleware::ServerMetricsLayer),
-            None => clamator::middleware::ServerLayers::new(),
-        })
-        .service(ArithServer::new(fixture.clone()))
-        .service(NotificationsServer::new(fixture.clone()));
-    // a cluster or Sentinels take the place of --redis-url (the test harness passes one always)
-    if let (Some(url), None, None) = (url, &cluster, &sentinels) {
-        builder = builder.redis_url(url);
-    }
-    if let Some(seeds) = cluster {
-        builder = builder.redis_cluster(seeds);
-    }
-    match (sentinels, sentinel_master) {
-        (Some(sentinels), Some(master)) => builder = builder.redis_sentinel(master, sentinels),
-        (None, None) => {}
-        _ => usage("--redis-sentinel and --sentinel-master go together"),
-    }
-    if let Some(instance) = instance {
-        builder = builder.instance_id(instance);
-    }
-    if let Some(idle) = idle {
-        builder = builder.consumer_claim_idle(idle);
-    }
-    if let Some(concurrency) = concurrency {
-        builder = builder.concurrency(concurrency);
-    }
-    builder = builder.min_replicas(min_replicas, Duration::from_secs(1));
-    if let Some(max) = max_deliveries {
-        builder = builder.max_deliveries(max);
-    }
-    let server = builder
-        .build()
-        .unwrap_or_else(|e| fail(&format!("invalid settings: {e}")));
+    let layers = match metrics_addr {
+        Some(_) => clamator::middleware::ServerLayers::new()
+            .layer(clamator::middleware::ServerMetricsLayer),
+        None => clamator::middleware::ServerLayers::new(),
+    };
+    let server = if let Some(urls) = nats {
+        let mut builder = NatsRpcServer::builder()
+            .urls(urls)
+            .key_prefix(prefix)
+            .replicas(replicas)
+            .layers(layers)
+            .service(ArithServer::new(fixture.clone()))
+            .service(NotificationsServer::new(fixture.clone()));
+        if let Some(instance) = instance {
+            builder = builder.instance_id(instance);
+        }
+        if let Some(idle) = idle {
+            builder = builder.ack_wait(idle);
+        }
+        if let Some(concurrency) = concurrency {
+            builder = builder.concurrency(concurrency.get());
+        }
+        if let Some(max) = max_deliveries {
+            builder = builder.max_deliveries(max);
+        }
+        Serving::Nats(
+            builder
+                .build()
+                .unwrap_or_else(|e| fail(&format!("invalid settings: {e}"))),
+        )
+    } else {
+        let mut builder = RedisRpcServer::builder(prefix)
+            .layers(layers)
+            .service(ArithServer::new(fixture.clone()))
+            .service(NotificationsServer::new(fixture.clone()));
+        // a cluster or Sentinels take the place of --redis-url (the test harness passes one always)
+        if let (Some(url), None, None) = (url, &cluster, &sentinels) {
+            builder = builder.redis_url(url);
+        }
+        if let Some(seeds) = cluster {
+            builder = builder.redis_cluster(seeds);
+        }
+        match (sentinels, sentinel_master) {
+            (Some(sentinels), Some(master)) => builder = builder.redis_sentinel(master, sentinels),
+            (None, None) => {}
+            _ => usage("--redis-sentinel and --sentinel-master go together"),
+        }
+        if let Some(instance) = instance {
+            builder = builder.instance_id(instance);
+        }
+        if let Some(idle) = idle {
+            builder = builder.consumer_claim_idle(idle);
+        }
+        if let Some(concurrency) = concurrency {
+            builder = builder.concurrency(concurrency);
+        }
+        builder = builder.min_replicas(min_replicas, Duration::from_secs(1));
+        if let Some(max) = max_deliveries {
+            builder = builder.max_deliveries(max);
+        }
+        Serving::Redis(
+            builder
+                .build()
+                .unwrap_or_else(|e| fail(&format!("invalid settings: {e}"))),
+        )
+    };
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    if let Err(e) = server.start().await {
+    let started = match &server {
+        Serving::Redis(s) => s.start().await,
+        Serving::Nats(s) => s.start().await,
+    };
+    if let Err(e) = started {
         fail(&format!("could not start: {e}"));
     }
     println!("READY");
@@ -167,7 +210,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    server.stop().await;
+    match &server {
+        Serving::Redis(s) => s.stop().await,
+        Serving::Nats(s) => s.stop().await,
+    }
     eprintln!("HANDLED:{}", fixture.handled());
     Ok(())
+}
+
+/// The server, over Redis or (`--nats-url`) NATS.
+enum Serving {
+    Redis(RedisRpcServer),
+    Nats(NatsRpcServer),
 }
