@@ -6,6 +6,7 @@
 //! side and renders `chart.png`.
 
 mod floor;
+mod nats;
 mod peers;
 mod scaling;
 
@@ -40,6 +41,20 @@ impl Drop for Proc {
 }
 
 impl Proc {
+    /// Spawns a server and waits for the `READY` line it prints once it serves.
+    fn ready(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn server");
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        std::io::BufRead::read_line(&mut out, &mut line).expect("READY");
+        assert!(line.contains("READY"), "server did not start: {line}");
+        Self(child)
+    }
+
     /// Peak resident set size (VmHWM) in MiB.
     fn peak_rss_mib(&self) -> f64 {
         let status =
@@ -82,24 +97,15 @@ impl Tools {
                 c
             }
         };
-        let mut child = cmd
-            .args([
-                "--redis-url",
-                url,
-                "--prefix",
-                prefix,
-                "--instance-id",
-                instance,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn server");
-        let mut line = String::new();
-        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-        std::io::BufRead::read_line(&mut out, &mut line).expect("READY");
-        assert!(line.contains("READY"), "server did not start: {line}");
-        Proc(child)
+        cmd.args([
+            "--redis-url",
+            url,
+            "--prefix",
+            prefix,
+            "--instance-id",
+            instance,
+        ]);
+        Proc::ready(&mut cmd)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -446,6 +452,47 @@ fn run_mode(args: &[String]) -> bool {
             }
         }
         "echo-server" => rt().block_on(echo_server(&arg(2), &arg(3), num(4))),
+        "nats-floor-server" => {
+            if let Err(e) = rt().block_on(nats::floor_server(&arg(2))) {
+                eprintln!("nats floor server: {e}");
+                std::process::exit(1);
+            }
+        }
+        "nats-js-floor-server" => {
+            if let Err(e) = rt().block_on(nats::js_floor_server(&arg(2))) {
+                eprintln!("nats JetStream floor server: {e}");
+                std::process::exit(1);
+            }
+        }
+        "nats-js-floor-client" | "nats-floor-client" => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).expect("stdin");
+            let params: Value = serde_json::from_str(&text).expect("params JSON");
+            let run = if arg(1) == "nats-js-floor-client" {
+                rt().block_on(nats::js_floor_client(
+                    &arg(2),
+                    &arg(3),
+                    &params,
+                    num(5),
+                    num(6),
+                ))
+            } else {
+                rt().block_on(nats::floor_client(
+                    &arg(2),
+                    &arg(3),
+                    &params,
+                    num(5),
+                    num(6),
+                ))
+            };
+            match run {
+                Ok(rep) => println!("{}", serde_json::to_string(&rep).expect("json")),
+                Err(e) => {
+                    eprintln!("nats floor client: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
         _ => return false,
     }
     true
@@ -477,8 +524,6 @@ fn main() {
     if run_mode(&args) {
         return;
     }
-    let out_dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "bench".into()));
-    std::fs::create_dir_all(&out_dir).expect("output dir");
     let exe = std::env::current_exe().expect("current exe");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let tools = Tools {
@@ -492,6 +537,13 @@ fn main() {
         rows: Vec::new(),
         n: 0,
     };
+    if args.get(1).map(String::as_str) == Some("--nats") {
+        let rounds = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1);
+        println!("{}", nats::quick(&mut r, rounds));
+        return;
+    }
+    let out_dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "bench".into()));
+    std::fs::create_dir_all(&out_dir).expect("output dir");
     let add = json!({"a": 1, "b": 2});
     let (rust, py) = (Lang::Rust, Lang::Py);
     let pairs = [(rust, rust), (py, py), (py, rust)];
@@ -614,6 +666,8 @@ fn main() {
             String::new(),
         );
     }
+    // The same scenarios over NATS JetStream, and the async-nats floor
+    r.nats_rows();
     // S6 in-memory
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let rep = rt.block_on(memory_bench(1_000_000, 64));
@@ -753,5 +807,42 @@ fn ratio_for(rows: &[Row], row: &Row) -> String {
     } else {
         base.value / row.value
     };
-    format!("{r:.1}× better")
+    let mut text = format!("{r:.1}× better");
+    if row.pairing.contains("NATS JetStream") {
+        // Over NATS: also against clamator over Redis and against the async-nats floor.
+        let same = |prefix: &str| {
+            rows.iter().find(|o| {
+                o.scenario == row.scenario
+                    && o.metric == row.metric
+                    && o.pairing.starts_with(prefix)
+            })
+        };
+        let against = |o: &Row| {
+            if higher_is_better {
+                row.value / o.value
+            } else {
+                o.value / row.value
+            }
+        };
+        if let Some(redis) = rows.iter().find(|o| {
+            o.scenario == row.scenario
+                && o.metric == row.metric
+                && o.pairing == "Rust client → Rust server"
+        }) {
+            text.push_str(&format!("; {:.2}× Rust over Redis", against(redis)));
+        }
+        if let Some(floor) = same("hand-written JetStream") {
+            text.push_str(&format!(
+                "; {:.0}% of the JetStream floor",
+                100.0 * against(floor)
+            ));
+        }
+        if let Some(floor) = same("plain async-nats") {
+            text.push_str(&format!(
+                "; {:.0}% of the async-nats floor",
+                100.0 * against(floor)
+            ));
+        }
+    }
+    text
 }
