@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::free_port;
 
 /// The `nats-server` binary: `$CLAMATOR_NATS_SERVER`, else `nats-server` from `PATH`
-/// (`scripts/setup-nats.sh` installs it where it is missing).
+/// (`scripts/ensure-deps.sh` installs it where it is missing).
 pub fn nats_server_binary() -> PathBuf {
     std::env::var_os("CLAMATOR_NATS_SERVER")
         .map(PathBuf::from)
@@ -113,7 +113,7 @@ impl NatsServer {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "{} must be installed ({e}): bash scripts/setup-nats.sh",
+                    "{} must be installed ({e}): bash scripts/ensure-deps.sh",
                     nats_server_binary().display()
                 )
             });
