@@ -24,6 +24,9 @@ use clamator_protocol::{codes, CallError, RpcClient, RpcError, RpcService};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+pub mod faults;
+pub use faults::{BrokerState, Faults};
+
 /// Builds and starts servers and clients on one transport, sharing whatever the transport
 /// needs (a bus, a broker, a key prefix).
 pub trait Harness: Send + Sync + Sized + 'static {

@@ -17,13 +17,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{
-    command_error, describe, is_connection_error, is_transient, millis, sleep_or_cancel,
-    was_not_executed, Backoff, ConnectionChoice, ConnectionSource, BLOCK,
-    DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL,
+    command_error, describe, is_connection_error, is_transient, millis, was_not_executed,
+    ConnectionChoice, ConnectionSource, BLOCK, DEFAULT_MAX_ENVELOPE_BYTES,
+    DEFAULT_REPLY_STREAM_TTL,
 };
 use crate::entry::parse_read_reply;
 use crate::keys::{check_instance_id, check_key_prefix, command_stream, reply_stream};
 use crate::server::REPLY_TRIM_FIELD;
+use clamator_protocol::transport::Backoff;
 
 /// Replies read per `XREAD` at most.
 const REPLY_BATCH: usize = 1024;
@@ -657,7 +658,12 @@ async fn reply_loop(shared: Arc<Shared>, client: Connector, reader: Conn, mut co
                 Ok(reading) => reader.insert(reading),
                 Err(error) => {
                     tracing::warn!(%error, reply_stream = %shared.reply_stream, "redis reply loop reconnect failed; retrying with backoff (replies wait in the reply stream; calls time out if it lasts; check that Redis is reachable)");
-                    if !sleep_or_cancel(backoff.next_delay(), &shared.stopped).await {
+                    if shared
+                        .stopped
+                        .run_until_cancelled(tokio::time::sleep(backoff.next_delay()))
+                        .await
+                        .is_none()
+                    {
                         break;
                     }
                     continue;
@@ -699,7 +705,12 @@ async fn reply_loop(shared: Arc<Shared>, client: Connector, reader: Conn, mut co
                 if crate::config::reconnect_reader(&e) {
                     reader = None;
                 }
-                if !sleep_or_cancel(backoff.next_delay(), &shared.stopped).await {
+                if shared
+                    .stopped
+                    .run_until_cancelled(tokio::time::sleep(backoff.next_delay()))
+                    .await
+                    .is_none()
+                {
                     break;
                 }
             }
@@ -751,7 +762,12 @@ async fn touch_reply_stream(conn: &mut Conn, key: &str, ttl: Duration) -> redis:
 /// Refreshes the reply stream's TTL every third of it while the client runs.
 async fn keep_reply_stream(shared: Arc<Shared>, mut conn: Conn) {
     let every = (shared.reply_ttl / 3).max(Duration::from_millis(100));
-    while sleep_or_cancel(every, &shared.stopped).await {
+    while shared
+        .stopped
+        .run_until_cancelled(tokio::time::sleep(every))
+        .await
+        .is_some()
+    {
         if let Err(error) =
             touch_reply_stream(&mut conn, &shared.reply_stream, shared.reply_ttl).await
         {

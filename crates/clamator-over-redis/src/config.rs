@@ -57,32 +57,7 @@ pub(crate) enum ConnectionSource {
     },
 }
 
-/// `redis://user:secret@host` → `redis://user:***@host`; URLs without credentials unchanged.
-///
-/// ```
-/// use clamator_over_redis::redact_url;
-/// assert_eq!(redact_url("redis://app:s3cret@db:6379/0"), "redis://app:***@db:6379/0");
-/// assert_eq!(redact_url("rediss://:s3cret@db"), "rediss://:***@db");
-/// assert_eq!(redact_url("redis://localhost:6379"), "redis://localhost:6379");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &rest[..at];
-    let user = userinfo.split(':').next().unwrap_or("");
-    let masked = if userinfo.contains(':') {
-        format!("{user}:***")
-    } else {
-        "***".to_owned()
-    };
-    format!("{}{}{}", &url[..scheme_end], masked, &rest[at..])
-}
+pub use clamator_protocol::transport::redact_url;
 
 impl fmt::Debug for ConnectionSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -177,33 +152,6 @@ impl ConnectionSource {
             .map_err(|e| {
                 TransportError::Config(format!("invalid redis url {}: {e}", redact_url(&url)))
             })
-    }
-}
-
-/// Exponential backoff with jitter for loops that hit Redis errors: 100 ms doubling to 5 s,
-/// each wait drawn from `[v/2, v)`.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const MIN: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(5);
-
-    pub(crate) fn new() -> Self {
-        Self { next: Self::MIN }
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = Self::MIN;
-    }
-
-    /// The next wait.
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let v = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        v.mul_f64(0.5 + rand::random::<f64>() * 0.5)
     }
 }
 
@@ -315,15 +263,4 @@ pub(crate) fn was_not_executed(e: &redis::RedisError) -> bool {
 /// Whether the ACL user may not run the command.
 pub(crate) fn is_denied(e: &redis::RedisError) -> bool {
     e.code() == Some("NOPERM")
-}
-
-/// Sleeps `d`; `false` if `token` was cancelled first (the loop should end).
-pub(crate) async fn sleep_or_cancel(
-    d: Duration,
-    token: &tokio_util::sync::CancellationToken,
-) -> bool {
-    tokio::select! {
-        () = tokio::time::sleep(d) => true,
-        () = token.cancelled() => false,
-    }
 }

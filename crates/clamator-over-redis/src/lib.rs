@@ -34,10 +34,12 @@ pub use keys::{
     reply_stream,
 };
 pub use server::{
-    RedisRpcServer, RedisRpcServerBuilder, RedisServerTransport, ServerStats, DEFAULT_CONCURRENCY,
+    RedisRpcServer, RedisRpcServerBuilder, RedisServerTransport, DEFAULT_CONCURRENCY,
     DEFAULT_CONSUMER_CLAIM_IDLE, DEFAULT_CONSUMER_EXPIRY, DEFAULT_MAX_DELIVERIES,
     DEFAULT_REPLY_STREAM_MAXLEN, MIN_CONSUMER_CLAIM_IDLE, RESERVED_FIELDS,
 };
+
+pub use clamator_protocol::ServerStats;
 
 /// The `redis` crate, re-exported for `redis_client` injection.
 pub use redis;

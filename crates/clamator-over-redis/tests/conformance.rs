@@ -1,38 +1,35 @@
-//! The Redis transport passes the conformance suite of the transport interface, against a
-//! private `redis-server` per test.
+//! The Redis transport passes the conformance suite of the transport interface and its fault
+//! cases, against a private `redis-server` per test (AOF on, so a restart keeps the streams).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use clamator_conformance::Harness;
-use clamator_over_redis::{RedisRpcClient, RedisRpcServer};
+use clamator_conformance::{BrokerState, Faults, Harness};
+use clamator_over_redis::{RedisRpcClient, RedisRpcServer, RedisRpcServerBuilder};
 use clamator_protocol::middleware::{ClientLayers, ServerLayers};
 use clamator_protocol::RpcService;
 use clamator_test_support::RedisServer;
 
 struct Redis {
-    redis: RedisServer,
+    redis: Mutex<RedisServer>,
+    url: String,
     prefix: String,
 }
 
 impl Redis {
     fn new() -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
+        let redis = RedisServer::builder().persistent().start();
         Self {
-            redis: RedisServer::start(),
+            url: redis.url(),
+            redis: Mutex::new(redis),
             prefix: format!("conf{}", N.fetch_add(1, Ordering::SeqCst)),
         }
     }
-}
 
-impl Harness for Redis {
-    type Client = RedisRpcClient;
-    type Server = RedisRpcServer;
-
-    async fn server(&self, services: Vec<RpcService>, layers: ServerLayers) -> RedisRpcServer {
-        let mut b = RedisRpcServer::builder(&self.prefix)
-            .redis_url(self.redis.url())
-            .layers(layers);
+    async fn start(&self, b: RedisRpcServerBuilder, services: Vec<RpcService>) -> RedisRpcServer {
+        let mut b = b.redis_url(&self.url);
         for s in services {
             b = b.service(s);
         }
@@ -41,13 +38,31 @@ impl Harness for Redis {
         server
     }
 
+    fn raw(&self, args: &[&str]) -> String {
+        let command = args.iter().map(|a| (*a).to_owned()).collect();
+        self.redis.lock().unwrap().raw(&[command]).remove(0)
+    }
+}
+
+impl Harness for Redis {
+    type Client = RedisRpcClient;
+    type Server = RedisRpcServer;
+
+    async fn server(&self, services: Vec<RpcService>, layers: ServerLayers) -> RedisRpcServer {
+        self.start(
+            RedisRpcServer::builder(&self.prefix).layers(layers),
+            services,
+        )
+        .await
+    }
+
     async fn stop_server(&self, server: &RedisRpcServer, grace: Duration) {
         server.stop_with_grace(grace).await;
     }
 
     async fn client(&self, default_timeout: Duration, layers: ClientLayers) -> RedisRpcClient {
         let client = RedisRpcClient::builder(&self.prefix)
-            .redis_url(self.redis.url())
+            .redis_url(&self.url)
             .default_timeout(default_timeout)
             .layers(layers)
             .build()
@@ -61,4 +76,42 @@ impl Harness for Redis {
     }
 }
 
+impl Faults for Redis {
+    async fn fault_server(&self, services: Vec<RpcService>) -> RedisRpcServer {
+        let b = RedisRpcServer::builder(&self.prefix)
+            .consumer_claim_idle(Duration::from_secs(1))
+            .max_deliveries(2);
+        self.start(b, services).await
+    }
+
+    async fn delete_broker_state(&self, service: &str, what: BrokerState) {
+        let stream = format!("{}:cmds:{service}", self.prefix);
+        let reply = match what {
+            BrokerState::Consumer => self.raw(&["XGROUP", "DESTROY", &stream, service]),
+            BrokerState::Stream => self.raw(&["DEL", &stream]),
+            _ => self.raw(&["FLUSHALL"]),
+        };
+        assert!(!reply.starts_with('-'), "{reply}");
+    }
+
+    async fn restart_broker(&self, down: Duration) {
+        tokio::task::block_in_place(|| {
+            let mut redis = self.redis.lock().unwrap();
+            redis.kill();
+            std::thread::sleep(down);
+            redis.restart();
+        });
+    }
+
+    async fn dead_letters(&self, service: &str) -> usize {
+        let reply = self.raw(&["XLEN", &format!("{}:dead:{service}", self.prefix)]);
+        reply.trim_start_matches(':').trim().parse().unwrap()
+    }
+
+    fn max_reply_bytes(&self) -> usize {
+        clamator_over_redis::DEFAULT_MAX_ENVELOPE_BYTES
+    }
+}
+
 clamator_conformance::conformance_suite!(Redis::new());
+clamator_conformance::fault_suite!(Redis::new());

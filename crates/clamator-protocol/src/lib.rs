@@ -52,7 +52,8 @@ pub use service::{
 pub use service::{Service, ServiceBuilder};
 pub use transport::{
     Call, CallKind, Client, ClientBuilder, ClientTransport, Delivery, IncomingCall, Intake,
-    Metadata, OutgoingCall, Replies, ReplyWaiter, Server, ServerBuilder, ServerTransport,
+    Metadata, OutgoingCall, Replies, ReplyWaiter, Server, ServerBuilder, ServerStats,
+    ServerTransport,
 };
 pub use validation::{decode_params, ParamsError, ValidationIssue};
 

@@ -191,6 +191,17 @@ impl NatsServer {
             panic!("nats-server {} did not restart: {why}", self.name);
         }
     }
+
+    /// Starts it again on the same port with an empty store: a lost disk (every stream and
+    /// consumer gone).
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.store);
+        std::fs::create_dir_all(&self.store).expect("recreate the store dir");
+        if let Err(why) = self.spawn() {
+            panic!("nats-server {} did not restart: {why}", self.name);
+        }
+    }
 }
 
 impl Drop for NatsServer {

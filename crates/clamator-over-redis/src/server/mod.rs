@@ -2,7 +2,7 @@
 //!
 //! Layout: [`settings`] (defaults and checks), [`probe`] (what the ACL allows, at start),
 //! [`service`] (consumer loop, entry handling, heartbeat), [`reclaim`] (dead consumers' work,
-//! dead letters), [`writer`] (replies before acks), [`shared`] (counters, clock, liveness).
+//! dead letters), [`writer`] (replies before acks), [`shared`] (clock, ACL, liveness).
 
 mod probe;
 mod reclaim;
@@ -19,8 +19,8 @@ use std::time::Duration;
 use crate::conn::Conn;
 use clamator_protocol::middleware::ServerLayers;
 use clamator_protocol::{
-    Intake, IntoRpcService, LifecycleState, RpcService, Server, ServerError, ServerTransport,
-    Services,
+    Intake, IntoRpcService, LifecycleState, RpcService, Server, ServerError, ServerStats,
+    ServerTransport, Services,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -36,7 +36,6 @@ pub use settings::{
     DEFAULT_CONCURRENCY, DEFAULT_CONSUMER_CLAIM_IDLE, DEFAULT_CONSUMER_EXPIRY,
     DEFAULT_MAX_DELIVERIES, DEFAULT_REPLY_STREAM_MAXLEN, MIN_CONSUMER_CLAIM_IDLE,
 };
-pub use shared::ServerStats;
 use shared::Shared;
 use writer::Writer;
 
@@ -263,6 +262,8 @@ impl Drop for RedisServerTransport {
 }
 
 impl ServerTransport for RedisServerTransport {
+    const NAME: &'static str = "redis";
+
     async fn start(&self, intake: &Intake) -> Result<(), ServerError> {
         self.start_intake(intake).await?;
         tracing::info!(
@@ -375,9 +376,10 @@ impl RedisRpcServer {
         self.server.state()
     }
 
-    /// Counters: dispatched, expired, poison, dead-lettered, reclaimed entries, write retries.
+    /// What the server has done since it started: dispatched, expired, poison, dead-lettered,
+    /// redelivered (reclaimed) entries, write retries, replies too large, groups recreated.
     pub fn stats(&self) -> ServerStats {
-        self.transport().shared.counters.snapshot()
+        self.server.stats()
     }
 
     /// Connects, creates the consumer groups (`XGROUP CREATE <stream> <service> $ MKSTREAM`,
@@ -488,6 +490,7 @@ impl RedisServerTransport {
                     durability: settings.durability,
                     conn: conn.clone(),
                     shared: Arc::clone(&self.shared),
+                    intake: intake.clone(),
                     rx,
                     background: self.background.clone(),
                     shutdown: intake.shutdown_token().clone(),

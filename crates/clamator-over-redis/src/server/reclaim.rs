@@ -15,11 +15,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use clamator_protocol::transport::Slot;
 use redis::Value;
-use tokio::sync::OwnedSemaphorePermit;
 
 use super::service::{is_nogroup, ServiceCtx};
-use super::shared::{parse_consumers, ConsumerInfo, Counters, Liveness};
+use super::shared::{parse_consumers, ConsumerInfo, Liveness};
 use crate::config::{is_denied, millis};
 use crate::entry::{parse_entries, string};
 
@@ -68,7 +68,7 @@ fn parse_pending(v: &Value) -> Vec<PendingEntry> {
 /// What a reclaim round leaves to the consumer loop.
 pub(crate) struct Round {
     /// The slots it did not use.
-    pub(crate) slots: Vec<OwnedSemaphorePermit>,
+    pub(crate) slots: Vec<Slot>,
     /// More entries are waiting to be reclaimed than there were free slots: reclaim again at
     /// the next free slot, before reading new entries (their callers have waited longer).
     pub(crate) backlog: bool,
@@ -77,7 +77,7 @@ pub(crate) struct Round {
 /// One reclaim round of a service with the free slots the consumer loop holds.
 pub(crate) async fn round(
     ctx: &Arc<ServiceCtx>,
-    mut slots: Vec<OwnedSemaphorePermit>,
+    mut slots: Vec<Slot>,
     cursor: &mut Cursor,
 ) -> Round {
     let mut backlog = false;
@@ -168,7 +168,7 @@ async fn claim(
     idle: u64,
     take: &[&PendingEntry],
     exhausted: &[&PendingEntry],
-    slots: &mut Vec<OwnedSemaphorePermit>,
+    slots: &mut Vec<Slot>,
 ) {
     if take.is_empty() && exhausted.is_empty() {
         return;
@@ -202,8 +202,7 @@ async fn claim(
                 .find(|p| p.id == entry.id)
                 .map_or("", |p| p.consumer.as_str());
             tracing::info!(service = ctx.name(), entry_id = %entry.id, from, "reclaimed a pending entry of a consumer that is gone");
-            Counters::bump(&ctx.shared.counters.reclaimed);
-            metrics::counter!("clamator_redis_redeliveries_total", "service" => ctx.name().to_owned()).increment(1);
+            ctx.intake.counters().redelivered(ctx.name());
             ctx.spawn_entry(entry, slot);
         }
     }

@@ -7,17 +7,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::conn::{Conn, Connector};
-use clamator_protocol::{
-    parse_envelope_slice, to_json, Delivery, Id, Intake, Metadata, Response, RpcError, RpcService,
-};
+use clamator_protocol::transport::pipeline::{self, Admission, Limits, Received};
+use clamator_protocol::transport::{Backoff, Slot, Slots};
+use clamator_protocol::{to_json, Intake, Metadata, RpcService};
 use redis::Value;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::settings::Settings;
-use super::shared::{Counters, Shared};
+use super::shared::Shared;
 use super::writer::{DeadLetter, Done, Hold, Reply};
-use crate::config::{millis, reconnect_reader, sleep_or_cancel, Backoff, BLOCK};
+use crate::config::{millis, reconnect_reader, BLOCK};
 use crate::entry::{parse_read_reply, Entry};
 use crate::keys::{
     command_stream, consumer_group_name, consumer_name, dead_letter_stream, is_reply_stream_of,
@@ -93,7 +93,7 @@ pub(crate) struct ServiceCtx {
     pub(crate) settings: Arc<Settings>,
     pub(crate) conn: Conn,
     pub(crate) intake: Intake,
-    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) slots: Slots,
     pub(crate) inflight: Arc<Inflight>,
     /// `CLIENT ID` of the reader connection, for `CLIENT UNBLOCK` on stop (0: unknown).
     pub(crate) reader_id: AtomicI64,
@@ -123,7 +123,7 @@ impl ServiceCtx {
             stream: command_stream(&settings.key_prefix, &name),
             group: consumer_group_name(&name),
             consumer: consumer_name(&name, &settings.instance_id),
-            slots: Arc::new(Semaphore::new(settings.concurrency.get())),
+            slots: Slots::new(settings.concurrency),
             inflight: Arc::default(),
             reader_id: AtomicI64::new(0),
             settings: Arc::clone(settings),
@@ -210,14 +210,7 @@ impl ServiceCtx {
         Ok(parse_read_reply(reply))
     }
 
-    /// Up to `max` free handler slots without waiting.
-    pub(crate) fn try_slots(&self, max: usize) -> Vec<OwnedSemaphorePermit> {
-        std::iter::from_fn(|| Arc::clone(&self.slots).try_acquire_owned().ok())
-            .take(max)
-            .collect()
-    }
-
-    fn hold(&self, id: &str, slot: Option<OwnedSemaphorePermit>) -> Hold {
+    fn hold(&self, id: &str, slot: Option<Slot>) -> Hold {
         Hold {
             _slot: slot,
             _inflight: self.inflight.enter(id),
@@ -233,21 +226,19 @@ impl ServiceCtx {
 
     /// Runs one entry on the server's handler tracker, holding one slot. If the server
     /// abandons it (drain window over, or dropped), the entry stays pending for reclaim.
-    pub(crate) fn spawn_entry(self: &Arc<Self>, entry: Entry, slot: OwnedSemaphorePermit) {
+    pub(crate) fn spawn_entry(self: &Arc<Self>, entry: Entry, slot: Slot) {
         let hold = self.hold(&entry.id, Some(slot));
         let ctx = Arc::clone(self);
-        let shutdown = self.intake.shutdown_token().clone();
-        self.intake.tracker().spawn(async move {
-            // `biased`, shutdown first: once the server abandons its handlers, none of them
-            // takes another step (a handler woken at that moment is not polled again).
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => {
-                    tracing::debug!(service = ctx.name(), "handler abandoned at shutdown; its entry stays pending");
-                }
-                done = ctx.handle(entry, hold) => ctx.finish(done),
-            }
-        });
+        let name = self.name().to_owned();
+        self.intake.spawn(
+            async move {
+                let done = ctx.handle(entry, hold).await;
+                ctx.finish(done);
+            },
+            async move {
+                tracing::debug!(service = %name, "handler abandoned at shutdown; its entry stays pending");
+            },
+        );
     }
 
     /// Sends an entry straight to the dead-letter stream (it was delivered too often).
@@ -257,19 +248,19 @@ impl ServiceCtx {
         deliveries: u64,
         last_consumer: String,
     ) {
-        let reason = format!(
-            "delivered {deliveries} times without being acked (max_deliveries {})",
-            self.settings.max_deliveries
+        let (reason, response) = pipeline::dead_letter(
+            entry.field("envelope"),
+            deliveries,
+            self.settings.max_deliveries,
+            &self.dead_stream,
         );
         let hold = self.hold(&entry.id, None);
-        let reply = self.reply_to(&entry).ok().flatten().and_then(|to| {
-            let id = entry.field("envelope").and_then(recover_id)?;
-            let data = serde_json::json!({
-                "name": "DeadLettered",
-                "message": format!("{reason}; moved to {}", self.dead_stream),
-            });
-            Some(self.reply(&entry, to, &Response::error(id, RpcError::internal(data))))
-        });
+        let reply = self
+            .reply_to(&entry)
+            .ok()
+            .flatten()
+            .zip(response)
+            .map(|(to, response)| self.reply(&entry, to, to_json(&response)));
         self.finish(Done {
             retry_until: Instant::now() + RETRY_WITHOUT_DEADLINE,
             reply,
@@ -303,26 +294,18 @@ impl ServiceCtx {
         }
     }
 
-    fn reply(&self, entry: &Entry, to: String, response: &Response) -> Reply {
+    fn reply(&self, entry: &Entry, to: String, envelope: String) -> Reply {
         Reply {
             to,
-            envelope: to_json(response),
+            envelope,
             client_trims: entry.field(REPLY_TRIM_FIELD) == Some(b"client"),
             written: false,
         }
     }
 
-    fn poison(&self, entry: &Entry, why: &dyn std::fmt::Display) {
-        Counters::bump(&self.shared.counters.poison);
-        metrics::counter!("clamator_redis_poison_total", "service" => self.name().to_owned())
-            .increment(1);
-        tracing::warn!(service = self.name(), entry_id = %entry.id, reason = %why,
-            "redis poison entry: service={} entry={}; acked without running a handler (a request with a known id and reply-to was answered with an error; fix the producer that wrote it)", self.name(), entry.id);
-    }
-
-    /// Spec §2.4, with a checked `reply-to`, error replies for poison entries whose id and
-    /// reply-to are known, a size limit, and deadlines (`timeout-ms`) checked before the
-    /// handler starts.
+    /// The shared pipeline (`clamator_protocol::transport::pipeline`) with this wire's facts:
+    /// `envelope` and `reply-to` fields, deadline = entry id time + `timeout-ms` on Redis's
+    /// clock, the envelope limit both ways.
     async fn handle(&self, entry: Entry, hold: Hold) -> Done {
         let mut done = Done {
             retry_until: Instant::now() + RETRY_WITHOUT_DEADLINE,
@@ -332,109 +315,35 @@ impl ServiceCtx {
             _hold: hold,
         };
         let entry = &done.entry;
-        let reply_to = match self.reply_to(entry) {
-            Ok(to) => to,
-            Err(why) => {
-                self.poison(entry, &why);
-                return done;
-            }
-        };
-        let Some(raw) = entry.field("envelope").filter(|v| !v.is_empty()) else {
-            self.poison(entry, &"no envelope field");
-            return done;
-        };
-        let error = if raw.len() > self.settings.max_envelope_bytes {
-            let reason = format!(
-                "envelope too large: {} bytes exceeds the limit of {} bytes",
-                raw.len(),
-                self.settings.max_envelope_bytes
-            );
-            self.poison(entry, &reason);
-            Some(RpcError::invalid_request(
-                serde_json::json!({ "reason": reason }),
-            ))
-        } else {
-            match parse_envelope_slice(raw) {
-                Ok(envelope) => {
-                    let deadline = match self.deadline(entry) {
-                        Deadline::Expired(late_ms) => {
-                            Counters::bump(&self.shared.counters.expired);
-                            metrics::counter!("clamator_redis_expired_total", "service" => self.name().to_owned()).increment(1);
-                            tracing::debug!(service = self.name(), entry_id = %entry.id, late_ms, "skipping a request whose deadline passed before it started");
-                            return done;
-                        }
-                        Deadline::At(at) => Some(at),
-                        Deadline::None => None,
-                    };
-                    if let Some(at) = deadline {
-                        done.retry_until = at;
-                    }
-                    Counters::bump(&self.shared.counters.dispatched);
-                    let response = self
-                        .intake
-                        .handle(
-                            &self.service,
-                            envelope,
-                            Delivery::new()
-                                .with_deadline(deadline)
-                                .with_metadata(metadata(entry))
-                                .with_message_id(entry.id.clone()),
-                        )
-                        .await;
-                    done.reply = reply_to
-                        .zip(response)
-                        .map(|(to, response)| self.reply(&done.entry, to, &response));
-                    return done;
-                }
-                Err(error) => {
-                    self.poison(entry, &error);
-                    Some(error.to_rpc_error())
-                }
-            }
-        };
-        done.reply = error.and_then(|error| {
-            let to = reply_to?;
-            let id = recover_id(raw)?;
-            Some(self.reply(entry, to, &Response::error(id, error)))
+        let created_ms = entry.id.split('-').next().and_then(|ms| ms.parse().ok());
+        let deadline = created_ms.map_or(pipeline::Deadline::None, |created_ms| {
+            pipeline::Deadline::from_broker_clock(
+                created_ms,
+                entry.field("timeout-ms"),
+                self.shared.redis_now_ms(),
+            )
         });
+        let received = Received {
+            body: entry.field("envelope"),
+            reply_to: self.reply_to(entry),
+            deadline,
+            message_id: &entry.id,
+        };
+        let limits = Limits::both(self.settings.max_envelope_bytes);
+        let finished = match self.intake.admit(&self.service, received, limits) {
+            Admission::Done(finished) => finished,
+            Admission::Run(admitted) => {
+                if let Some(at) = admitted.deadline() {
+                    done.retry_until = at;
+                }
+                admitted.run(metadata(entry), entry.id.clone()).await
+            }
+        };
+        done.reply = finished
+            .reply
+            .map(|r| self.reply(&done.entry, r.to, r.envelope));
         done
     }
-
-    /// The request's deadline: entry id time + `timeout-ms`, on Redis's clock. A missing,
-    /// unparsable, zero or negative `timeout-ms` means no deadline.
-    fn deadline(&self, entry: &Entry) -> Deadline {
-        let Some(timeout_ms) = entry
-            .field("timeout-ms")
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .filter(|t| *t > 0)
-        else {
-            return Deadline::None;
-        };
-        let Some(created_ms) = entry
-            .id
-            .split('-')
-            .next()
-            .and_then(|ms| ms.parse::<i64>().ok())
-        else {
-            return Deadline::None;
-        };
-        let remaining = created_ms
-            .saturating_add(timeout_ms)
-            .saturating_sub(self.shared.redis_now_ms());
-        if remaining <= 0 {
-            return Deadline::Expired(remaining.unsigned_abs());
-        }
-        Instant::now()
-            .checked_add(Duration::from_millis(remaining.unsigned_abs()))
-            .map_or(Deadline::None, Deadline::At)
-    }
-}
-
-enum Deadline {
-    None,
-    At(Instant),
-    Expired(u64),
 }
 
 /// The entry fields that are not part of the 0.1.9 wire (auth tokens, trace context),
@@ -453,18 +362,6 @@ fn metadata(entry: &Entry) -> Metadata {
         .collect()
 }
 
-/// The request id of an envelope that failed validation, if it has a usable one.
-/// Only the `id` is kept; everything else is skipped without being built.
-pub(crate) fn recover_id(raw: &[u8]) -> Option<serde_json::Value> {
-    #[derive(serde::Deserialize)]
-    struct IdOnly {
-        #[serde(default)]
-        id: serde_json::Value,
-    }
-    let IdOnly { id } = serde_json::from_slice(raw).ok()?;
-    Id::from_value(&id).map(|id| id.to_value())
-}
-
 /// The consumer loop of one service: reads as many entries as it has free handler slots, and
 /// every reclaim period looks for entries to reclaim or dead-letter first.
 pub(crate) async fn consume(
@@ -475,11 +372,9 @@ pub(crate) async fn consume(
     intake: CancellationToken,
     abandon: CancellationToken,
 ) {
-    for entry in initial {
-        match Arc::clone(&ctx.slots).try_acquire_owned() {
-            Ok(slot) => ctx.spawn_entry(entry, slot),
-            Err(_) => break, // cannot happen: the first read asks for free slots only
-        }
+    // The first read asked for free slots only.
+    for (entry, slot) in initial.into_iter().zip(ctx.slots.take(usize::MAX)) {
+        ctx.spawn_entry(entry, slot);
     }
     let mut reader = Some(reader);
     let mut backoff = Backoff::new();
@@ -488,16 +383,9 @@ pub(crate) async fn consume(
     let mut next_claim = tokio::time::Instant::now() + claim_period;
     let mut cursor = super::reclaim::Cursor::default();
     loop {
-        let first = tokio::select! {
-            biased;
-            () = intake.cancelled() => break,
-            slot = Arc::clone(&ctx.slots).acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
+        let Some(mut slots) = intake.run_until_cancelled(ctx.slots.batch(batch_cap)).await else {
+            break;
         };
-        let mut slots = vec![first];
-        slots.extend(ctx.try_slots(batch_cap - 1));
         if tokio::time::Instant::now() >= next_claim {
             let round = super::reclaim::round(&ctx, slots, &mut cursor).await;
             next_claim = tokio::time::Instant::now()
@@ -521,7 +409,11 @@ pub(crate) async fn consume(
                 Err(error) => {
                     tracing::warn!(service = ctx.name(), %error, "redis consumer reconnect failed; retrying with backoff (no new entries are read meanwhile; check that Redis is reachable)");
                     drop(slots);
-                    if !sleep_or_cancel(backoff.next_delay(), &intake).await {
+                    if intake
+                        .run_until_cancelled(tokio::time::sleep(backoff.next_delay()))
+                        .await
+                        .is_none()
+                    {
                         break;
                     }
                     continue;
@@ -542,13 +434,22 @@ pub(crate) async fn consume(
             }
             Err(e) if is_nogroup(&e) => {
                 drop(slots);
-                tracing::warn!(service = ctx.name(), stream = %ctx.stream, "consumer group lost (NOGROUP); recreating it");
                 let mut conn = ctx.conn.clone();
                 // The stream was lost with its data: whatever is in it now is new work.
-                if let Err(error) = ctx.create_group(&mut conn, "0").await {
-                    tracing::error!(service = ctx.name(), %error, "could not recreate the consumer group; retrying with backoff (allow XGROUP CREATE for the Redis user)");
-                    if !sleep_or_cancel(backoff.next_delay(), &intake).await {
-                        break;
+                match ctx.create_group(&mut conn, "0").await {
+                    Ok(()) => ctx.intake.counters().recovered(
+                        ctx.name(),
+                        &format_args!("consumer group {} of stream {}", ctx.group, ctx.stream),
+                    ),
+                    Err(error) => {
+                        tracing::error!(service = ctx.name(), %error, "the consumer group is missing (NOGROUP) and could not be created again; retrying with backoff (allow XGROUP CREATE for the Redis user)");
+                        if intake
+                            .run_until_cancelled(tokio::time::sleep(backoff.next_delay()))
+                            .await
+                            .is_none()
+                        {
+                            break;
+                        }
                     }
                 }
             }
@@ -558,7 +459,11 @@ pub(crate) async fn consume(
                 if reconnect_reader(&e) {
                     reader = None;
                 }
-                if !sleep_or_cancel(backoff.next_delay(), &intake).await {
+                if intake
+                    .run_until_cancelled(tokio::time::sleep(backoff.next_delay()))
+                    .await
+                    .is_none()
+                {
                     break;
                 }
             }
@@ -573,7 +478,11 @@ pub(crate) async fn heartbeat(ctx: Arc<ServiceCtx>, background: CancellationToke
     let tick = ctx.settings.claim_idle / 3;
     let mut conn = ctx.conn.clone();
     let mut clock_checked = tokio::time::Instant::now();
-    while sleep_or_cancel(tick, &background).await {
+    while background
+        .run_until_cancelled(tokio::time::sleep(tick))
+        .await
+        .is_some()
+    {
         if clock && clock_checked.elapsed() > Duration::from_secs(30) {
             clock_checked = tokio::time::Instant::now();
             ctx.shared.sync_clock(&mut conn).await;

@@ -1,8 +1,8 @@
-//! State shared by all services of a server: counters, the Redis clock offset, what the ACL
+//! State shared by all services of a server: the Redis clock offset, what the ACL
 //! allows, and who in the pool is alive.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::conn::Conn;
@@ -10,52 +10,6 @@ use redis::Value;
 
 use crate::config::local_now_ms;
 use crate::entry::string;
-
-/// Counters of a server, for monitoring and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerStats {
-    /// Requests and notifications given to a handler.
-    pub dispatched: u64,
-    /// Requests skipped because their deadline had passed before a handler started.
-    pub expired: u64,
-    /// Entries that could not be used (no envelope, not JSON, invalid, too large, a `reply-to`
-    /// that is not a reply stream of this prefix).
-    pub poison: u64,
-    /// Entries moved to the dead-letter stream.
-    pub dead_lettered: u64,
-    /// Entries taken over from consumers that died (or from an earlier run of this one).
-    pub reclaimed: u64,
-    /// Reply or ack writes that failed and were retried.
-    pub write_retries: u64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) dispatched: AtomicU64,
-    pub(crate) expired: AtomicU64,
-    pub(crate) poison: AtomicU64,
-    pub(crate) dead_lettered: AtomicU64,
-    pub(crate) reclaimed: AtomicU64,
-    pub(crate) write_retries: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn snapshot(&self) -> ServerStats {
-        ServerStats {
-            dispatched: self.dispatched.load(Ordering::Relaxed),
-            expired: self.expired.load(Ordering::Relaxed),
-            poison: self.poison.load(Ordering::Relaxed),
-            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
-            reclaimed: self.reclaimed.load(Ordering::Relaxed),
-            write_retries: self.write_retries.load(Ordering::Relaxed),
-        }
-    }
-}
 
 /// One consumer of a group, from `XINFO CONSUMERS`.
 #[derive(Debug, Clone)]
@@ -153,7 +107,6 @@ impl Liveness {
 /// Server-wide state.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) counters: Counters,
     /// Redis clock minus local clock, ms (deadlines are computed on Redis's clock).
     clock_offset_ms: AtomicI64,
     /// `PEXPIRE` allowed.
@@ -168,7 +121,6 @@ pub(crate) struct Shared {
 impl Default for Shared {
     fn default() -> Self {
         Self {
-            counters: Counters::default(),
             clock_offset_ms: AtomicI64::new(0),
             reply_ttl: AtomicBool::new(true),
             consumer_cleanup: AtomicBool::new(true),

@@ -12,14 +12,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::conn::Conn;
+use clamator_protocol::transport::{Backoff, ServerCounters, Slot};
+use clamator_protocol::Intake;
 use redis::Value;
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::service::InflightGuard;
-use super::shared::{Counters, Shared};
-use crate::config::{is_denied, is_transient, millis, sleep_or_cancel, Backoff};
+use super::shared::Shared;
+use crate::config::{is_denied, is_transient, millis};
 use crate::entry::Entry;
 
 /// Finished entries written per round trip at most.
@@ -49,7 +51,7 @@ pub(crate) struct DeadLetter {
 /// place in the heartbeat, and its place in the server's drain.
 #[derive(Debug)]
 pub(crate) struct Hold {
-    pub(crate) _slot: Option<OwnedSemaphorePermit>,
+    pub(crate) _slot: Option<Slot>,
     pub(crate) _inflight: InflightGuard,
     pub(crate) _token: TaskTrackerToken,
 }
@@ -96,6 +98,7 @@ pub(crate) struct Writer {
     pub(crate) durability: Option<crate::config::Durability>,
     pub(crate) conn: Conn,
     pub(crate) shared: Arc<Shared>,
+    pub(crate) intake: Intake,
     pub(crate) rx: mpsc::UnboundedReceiver<Done>,
     /// Cancelled when the server is gone (after its drain, or dropped).
     pub(crate) background: CancellationToken,
@@ -136,12 +139,21 @@ impl Writer {
                 continue;
             }
             retry.retain(|done| self.keep_trying(done));
-            if !sleep_or_cancel(backoff.next_delay(), &self.shutdown).await {
+            if self
+                .shutdown
+                .run_until_cancelled(tokio::time::sleep(backoff.next_delay()))
+                .await
+                .is_none()
+            {
                 for done in retry.drain(..).chain(unacked.drain(..)) {
                     self.give_up(&done, "the server stopped");
                 }
             }
         }
+    }
+
+    fn counters(&self) -> &ServerCounters {
+        self.intake.counters()
     }
 
     fn keep_trying(&self, done: &Done) -> bool {
@@ -152,8 +164,7 @@ impl Writer {
             self.give_up(done, "its deadline passed");
             false
         } else {
-            Counters::bump(&self.shared.counters.write_retries);
-            metrics::counter!("clamator_redis_write_retries_total", "service" => self.service.clone()).increment(1);
+            self.counters().write_retry(&self.service);
             true
         }
     }
@@ -238,8 +249,7 @@ impl Writer {
         if let Some(dead_result) = dead {
             match dead_result {
                 Ok(_) => {
-                    Counters::bump(&self.shared.counters.dead_lettered);
-                    metrics::counter!("clamator_redis_dead_lettered_total", "service" => self.service.clone()).increment(1);
+                    self.counters().dead_lettered(&self.service);
                     if let Some(Err(error)) = &reply {
                         tracing::warn!(service = %self.service, entry_id = %done.entry.id, %error, "could not tell the caller that its request was dead-lettered (its call will time out; the entry is in the dead-letter stream)");
                     }

@@ -8,14 +8,22 @@
 //!                                              Server<T> ── layers ──► RpcService pipeline
 //! ```
 
+mod backoff;
 mod client;
+pub mod pipeline;
+mod redact;
 mod server;
+mod slots;
 
+pub use backoff::Backoff;
 pub use client::{
     Call, Client, ClientBuilder, ClientTransport, OutgoingCall, Replies, ReplyWaiter,
 };
+pub use pipeline::{ServerCounters, ServerStats};
+pub use redact::redact_url;
 pub(crate) use server::middleware_error;
 pub use server::{Delivery, IncomingCall, Intake, Server, ServerBuilder, ServerTransport};
+pub use slots::{Slot, Slots};
 
 /// Whether a call expects a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

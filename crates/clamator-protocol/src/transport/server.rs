@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tracing::Instrument;
 
-use super::{CallKind, Metadata};
+use super::{CallKind, Metadata, ServerCounters, ServerStats};
 use crate::envelope::{Envelope, Id, Response};
 use crate::error::{LifecycleState, RpcError, ServerError};
 use crate::lifecycle::StartStep;
@@ -147,6 +147,7 @@ impl Delivery {
 struct IntakeInner {
     core: Arc<ServerCore>,
     stack: Option<ServerStack>,
+    counters: ServerCounters,
 }
 
 /// What a [`ServerTransport`] hands its calls to: the services, the dispatch pipeline behind
@@ -191,6 +192,32 @@ impl Intake {
     /// Cancelled when the drain window is over: handlers still running are abandoned.
     pub fn shutdown_token(&self) -> &CancellationToken {
         self.inner.core.shutdown_token()
+    }
+
+    /// The server's counters (its [`ServerStats`](super::ServerStats), metrics and rare-event
+    /// logs).
+    pub fn counters(&self) -> &ServerCounters {
+        &self.inner.counters
+    }
+
+    /// Runs `work` (one message's handling) on the server's tracker, so that `stop` drains it.
+    /// If the drain window ends first, `work` is dropped at its next await point and
+    /// `abandoned` runs instead (e.g. give the message back to the broker).
+    pub fn spawn<W, A>(&self, work: W, abandoned: A)
+    where
+        W: Future<Output = ()> + Send + 'static,
+        A: Future<Output = ()> + Send + 'static,
+    {
+        let shutdown = self.shutdown_token().clone();
+        self.tracker().spawn(async move {
+            // `biased`, shutdown first: once the server abandons its handlers, none of them
+            // takes another step (a handler woken at that moment is not polled again).
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => abandoned.await,
+                () = work => {}
+            }
+        });
     }
 
     /// Runs a call through the middleware and the dispatch pipeline (method lookup, params
@@ -315,6 +342,9 @@ impl Intake {
 /// [`stop_intake`](Self::stop_intake), drain the handlers (up to the grace), then
 /// [`close`](Self::close).
 pub trait ServerTransport: Send + Sync + 'static {
+    /// The transport's name: the `transport` label of the server's metrics and logs.
+    const NAME: &'static str = "custom";
+
     /// Starts taking calls and hands them to `intake` (running handlers on
     /// [`Intake::tracker`]). Called once; an error must leave nothing running.
     fn start(&self, intake: &Intake) -> impl Future<Output = Result<(), ServerError>> + Send;
@@ -421,7 +451,11 @@ impl<T: ServerTransport> ServerBuilder<T> {
             inner: Arc::new(ServerInner {
                 transport: self.transport,
                 intake: Intake {
-                    inner: Arc::new(IntakeInner { core, stack }),
+                    inner: Arc::new(IntakeInner {
+                        core,
+                        stack,
+                        counters: ServerCounters::new(T::NAME),
+                    }),
                 },
                 grace: self.grace,
             }),
@@ -458,6 +492,12 @@ impl<T: ServerTransport> Server<T> {
     /// The configured shutdown grace.
     pub fn shutdown_grace(&self) -> Duration {
         self.inner.grace
+    }
+
+    /// What the transport has done since the server started (messages run, refused, skipped,
+    /// dead-lettered, redelivered; writes retried; broker state recreated).
+    pub fn stats(&self) -> ServerStats {
+        self.inner.intake.counters().snapshot()
     }
 
     /// Starts the transport. Idempotent (concurrent calls start once); an error after `stop`,
