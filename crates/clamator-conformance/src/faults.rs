@@ -37,12 +37,20 @@ pub enum BrokerState {
     Everything,
 }
 
-/// What the fault cases need from a transport with a broker.
+/// What the fault cases need from a transport that moves envelopes as bytes.
 pub trait Faults: Harness {
     /// A started server serving `services` with short fault settings: a request delivered
     /// twice without an ack is dead-lettered at its next delivery, and a dead server's work is
     /// taken over after about a second (claim idle / ack wait of 1 s).
     fn fault_server(&self, services: Vec<RpcService>) -> impl Future<Output = Self::Server> + Send;
+    /// How many dead letters `service` has.
+    fn dead_letters(&self, service: &str) -> impl Future<Output = usize> + Send;
+    /// The largest reply envelope a server of this harness sends, in bytes.
+    fn max_reply_bytes(&self) -> usize;
+}
+
+/// What the broker cases need besides [`Faults`]: a broker that can lose state and restart.
+pub trait BrokerFaults: Faults {
     /// Deletes `what` of `service` on the broker while servers run.
     fn delete_broker_state(
         &self,
@@ -52,17 +60,14 @@ pub trait Faults: Harness {
     /// Kills the broker (SIGKILL), keeps it down for `down`, and starts it again with what it
     /// had stored.
     fn restart_broker(&self, down: Duration) -> impl Future<Output = ()> + Send;
-    /// How many dead letters `service` has.
-    fn dead_letters(&self, service: &str) -> impl Future<Output = usize> + Send;
-    /// The largest reply envelope a server of this harness sends, in bytes.
-    fn max_reply_bytes(&self) -> usize;
 }
 
-/// Expands to one `#[tokio::test]` per fault case named (all of them without a list).
+/// Expands to one `#[tokio::test]` per fault case named (all of them without a list: the
+/// harness implements [`BrokerFaults`]).
 ///
 /// ```ignore
 /// clamator_conformance::fault_suite!(MyHarness::new());
-/// clamator_conformance::fault_suite!(@cases MyHarness::new(); reply_over_limit);
+/// clamator_conformance::fault_suite!(@cases MyHarness::new(); reply_over_limit_answered_once);
 /// ```
 #[macro_export]
 macro_rules! fault_suite {
@@ -141,7 +146,7 @@ async fn echo(
 }
 
 /// Deletes `what` under a running server and calls until one is answered: within 10 s.
-async fn serves_again_after<H: Faults>(h: &H, what: BrokerState) {
+async fn serves_again_after<H: BrokerFaults>(h: &H, what: BrokerState) {
     let runs = Runs::default();
     let server = h.fault_server(vec![work(&runs)]).await;
     let client = h.client(Duration::from_secs(10), ClientLayers::new()).await;
@@ -182,17 +187,17 @@ async fn serves_again_after<H: Faults>(h: &H, what: BrokerState) {
 }
 
 /// The service's consumer (group) is deleted under a running server.
-pub async fn consumer_deleted_under_running_servers<H: Faults>(h: &H) {
+pub async fn consumer_deleted_under_running_servers<H: BrokerFaults>(h: &H) {
     serves_again_after(h, BrokerState::Consumer).await;
 }
 
 /// The service's stream is deleted under a running server.
-pub async fn stream_deleted_under_running_servers<H: Faults>(h: &H) {
+pub async fn stream_deleted_under_running_servers<H: BrokerFaults>(h: &H) {
     serves_again_after(h, BrokerState::Stream).await;
 }
 
 /// Everything the broker stored is gone (restart with an empty store, or a flush).
-pub async fn broker_emptied_under_running_servers<H: Faults>(h: &H) {
+pub async fn broker_emptied_under_running_servers<H: BrokerFaults>(h: &H) {
     serves_again_after(h, BrokerState::Everything).await;
 }
 
@@ -305,7 +310,7 @@ pub async fn graceful_stops_under_load_dead_letter_nothing_unrun<H: Faults>(h: &
 
 /// 16 handlers finish while the broker is down (they started before it was killed): every
 /// call is answered after the outage, within its timeout, and each ran once.
-pub async fn handler_finishing_during_an_outage_is_answered_after_it<H: Faults>(h: &H) {
+pub async fn handler_finishing_during_an_outage_is_answered_after_it<H: BrokerFaults>(h: &H) {
     let (tx, mut started) = mpsc::unbounded_channel();
     let runs = Runs {
         started: Some(tx),

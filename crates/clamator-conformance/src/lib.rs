@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 pub mod faults;
-pub use faults::{BrokerState, Faults};
+pub use faults::{BrokerFaults, BrokerState, Faults};
 
 /// Builds and starts servers and clients on one transport, sharing whatever the transport
 /// needs (a bus, a broker, a key prefix).

@@ -1,22 +1,26 @@
-//! A third transport, over tokio channels, written on the public transport interface alone
-//! (`ClientTransport`, `ServerTransport`, `Replies`, `Intake`): it passes the same
-//! conformance suite as the memory and Redis transports.
+//! A fourth transport, over tokio channels, written on the public transport interface alone
+//! (`ClientTransport`, `ServerTransport`, `Replies`, `Intake` and its pipeline): it writes only
+//! its I/O, gets the size limits, poison handling and deadlines of the shared pipeline, and
+//! passes the same conformance suite as the memory, Redis and NATS transports.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use clamator_protocol::transport::pipeline::{Admission, Deadline, Limits, Received};
 use clamator_protocol::{
-    build_notification, build_request, parse_envelope_str, to_json, Call, CallError, Client,
-    ClientTransport, Delivery, Envelope, Intake, Metadata, Replies, Server, ServerError,
-    ServerTransport, TransportError,
+    build_notification, build_request, to_json, Call, CallError, Client, ClientTransport, Intake,
+    Metadata, Replies, RpcService, Server, ServerError, ServerTransport, TransportError,
 };
 use serde_json::Value;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-/// What travels on the "wire": the envelope text, the metadata, where to reply.
+/// Envelopes larger than this are refused, replies larger are not sent.
+const LIMIT: usize = 64 * 1024;
+
+/// What travels on the "wire": the service, the envelope text, metadata, where to reply.
 struct Packet {
+    service: String,
     envelope: String,
     metadata: Metadata,
     timeout: Option<Duration>,
@@ -39,7 +43,32 @@ impl Broker {
 struct ChanServer {
     broker: Broker,
     stop: CancellationToken,
-    loops: TaskTracker,
+}
+
+/// One packet through the shared pipeline, then the reply.
+fn serve(intake: &Intake, service: &RpcService, p: Packet) {
+    let received = Received {
+        body: Some(p.envelope.as_bytes()),
+        reply_to: Ok(p.reply_to),
+        deadline: p
+            .timeout
+            .map_or(Deadline::None, |t| Deadline::At(Instant::now() + t)),
+        message_id: "",
+    };
+    let admission = intake.admit(service, received, Limits::both(LIMIT));
+    let metadata = p.metadata;
+    intake.spawn(
+        async move {
+            let finished = match admission {
+                Admission::Done(finished) => finished,
+                Admission::Run(admitted) => admitted.run(metadata, String::new()).await,
+            };
+            if let Some(reply) = finished.reply {
+                let _ = reply.to.send(reply.envelope);
+            }
+        },
+        async {},
+    );
 }
 
 impl ServerTransport for ChanServer {
@@ -47,34 +76,11 @@ impl ServerTransport for ChanServer {
         let (tx, mut rx) = unbounded_channel::<Packet>();
         *self.broker.0.lock().unwrap() = Some(tx);
         let (intake, stop) = (intake.clone(), self.stop.clone());
-        self.loops.spawn(async move {
-            while let Some(p) = tokio::select! { p = rx.recv() => p, () = stop.cancelled() => None }
-            {
-                let Ok(envelope) = parse_envelope_str(&p.envelope) else {
-                    continue;
-                };
-                let name = match &envelope {
-                    Envelope::Request(r) => r.service.clone(),
-                    Envelope::Notification(n) => n.service.clone(),
-                    Envelope::Response(_) => continue,
-                };
-                let Some(service) = intake.service(&name).cloned() else {
-                    continue;
-                };
-                let deadline = p.timeout.and_then(|t| Instant::now().checked_add(t));
-                let delivery = Delivery::new()
-                    .with_deadline(deadline)
-                    .with_metadata(p.metadata);
-                let handling = intake.handle(&service, envelope, delivery);
-                let shutdown = intake.shutdown_token().clone();
-                intake.tracker().spawn(async move {
-                    tokio::select! {
-                        reply = handling => if let (Some(r), Some(to)) = (reply, p.reply_to) {
-                            let _ = to.send(to_json(&r));
-                        },
-                        () = shutdown.cancelled() => {}
-                    }
-                });
+        tokio::spawn(async move {
+            while let Some(Some(p)) = stop.run_until_cancelled(rx.recv()).await {
+                if let Some(service) = intake.service(&p.service).cloned() {
+                    serve(&intake, &service, p);
+                }
             }
         });
         Ok(())
@@ -83,8 +89,6 @@ impl ServerTransport for ChanServer {
     async fn stop_intake(&self) {
         self.broker.0.lock().unwrap().take();
         self.stop.cancel();
-        self.loops.close();
-        self.loops.wait().await;
     }
 
     async fn close(&self) {}
@@ -116,6 +120,7 @@ impl ClientTransport for ChanClient {
         let request = build_request(call.service, call.method, call.params)?;
         let waiter = replies.expect(request.id.to_string());
         self.broker.send(Packet {
+            service: call.service.to_owned(),
             envelope: to_json(&request),
             metadata: call.metadata.clone(),
             timeout: Some(call.timeout),
@@ -126,37 +131,33 @@ impl ClientTransport for ChanClient {
 
     async fn notify<'a>(&'a self, call: Call<'a>) -> Result<(), CallError> {
         let notification = build_notification(call.service, call.method, call.params)?;
-        let (envelope, metadata) = (to_json(&notification), call.metadata.clone());
-        let packet = Packet {
-            envelope,
-            metadata,
+        Ok(self.broker.send(Packet {
+            service: call.service.to_owned(),
+            envelope: to_json(&notification),
+            metadata: call.metadata.clone(),
             timeout: None,
             reply_to: None,
-        };
-        Ok(self.broker.send(packet)?)
+        })?)
     }
 
     async fn stop(&self) {}
 }
+// ---- Above: the whole transport. Below: the conformance harness. ----
 
 #[derive(Default)]
 struct Channels {
     broker: Broker,
 }
 
-impl clamator_conformance::Harness for Channels {
-    type Client = Client<ChanClient>;
-    type Server = Server<ChanServer>;
-
-    async fn server(
+impl Channels {
+    async fn start(
         &self,
-        services: Vec<clamator_protocol::RpcService>,
+        services: Vec<RpcService>,
         layers: clamator_protocol::middleware::ServerLayers,
-    ) -> Self::Server {
+    ) -> Server<ChanServer> {
         let transport = ChanServer {
             broker: self.broker.clone(),
             stop: CancellationToken::new(),
-            loops: TaskTracker::new(),
         };
         let mut b = Server::builder(transport).layers(layers);
         for s in services {
@@ -165,6 +166,19 @@ impl clamator_conformance::Harness for Channels {
         let server = b.build().unwrap();
         server.start().await.unwrap();
         server
+    }
+}
+
+impl clamator_conformance::Harness for Channels {
+    type Client = Client<ChanClient>;
+    type Server = Server<ChanServer>;
+
+    async fn server(
+        &self,
+        services: Vec<RpcService>,
+        layers: clamator_protocol::middleware::ServerLayers,
+    ) -> Self::Server {
+        self.start(services, layers).await
     }
 
     async fn stop_server(&self, server: &Self::Server, grace: Duration) {
@@ -193,4 +207,19 @@ impl clamator_conformance::Harness for Channels {
     }
 }
 
+impl clamator_conformance::Faults for Channels {
+    async fn fault_server(&self, services: Vec<RpcService>) -> Self::Server {
+        self.start(services, Default::default()).await
+    }
+
+    async fn dead_letters(&self, _service: &str) -> usize {
+        0
+    }
+
+    fn max_reply_bytes(&self) -> usize {
+        LIMIT
+    }
+}
+
 clamator_conformance::conformance_suite!(Channels::default());
+clamator_conformance::fault_suite!(@cases Channels::default(); reply_over_limit_answered_once);

@@ -20,11 +20,12 @@ use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{connection_methods, redact_url, Backoff, Connection};
+use crate::config::{connection_methods, redact_url, Connection};
 use crate::names::{
     command_stream, command_subject, is_metadata_header, is_valid_client_id, reply_subject,
     HEADER_REPLY_TO, HEADER_TIMEOUT_MS,
 };
+use clamator_protocol::transport::Backoff;
 
 /// How long one publish waits for JetStream's acknowledgement before it is sent again (with
 /// the same `Nats-Msg-Id`, so a stored first attempt is not stored twice).
@@ -331,7 +332,7 @@ impl NatsClientTransport {
                 ));
             }
             tracing::debug!(%subject, %error, "publish not acknowledged; sending it again with the same Nats-Msg-Id");
-            tokio::time::sleep(backoff.next()).await;
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
 }
@@ -356,6 +357,7 @@ impl ClientTransport for NatsClientTransport {
             .build(client.clone());
         let (replies, stopped) = (replies.clone(), self.stopped.clone());
         let subject = self.reply_subject.clone();
+        let confirm = client.clone();
         self.tasks.spawn(async move {
             loop {
                 let message = tokio::select! {
@@ -363,6 +365,13 @@ impl ClientTransport for NatsClientTransport {
                     () = stopped.cancelled() => break,
                 };
                 let Some(message) = message else { break };
+                // A reply sent after the server's connection came back asks to be confirmed
+                // (it is sent again until it is): confirm every such reply, duplicates too.
+                if let Some(confirm_to) = message.reply.clone() {
+                    if let Err(error) = confirm.publish(confirm_to, bytes::Bytes::new()).await {
+                        tracing::debug!(%subject, %error, "reply confirmation not sent");
+                    }
+                }
                 match replies.deliver_slice(&message.payload) {
                     Ok(true) => {}
                     Ok(false) => {

@@ -60,19 +60,7 @@ impl Default for Connection {
     }
 }
 
-/// `url` with its password (or token) replaced by `***`, for logs and error messages.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => format!("{scheme}://***@{host}"),
-        },
-        None => url.to_owned(),
-    }
-}
+pub use clamator_protocol::transport::redact_url;
 
 impl Connection {
     pub(crate) fn check(&self) -> Result<(), TransportError> {
@@ -184,41 +172,6 @@ pub async fn connect(
         ..Connection::default()
     };
     conn.connect(name).await
-}
-
-/// Sleeps `d` unless `cancel` fires first; returns whether it was cancelled.
-pub(crate) async fn sleep_or_cancel(
-    d: Duration,
-    cancel: &tokio_util::sync::CancellationToken,
-) -> bool {
-    tokio::select! {
-        () = tokio::time::sleep(d) => false,
-        () = cancel.cancelled() => true,
-    }
-}
-
-/// Exponential backoff from 50 ms to 2 s.
-#[derive(Debug)]
-pub(crate) struct Backoff(Duration);
-
-impl Backoff {
-    pub(crate) fn new() -> Self {
-        Self(Duration::from_millis(50))
-    }
-
-    pub(crate) fn next(&mut self) -> Duration {
-        let d = self.0;
-        self.0 = (self.0 * 2).min(Duration::from_secs(2));
-        d
-    }
-
-    pub(crate) fn peek(&self) -> Duration {
-        self.0
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.0 = Duration::from_millis(50);
-    }
 }
 
 /// Builder methods for the connection settings, shared by the client and server builders.

@@ -42,9 +42,11 @@ pub use config::{
 };
 pub use names::*;
 pub use server::{
-    NatsRpcServer, NatsRpcServerBuilder, NatsServerTransport, ServerStats, DEFAULT_ACK_WAIT,
+    NatsRpcServer, NatsRpcServerBuilder, NatsServerTransport, DEFAULT_ACK_WAIT,
     DEFAULT_CONCURRENCY, DEFAULT_MAX_DELIVERIES, MIN_ACK_WAIT,
 };
+
+pub use clamator_protocol::ServerStats;
 
 /// The `async-nats` crate, re-exported for `connect_options`.
 pub use async_nats;

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use clamator_conformance::{BrokerState, Faults, Harness};
+use clamator_conformance::{BrokerFaults, BrokerState, Faults, Harness};
 use clamator_over_nats::async_nats::{self, jetstream};
 use clamator_over_nats::{NatsRpcClient, NatsRpcServer};
 use clamator_protocol::middleware::{ClientLayers, ServerLayers};
@@ -18,6 +18,11 @@ struct Nats {
 
 impl Nats {
     fn new() -> Self {
+        // RUST_LOG=clamator_over_nats=debug shows what the transport did.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let nats = NatsServer::start();
         Self {
             url: nats.url(),
@@ -81,6 +86,25 @@ impl Faults for Nats {
         self.start(b, services).await
     }
 
+    async fn dead_letters(&self, service: &str) -> usize {
+        match self
+            .js()
+            .await
+            .get_stream(format!("clamator_dead_{service}"))
+            .await
+        {
+            Ok(mut stream) => stream.info().await.unwrap().state.messages as usize,
+            Err(_) => 0,
+        }
+    }
+
+    fn max_reply_bytes(&self) -> usize {
+        // nats-server's default max_payload, below the transport's default of 1 MiB.
+        1024 * 1024
+    }
+}
+
+impl BrokerFaults for Nats {
     async fn delete_broker_state(&self, service: &str, what: BrokerState) {
         let stream = format!("clamator_cmds_{service}");
         match what {
@@ -105,23 +129,6 @@ impl Faults for Nats {
             std::thread::sleep(down);
             nats.restart();
         });
-    }
-
-    async fn dead_letters(&self, service: &str) -> usize {
-        match self
-            .js()
-            .await
-            .get_stream(format!("clamator_dead_{service}"))
-            .await
-        {
-            Ok(mut stream) => stream.info().await.unwrap().state.messages as usize,
-            Err(_) => 0,
-        }
-    }
-
-    fn max_reply_bytes(&self) -> usize {
-        // nats-server's default max_payload, below the transport's default of 1 MiB.
-        1024 * 1024
     }
 }
 

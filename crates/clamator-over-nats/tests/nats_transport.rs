@@ -303,11 +303,13 @@ async fn load(
                     if i >= n {
                         break;
                     }
+                    // One call in five is slow (200–500 ms): those finish while NATS is down.
+                    let ms = if i % 5 == 0 { 200 + (i * 37) % 300 } else { 5 };
                     let out = client
                         .call_value(
                             "work",
                             "slow",
-                            json!({"ms": 5, "n": i}),
+                            json!({"ms": ms, "n": i}),
                             Some(Duration::from_secs(30)),
                         )
                         .await;
@@ -343,8 +345,11 @@ async fn wait_for(done: &AtomicUsize, n: usize) {
     }
 }
 
+/// The scenario that lost 48 of 10,190 calls before replies of handlers that finished during an
+/// outage were confirmed: 48 in flight, one call in five 200–500 ms, NATS SIGKILLed and
+/// restarted twice, down 1.4 s each time. Every call is answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nats_restarted_under_load() {
+async fn nats_restarted_twice_under_load_loses_no_reply() {
     let mut nats = NatsServer::start();
     let urls = [nats.url()];
     let runs = Arc::new(AtomicUsize::new(0));
@@ -352,31 +357,33 @@ async fn nats_restarted_under_load() {
     s.start().await.unwrap();
     let client = client(&urls, "restart").await;
     let done = Arc::new(AtomicUsize::new(0));
+    let total = 4000;
     let load = tokio::spawn({
         let (client, done) = (client.clone(), done.clone());
-        async move { load(&client, 32, 3000, done).await }
+        async move { load(&client, 48, total, done).await }
     });
-    wait_for(&done, 800).await;
-    let killed_at = done.load(Ordering::SeqCst);
-    nats.kill();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    nats.restart();
+    for at in [800, 2200] {
+        wait_for(&done, at).await;
+        tokio::task::block_in_place(|| {
+            nats.kill();
+            std::thread::sleep(Duration::from_millis(1400));
+            nats.restart();
+        });
+    }
     let (ok, failed) = load.await.unwrap();
     eprintln!(
-        "NATS restarted under load: {ok} ok, {} failed (killed after {killed_at}): {:?}",
+        "NATS restarted twice under load: {ok} ok, {} failed: {:?}",
         failed.len(),
         failed.iter().take(5).collect::<Vec<_>>()
     );
-    assert_eq!(ok + failed.len(), 3000);
-    // Only calls in flight at the kill can be lost (a reply in the dead server's buffers).
-    assert!(failed.len() <= 32, "{} failed", failed.len());
-    assert!(failed.iter().all(|f| f.contains("timeout")), "{failed:?}");
-    // After the restart everything works.
-    let out = client
-        .call_value("work", "slow", json!({"ms": 1, "n": 1}), None)
-        .await
-        .unwrap();
-    assert_eq!(out, json!({"n": 1}));
+    assert_eq!(ok + failed.len(), total);
+    assert!(
+        failed.is_empty(),
+        "{} calls failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(runs.load(Ordering::SeqCst) >= total);
     client.stop().await;
     s.stop().await;
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use clamator_conformance::{BrokerState, Faults, Harness};
+use clamator_conformance::{BrokerFaults, BrokerState, Faults, Harness};
 use clamator_over_redis::{RedisRpcClient, RedisRpcServer, RedisRpcServerBuilder};
 use clamator_protocol::middleware::{ClientLayers, ServerLayers};
 use clamator_protocol::RpcService;
@@ -84,6 +84,17 @@ impl Faults for Redis {
         self.start(b, services).await
     }
 
+    async fn dead_letters(&self, service: &str) -> usize {
+        let reply = self.raw(&["XLEN", &format!("{}:dead:{service}", self.prefix)]);
+        reply.trim_start_matches(':').trim().parse().unwrap()
+    }
+
+    fn max_reply_bytes(&self) -> usize {
+        clamator_over_redis::DEFAULT_MAX_ENVELOPE_BYTES
+    }
+}
+
+impl BrokerFaults for Redis {
     async fn delete_broker_state(&self, service: &str, what: BrokerState) {
         let stream = format!("{}:cmds:{service}", self.prefix);
         let reply = match what {
@@ -101,15 +112,6 @@ impl Faults for Redis {
             std::thread::sleep(down);
             redis.restart();
         });
-    }
-
-    async fn dead_letters(&self, service: &str) -> usize {
-        let reply = self.raw(&["XLEN", &format!("{}:dead:{service}", self.prefix)]);
-        reply.trim_start_matches(':').trim().parse().unwrap()
-    }
-
-    fn max_reply_bytes(&self) -> usize {
-        clamator_over_redis::DEFAULT_MAX_ENVELOPE_BYTES
     }
 }
 

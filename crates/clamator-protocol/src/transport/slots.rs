@@ -40,6 +40,25 @@ impl Slots {
         slots
     }
 
+    /// Waits until `min` slots are free (at least one), then takes them and the others free at
+    /// that moment, `max` in all (at least `min`).
+    pub async fn batch_of(&self, min: usize, max: usize) -> Vec<Slot> {
+        let min = min.max(1);
+        let Ok(mut permits) = Arc::clone(&self.0)
+            .acquire_many_owned(u32::try_from(min).unwrap_or(u32::MAX))
+            .await
+        else {
+            // never closed
+            return Vec::new();
+        };
+        let mut slots = Vec::with_capacity(max.max(min));
+        while let Some(one) = permits.split(1) {
+            slots.push(Slot(one));
+        }
+        slots.extend(self.take(max.saturating_sub(slots.len())));
+        slots
+    }
+
     /// Up to `max` free slots, without waiting.
     pub fn take(&self, max: usize) -> impl Iterator<Item = Slot> + '_ {
         std::iter::from_fn(|| Arc::clone(&self.0).try_acquire_owned().ok().map(Slot)).take(max)
@@ -64,6 +83,29 @@ mod tests {
         tokio::task::yield_now().await;
         drop(a);
         assert_eq!(waiting.await.unwrap(), 3);
-        assert_eq!(slots.take(4).count(), 0);
+        // the task's slots were dropped with it; b still holds 2
+        assert_eq!(slots.free(), 3);
+        let taken: Vec<Slot> = slots.take(4).collect();
+        assert_eq!((taken.len(), slots.free()), (3, 0));
+    }
+
+    #[tokio::test]
+    async fn batch_of_waits_for_its_minimum() {
+        let slots = Slots::new(NonZeroUsize::new(4).unwrap());
+        let mut held = slots.batch(4).await;
+        let waiting = tokio::spawn({
+            let slots = slots.clone();
+            async move { slots.batch_of(2, 3).await.len() }
+        });
+        held.pop();
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "one free slot is not two");
+        held.pop();
+        assert_eq!(waiting.await.unwrap(), 2);
+        assert_eq!(
+            slots.free(),
+            2,
+            "the task's slots were given back when it ended"
+        );
     }
 }

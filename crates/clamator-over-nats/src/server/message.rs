@@ -1,0 +1,469 @@
+//! One delivered request: the facts of this wire (headers, stream time, delivery count) handed
+//! to the shared pipeline, then the reply and the ack; dead letters; and recreating the
+//! service's stream and consumer when they are gone.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_nats::header::HeaderMap;
+use async_nats::jetstream::{self, message::AckKind};
+use async_nats::{client::Request, RequestErrorKind};
+use clamator_protocol::transport::pipeline::{
+    self, Admission, Deadline, Finished, Limits, Received, Reply,
+};
+use clamator_protocol::transport::{Backoff, Slot, Slots};
+use clamator_protocol::{to_json, Intake, Metadata, RpcService};
+
+use super::Settings;
+use crate::names::{
+    dead_letter_subject, is_metadata_header, is_reply_subject_of, HEADER_DEAD_DELIVERIES,
+    HEADER_DEAD_REASON, HEADER_DEAD_SEQUENCE, HEADER_MSG_ID, HEADER_REPLY_TO, HEADER_TIMEOUT_MS,
+};
+
+/// How long the server retries a dead letter's publish before leaving the request to be
+/// delivered again.
+const DEAD_LETTER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a reply is retried when its request carries no deadline.
+const RETRY_WITHOUT_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a confirmed reply waits for its client's confirmation before sending it again.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Per-service state shared by its pull loop and handler tasks.
+pub(super) struct ServiceCtx {
+    pub(super) service: RpcService,
+    pub(super) settings: Arc<Settings>,
+    pub(super) client: async_nats::Client,
+    pub(super) js: jetstream::Context,
+    /// `<prefix>_cmds_<service>`.
+    pub(super) stream: String,
+    /// The durable consumer's name.
+    pub(super) consumer_name: String,
+    pub(super) intake: Intake,
+    pub(super) slots: Slots,
+    /// How often running handlers send in-progress acks (a third of the consumer's ack wait).
+    pub(super) progress_every: Duration,
+    /// Stream sequences this server is handling now. The NATS server re-sends a request it has
+    /// not seen acked within the ack wait (after a restart, the in-progress acks of the outage
+    /// are missing): a second delivery to this server of a request it runs is not run again.
+    pub(super) running: Mutex<HashSet<u64>>,
+}
+
+/// A stream sequence in [`ServiceCtx::running`] until dropped.
+struct RunningGuard<'a> {
+    ctx: &'a ServiceCtx,
+    sequence: u64,
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.ctx
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.sequence);
+    }
+}
+
+/// What the message's ack subject says about it.
+#[derive(Debug, Clone, Copy)]
+struct Delivered {
+    /// Deliveries so far, this one included.
+    count: u64,
+    /// Its sequence in the command stream (0: unknown).
+    sequence: u64,
+    /// When the stream stored it, Unix ms on the NATS server's clock.
+    stored_ms: Option<i64>,
+}
+
+impl Delivered {
+    fn of(message: &jetstream::Message) -> Self {
+        match message.info() {
+            Ok(i) => Self {
+                count: i.delivered.max(1) as u64,
+                sequence: i.stream_sequence,
+                stored_ms: i64::try_from(i.published.unix_timestamp_nanos() / 1_000_000).ok(),
+            },
+            Err(_) => Self {
+                count: 1,
+                sequence: 0,
+                stored_ms: None,
+            },
+        }
+    }
+}
+
+fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
+    headers?.get(name).map(|v| v.as_str())
+}
+
+/// Every header but `Nats-*` and `Clamator-*`, as metadata.
+fn metadata(headers: Option<&HeaderMap>) -> Metadata {
+    let mut m = Metadata::new();
+    for (name, values) in headers.into_iter().flat_map(HeaderMap::iter) {
+        let name: &str = name.as_ref();
+        let lower = name.to_ascii_lowercase();
+        if is_metadata_header(&lower) && Metadata::is_valid_name(&lower) {
+            if let Some(v) = values.first() {
+                m.insert(lower, v.as_str());
+            }
+        }
+    }
+    m
+}
+
+fn local_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl ServiceCtx {
+    fn name(&self) -> &str {
+        self.service.name()
+    }
+
+    /// How many times this server's connection has been established (a reconnect changes it).
+    fn connects(&self) -> u64 {
+        self.client.statistics().connects.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection stayed up since `connects` was read: then what is published now
+    /// goes out as it would have then. After a reconnect, replies and acks are confirmed.
+    fn steady(&self, connects: u64) -> bool {
+        self.connects() == connects
+            && self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Marks `sequence` as running here; `None` when it already is (a second delivery).
+    fn enter(&self, sequence: u64) -> Option<RunningGuard<'_>> {
+        if sequence == 0 {
+            return Some(RunningGuard {
+                ctx: self,
+                sequence,
+            });
+        }
+        let fresh = self
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(sequence);
+        fresh.then_some(RunningGuard {
+            ctx: self,
+            sequence,
+        })
+    }
+
+    /// The largest reply sent: `max_envelope_bytes`, or the NATS server's `max_payload` if lower.
+    fn max_reply_bytes(&self) -> usize {
+        let max_payload = self.client.server_info().max_payload;
+        match max_payload {
+            0 => self.settings.conn.max_envelope_bytes,
+            n => self.settings.conn.max_envelope_bytes.min(n),
+        }
+    }
+
+    /// Runs a delivered request on the server's tracker, holding `slot`. Abandoned at
+    /// shutdown, it is given back (nak) for another server.
+    pub(super) fn spawn(self: &Arc<Self>, message: jetstream::Message, slot: Slot) {
+        let ctx = Arc::clone(self);
+        let (message, abandoned) = (Arc::new(message), Arc::clone(self));
+        let held = Arc::clone(&message);
+        self.intake.spawn(
+            async move {
+                ctx.handle(&held).await;
+                drop(slot);
+            },
+            async move {
+                let _ = message.ack_with(AckKind::Nak(None)).await;
+                tracing::debug!(
+                    service = abandoned.name(),
+                    "handler abandoned at shutdown; its request was given back (nak)"
+                );
+            },
+        );
+    }
+
+    /// The reply subject: `Ok(None)` when absent, an error when it is not a reply subject of
+    /// this prefix (a server publishes nowhere else).
+    fn reply_to(&self, message: &jetstream::Message) -> Result<Option<String>, String> {
+        let prefix = &self.settings.conn.prefix;
+        match header(message.headers.as_ref(), HEADER_REPLY_TO).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(to) if is_reply_subject_of(prefix, to) => Ok(Some(to.to_owned())),
+            Some(to) => {
+                let shown: String = to.chars().take(80).collect();
+                Err(format!(
+                    "{HEADER_REPLY_TO} {shown:?} is not a reply subject of this prefix ({prefix}.replies.<client-id>)"
+                ))
+            }
+        }
+    }
+
+    /// One delivered request: dead-letter it, or through the shared pipeline; then reply and
+    /// ack, in that order.
+    async fn handle(&self, message: &jetstream::Message) {
+        let delivered = Delivered::of(message);
+        let Some(_running) = self.enter(delivered.sequence) else {
+            // Its first delivery is still being handled here: that one replies and acks (an
+            // ack by any delivery acks the request).
+            tracing::debug!(
+                service = self.name(),
+                sequence = delivered.sequence,
+                deliveries = delivered.count,
+                "a request this server is running was delivered again; not run twice"
+            );
+            return;
+        };
+        if delivered.count > 1 {
+            self.intake.counters().redelivered(self.name());
+        }
+        if delivered.count > u64::from(self.settings.max_deliveries) {
+            self.dead_letter(message, delivered).await;
+            return;
+        }
+        let connects = self.connects();
+        let headers = message.headers.as_ref();
+        let deadline = delivered.stored_ms.map_or(Deadline::None, |stored_ms| {
+            let timeout = header(headers, HEADER_TIMEOUT_MS).map(str::as_bytes);
+            Deadline::from_broker_clock(stored_ms, timeout, local_now_ms())
+        });
+        let sequence = delivered.sequence.to_string();
+        let received = Received {
+            body: Some(&message.payload),
+            reply_to: self.reply_to(message),
+            deadline,
+            message_id: &sequence,
+        };
+        let limits = Limits {
+            max_request_bytes: self.settings.conn.max_envelope_bytes,
+            max_reply_bytes: self.max_reply_bytes(),
+        };
+        let (finished, deadline): (Finished<String>, _) =
+            match self.intake.admit(&self.service, received, limits) {
+                Admission::Done(finished) => (finished, deadline.at()),
+                Admission::Run(admitted) => {
+                    let deadline = admitted.deadline();
+                    let run = admitted.run(metadata(headers), sequence);
+                    (self.with_progress(message, run).await, deadline)
+                }
+            };
+        if let Some(reply) = finished.reply {
+            let until = deadline.unwrap_or_else(|| Instant::now() + RETRY_WITHOUT_DEADLINE);
+            let sent = self.send_reply(reply, connects, until);
+            if !self.with_progress(message, sent).await {
+                return;
+            }
+        }
+        self.ack(message, connects).await;
+    }
+
+    /// Sends a reply. While this server's connection stayed up since the request arrived, a
+    /// plain publish (at most once, like any core NATS message). After a reconnect — the
+    /// handler may have finished while NATS was down, and a buffered reply flushed before the
+    /// client subscribed again would be lost — the reply is confirmed: sent as a request that
+    /// the client answers, again with backoff while nobody listens on its subject (the client
+    /// is reconnecting), until the caller's deadline. `false`: not sent (the request is left
+    /// to be delivered again).
+    async fn send_reply(&self, reply: Reply<String>, connects: u64, until: Instant) -> bool {
+        let Reply { to, envelope } = reply;
+        let payload = bytes::Bytes::from(envelope);
+        if self.steady(connects) {
+            return match self.client.publish(to, payload).await {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::warn!(service = self.name(), %error, "reply not sent; the request is left to be delivered again");
+                    false
+                }
+            };
+        }
+        let mut backoff = Backoff::new();
+        loop {
+            let request = Request::new()
+                .payload(payload.clone())
+                .timeout(Some(CONFIRM_TIMEOUT));
+            let error = match self.client.send_request(to.clone(), request).await {
+                Ok(_) => return true,
+                Err(e) => e,
+            };
+            if Instant::now() + backoff.peek() >= until {
+                tracing::warn!(service = self.name(), reply_to = %to, %error,
+                    "the reply of a request that finished while the connection to NATS was down could not be delivered before its caller stopped waiting; acked anyway");
+                return true;
+            }
+            if !matches!(
+                error.kind(),
+                RequestErrorKind::NoResponders | RequestErrorKind::TimedOut
+            ) {
+                tracing::debug!(service = self.name(), %error, "confirmed reply failed; retrying");
+            }
+            tokio::time::sleep(backoff.next_delay()).await;
+        }
+    }
+
+    /// Acks the request: a plain ack while the connection stayed up since `connects`; after a
+    /// reconnect a confirmed one (an ack sent while the NATS server is still restoring its
+    /// streams is dropped), sent again until JetStream answers it or for 30 s.
+    async fn ack(&self, message: &jetstream::Message, connects: u64) {
+        if self.steady(connects) {
+            if let Err(error) = message.ack().await {
+                tracing::debug!(service = self.name(), %error, "ack not sent; the request will be delivered again after the ack wait");
+            }
+            return;
+        }
+        let Some(ack_subject) = message.reply.clone() else {
+            return;
+        };
+        let until = Instant::now() + RETRY_WITHOUT_DEADLINE;
+        let mut backoff = Backoff::new();
+        loop {
+            let request = Request::new()
+                .payload(bytes::Bytes::from_static(b"+ACK"))
+                .timeout(Some(CONFIRM_TIMEOUT));
+            let error = match self.client.send_request(ack_subject.clone(), request).await {
+                Ok(_) => return,
+                Err(e) => e,
+            };
+            if Instant::now() + backoff.peek() >= until {
+                tracing::warn!(service = self.name(), %error, "the ack of a request handled across a reconnect was not confirmed within 30 s; it may be delivered again");
+                return;
+            }
+            tokio::time::sleep(backoff.next_delay()).await;
+        }
+    }
+
+    /// Runs `work`, telling JetStream every third of the ack wait that the request is still
+    /// being handled (so a long handler is not delivered again to another server).
+    async fn with_progress<F: std::future::Future>(
+        &self,
+        message: &jetstream::Message,
+        work: F,
+    ) -> F::Output {
+        let mut work = std::pin::pin!(work);
+        let start = tokio::time::Instant::now() + self.progress_every;
+        let mut tick = tokio::time::interval_at(start, self.progress_every);
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut work => return out,
+                _ = tick.tick() => {
+                    if let Err(error) = message.ack_with(AckKind::Progress).await {
+                        tracing::debug!(service = self.name(), %error, "in-progress ack not sent");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves a request delivered too often to `<prefix>.dead.<service>` (headers kept, reason
+    /// added), answers its caller with an error, and acks it. If the dead letter cannot be
+    /// stored the request is left to be delivered again: nothing is dropped.
+    async fn dead_letter(&self, message: &jetstream::Message, delivered: Delivered) {
+        let connects = self.connects();
+        let subject = dead_letter_subject(&self.settings.conn.prefix, self.name());
+        let (reason, response) = pipeline::dead_letter(
+            Some(&message.payload),
+            delivered.count - 1,
+            self.settings.max_deliveries,
+            &subject,
+        );
+        // Dedup within the dead-letter stream is not wanted (a replayed and again failing
+        // request is a new dead letter): every header but `Nats-Msg-Id` is kept.
+        let mut headers = HeaderMap::new();
+        for (name, values) in message.headers.iter().flat_map(HeaderMap::iter) {
+            let name: &str = name.as_ref();
+            if !name.eq_ignore_ascii_case(HEADER_MSG_ID) {
+                for v in values {
+                    headers.append(name, v.as_str());
+                }
+            }
+        }
+        headers.insert(HEADER_DEAD_REASON, reason.as_str());
+        headers.insert(
+            HEADER_DEAD_DELIVERIES,
+            (delivered.count - 1).to_string().as_str(),
+        );
+        headers.insert(
+            HEADER_DEAD_SEQUENCE,
+            delivered.sequence.to_string().as_str(),
+        );
+        let stored = tokio::time::timeout(DEAD_LETTER_TIMEOUT, async {
+            self.js
+                .publish_with_headers(subject.clone(), headers, message.payload.clone())
+                .await?
+                .await
+        })
+        .await;
+        let error: Box<dyn fmt::Display> = match stored {
+            Ok(Ok(_)) => {
+                self.intake.counters().dead_lettered(self.name());
+                tracing::warn!(service = self.name(), %subject, %reason, "request dead-lettered");
+                if let (Ok(Some(to)), Some(response)) = (self.reply_to(message), response) {
+                    let reply = Reply {
+                        to,
+                        envelope: to_json(&response),
+                    };
+                    let until = Instant::now() + RETRY_WITHOUT_DEADLINE;
+                    self.send_reply(reply, connects, until).await;
+                }
+                self.ack(message, connects).await;
+                return;
+            }
+            Ok(Err(error)) => Box::new(error),
+            Err(_) => Box::new("not stored in time"),
+        };
+        tracing::error!(service = self.name(), %subject, %error, "dead letter not stored; the request is left to be delivered again");
+    }
+
+    /// Checks the service's stream and consumer after a pull found them missing (`why`), and
+    /// creates what is gone (said once at warn, counted). `Ok` when both exist now.
+    pub(super) async fn ensure_broker_state(&self, why: &str) -> Result<(), String> {
+        let conn = &self.settings.conn;
+        let stream_missing = match self.js.get_stream(&self.stream).await {
+            Ok(_) => false,
+            Err(e) if is_not_found(&e) => true,
+            Err(e) => return Err(format!("stream {}: {e}", self.stream)),
+        };
+        let consumer_missing = stream_missing
+            || match self
+                .js
+                .get_consumer_from_stream::<jetstream::consumer::pull::Config, _, _>(
+                    &self.consumer_name,
+                    &self.stream,
+                )
+                .await
+            {
+                Ok(_) => false,
+                Err(e) if consumer_not_found(&e) => true,
+                Err(e) => return Err(format!("consumer {}: {e}", self.consumer_name)),
+            };
+        if !consumer_missing {
+            tracing::debug!(service = self.name(), %why, "a pull found no consumer, but the stream and consumer exist (JetStream was starting)");
+            return Ok(());
+        }
+        super::prepare(&self.js, conn, &self.settings, self.name())
+            .await
+            .map_err(|e| e.to_string())?;
+        let what = if stream_missing {
+            format!(
+                "stream {} (with its consumer {})",
+                self.stream, self.consumer_name
+            )
+        } else {
+            format!("consumer {} of stream {}", self.consumer_name, self.stream)
+        };
+        self.intake.counters().recovered(self.name(), &what);
+        Ok(())
+    }
+}
+
+fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
+}
+
+fn consumer_not_found(e: &jetstream::stream::ConsumerError) -> bool {
+    matches!(e.kind(), jetstream::stream::ConsumerErrorKind::JetStream(j)
+        if j.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND || j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
+}
