@@ -501,7 +501,9 @@ fn run_mode(args: &[String]) -> bool {
 /// A clamator server with `n` services `svc0..` each with a raw `echo` method; prints READY and
 /// serves until killed.
 async fn echo_server(url: &str, prefix: &str, n: usize) {
-    let mut builder = clamator::redis::RedisRpcServer::builder(prefix).redis_url(url);
+    let mut builder = clamator::redis::RedisRpcServer::builder()
+        .key_prefix(prefix)
+        .url(url);
     for i in 0..n {
         builder = builder.service(
             clamator::RpcService::builder(format!("svc{i}"))

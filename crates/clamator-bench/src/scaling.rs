@@ -263,8 +263,9 @@ impl Runner {
             let server = Proc(child);
             let before = commandstats(&url);
             let report = rt.block_on(async {
-                let client = RedisRpcClient::builder(&prefix)
-                    .redis_url(&url)
+                let client = RedisRpcClient::builder()
+                    .key_prefix(&prefix)
+                    .url(&url)
                     .build()
                     .expect("client");
                 client.start().await.expect("start");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clamator::nats::NatsRpcClient;
-use clamator::redis::{redact_url, redis, RedisRpcClient};
+use clamator::redis::{redact_url, redis, RedisConnection, RedisRpcClient};
 use clamator::{CallError, RpcClient};
 use clamator_cli::conn::RawConn;
 use clamator_cli::{bench, inspect};
@@ -435,17 +435,18 @@ async fn nats_hint(cli: &Cli, service: &str) -> String {
 }
 
 async fn redis_client(cli: &Cli, timeout: Duration) -> Result<RedisRpcClient, String> {
-    let builder = RedisRpcClient::builder(&cli.prefix);
-    let builder = match (
+    let connection = match (
         &cli.redis_cluster[..],
         &cli.redis_sentinel[..],
         &cli.sentinel_master,
     ) {
-        ([], [], _) => builder.redis_url(&cli.redis_url),
-        ([], sentinels, Some(master)) => builder.redis_sentinel(master, sentinels.to_vec()),
-        (seeds, _, _) => builder.redis_cluster(seeds.to_vec()),
+        ([], [], _) => RedisConnection::url(&cli.redis_url),
+        ([], sentinels, Some(master)) => RedisConnection::sentinel(master, sentinels.to_vec()),
+        (seeds, _, _) => RedisConnection::cluster(seeds.to_vec()),
     };
-    let client = builder
+    let client = RedisRpcClient::builder()
+        .key_prefix(&cli.prefix)
+        .connection(connection)
         .min_replicas(cli.min_replicas, Duration::from_secs(1))
         .default_timeout(timeout)
         .build()

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use clamator::nats::async_nats::{self, jetstream, HeaderMap};
+use clamator::nats::async_nats::{jetstream, HeaderMap};
 use clamator::nats::{
     command_stream, command_subject, dead_letter_stream, HEADER_DEAD_DELIVERIES,
     HEADER_DEAD_REASON, HEADER_DEAD_SEQUENCE,
@@ -15,8 +15,9 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Connects to the first reachable of `urls` (credentials in a URL are used).
 pub async fn connect(urls: &[String]) -> Result<jetstream::Context, Error> {
-    let client =
-        clamator::nats::connect(urls, async_nats::ConnectOptions::new(), "clamator-cli").await?;
+    let client = clamator::nats::NatsConnection::urls(urls.iter().cloned())
+        .connect("clamator-cli")
+        .await?;
     Ok(jetstream::new(client))
 }
 

@@ -40,8 +40,9 @@ fn stdout_json(out: &Output) -> Value {
 async fn call_notify_inspect_bench() {
     let redis = RedisServer::start();
     let fixture = Fixture::default();
-    let server = RedisRpcServer::builder("cli")
-        .redis_url(redis.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix("cli")
+        .url(redis.url())
         .instance_id("srv1")
         .service(ArithServer::new(fixture.clone()))
         .service(NotificationsServer::new(fixture.clone()))
@@ -191,8 +192,9 @@ async fn call_notify_inspect_bench() {
 async fn dlq_list_replay_drop() {
     let redis = RedisServer::start();
     let fixture = Fixture::default();
-    let server = RedisRpcServer::builder("cli")
-        .redis_url(redis.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix("cli")
+        .url(redis.url())
         .service(ArithServer::new(fixture.clone()))
         .build()
         .unwrap();
@@ -325,8 +327,9 @@ async fn the_documented_least_privilege_acl_is_enough_for_the_cli() {
     args.extend(rules.split(' '));
     let redis = RedisServer::start_with(&args);
     let fixture = Fixture::default();
-    let server = RedisRpcServer::builder("cli")
-        .redis_url(redis.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix("cli")
+        .url(redis.url())
         .service(ArithServer::new(fixture.clone()))
         .service(NotificationsServer::new(fixture.clone()))
         .build()
@@ -405,8 +408,9 @@ fn durations_need_a_unit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bench_without_one_success_fails_and_the_help_names_every_command() {
     let redis = RedisServer::start();
-    let server = RedisRpcServer::builder("cli")
-        .redis_url(redis.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix("cli")
+        .url(redis.url())
         .service(ArithServer::new(Fixture::default()))
         .build()
         .unwrap();
@@ -474,8 +478,9 @@ async fn timeouts_and_unread_notifications_say_who_consumes_the_stream() {
     );
 
     // a live server busy past the timeout: its consumer is named with its pending entries
-    let server = RedisRpcServer::builder("cli")
-        .redis_url(redis.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix("cli")
+        .url(redis.url())
         .instance_id("busy")
         .service(ArithServer::new(Fixture::default()))
         .build()
@@ -790,8 +795,9 @@ async fn call_inspect_dlq_and_bench_on_a_cluster() {
         .unwrap();
     let seeds = cluster.seeds().join(",");
     let fixture = Fixture::default();
-    let server = RedisRpcServer::builder(&prefix)
-        .redis_cluster(cluster.seeds())
+    let server = RedisRpcServer::builder()
+        .key_prefix(&prefix)
+        .connection(clamator::redis::RedisConnection::cluster(cluster.seeds()))
         .service(ArithServer::new(fixture.clone()))
         .service(NotificationsServer::new(fixture.clone()))
         .build()
@@ -896,8 +902,12 @@ async fn call_and_inspect_through_sentinel() {
         .await
         .unwrap();
     let sentinels = set.sentinel_urls();
-    let server = RedisRpcServer::builder("sen")
-        .redis_sentinel(RedisSentinels::MASTER, sentinels.clone())
+    let server = RedisRpcServer::builder()
+        .key_prefix("sen")
+        .connection(clamator::redis::RedisConnection::sentinel(
+            RedisSentinels::MASTER,
+            sentinels.clone(),
+        ))
         .service(ArithServer::new(Fixture::default()))
         .build()
         .unwrap();
@@ -949,8 +959,9 @@ async fn call_and_inspect_through_sentinel() {
 #[tokio::test(flavor = "multi_thread")]
 async fn min_replicas_waits_for_a_replica() {
     let master = RedisServer::start();
-    let server = RedisRpcServer::builder("cli")
-        .redis_url(master.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix("cli")
+        .url(master.url())
         .service(ArithServer::new(Fixture::default()))
         .build()
         .unwrap();

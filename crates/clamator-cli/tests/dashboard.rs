@@ -119,8 +119,9 @@ async fn dashboard_in_a_browser() {
 
     // a Rust and a Python server in one pool
     let fixture = Fixture::default();
-    let rust = RedisRpcServer::builder(PREFIX)
-        .redis_url(redis_server.url())
+    let rust = RedisRpcServer::builder()
+        .key_prefix(PREFIX)
+        .url(redis_server.url())
         .instance_id("rust-1")
         .service(ArithServer::new(fixture.clone()))
         .service(NotificationsServer::new(fixture.clone()))
@@ -135,8 +136,9 @@ async fn dashboard_in_a_browser() {
     let (_python, _) = spawn_until(py, "READY");
 
     // load: calls until the test ends
-    let client = RedisRpcClient::builder(PREFIX)
-        .redis_url(redis_server.url())
+    let client = RedisRpcClient::builder()
+        .key_prefix(PREFIX)
+        .url(redis_server.url())
         .build()
         .unwrap();
     client.start().await.unwrap();
@@ -390,16 +392,18 @@ async fn dashboard_on_a_cluster() {
         })
         .unwrap();
     let seeds = cluster.seeds();
-    let server = RedisRpcServer::builder(&prefix)
-        .redis_cluster(seeds.clone())
+    let server = RedisRpcServer::builder()
+        .key_prefix(&prefix)
+        .connection(clamator::redis::RedisConnection::cluster(seeds.clone()))
         .instance_id("c1")
         .service(ArithServer::new(Fixture::default()))
         .service(NotificationsServer::new(Fixture::default()))
         .build()
         .unwrap();
     server.start().await.unwrap();
-    let client = RedisRpcClient::builder(&prefix)
-        .redis_cluster(seeds.clone())
+    let client = RedisRpcClient::builder()
+        .key_prefix(&prefix)
+        .connection(clamator::redis::RedisConnection::cluster(seeds.clone()))
         .build()
         .unwrap();
     client.start().await.unwrap();

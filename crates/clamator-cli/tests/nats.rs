@@ -101,7 +101,11 @@ async fn call_notify_bench_inspect_and_dlq_over_nats() {
         .unwrap_or_else(|| panic!("{services}"));
     assert_eq!(arith["stream"], "cli_cmds_arith");
     assert_eq!(arith["consumer"]["ack_wait_ms"], 500);
-    assert_eq!(arith["consumer"]["waiting_pulls"], 1, "{arith}");
+    // Servers keep pulls open (several right after load, one when idle).
+    assert!(
+        arith["consumer"]["waiting_pulls"].as_u64() >= Some(1),
+        "{arith}"
+    );
     let out = run(&nats, &["inspect"]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(

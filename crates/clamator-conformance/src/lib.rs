@@ -9,8 +9,10 @@
 //! The cases: round trip, params validation (`-32602` with paths), unknown method
 //! (`-32601`), handler errors verbatim and panics as `-32603`, a request to a notification
 //! (`-32600`), timeouts (and the deadline the handler sees), notifications, metadata through
-//! middleware (shared-token auth), many calls in flight, and stop semantics (a server drains
-//! running handlers; a stopped client fails waiting calls and refuses new ones).
+//! middleware (shared-token auth), many calls in flight, stop semantics (a server drains
+//! running handlers; a stopped client fails waiting calls and refuses new ones), and timeouts
+//! too long for a clock. The fault cases ([`faults`]) are what a transport with a broker must
+//! survive.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,7 +70,8 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@cases $make;
             round_trip, invalid_params, method_not_found, handler_errors,
             notification_as_request, timeout_and_deadline, notifications, auth_metadata,
-            many_in_flight, server_stop_drains, client_stop_fails_waiting_calls);
+            many_in_flight, server_stop_drains, client_stop_fails_waiting_calls,
+            huge_timeouts_saturate);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -387,6 +390,28 @@ pub mod cases {
         h.stop_server(&server, Duration::from_secs(5)).await;
         assert_eq!(call.await.unwrap().unwrap(), json!({"slept": 500}));
         h.stop_client(&client).await;
+    }
+
+    /// A timeout too long for a clock (`Duration::MAX`, as a default or per call) waits as
+    /// long as it can instead of overflowing: calls and notifications work.
+    pub async fn huge_timeouts_saturate<H: Harness>(h: &H) {
+        let (probe, mut rx) = probe();
+        let server = h.server(vec![calc(&probe)], ServerLayers::new()).await;
+        let client = h.client(Duration::MAX, ClientLayers::new()).await;
+        let add = json!({"a": 1, "b": 2});
+        let out = client.call_value("calc", "add", add.clone(), None).await;
+        assert_eq!(out.unwrap(), json!({"sum": 3.0}));
+        let out = client
+            .call_value("calc", "add", add, Some(Duration::MAX))
+            .await;
+        assert_eq!(out.unwrap(), json!({"sum": 3.0}));
+        client
+            .notify_value("calc", "note", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(next(&mut rx).await, "note {}");
+        h.stop_client(&client).await;
+        h.stop_server(&server, T).await;
     }
 
     /// Stopping a client fails the calls waiting for replies with "transport stopped" and

@@ -34,7 +34,8 @@ impl Harness for Memory {
         let client = MemoryRpcClient::builder(&self.bus)
             .default_timeout(default_timeout)
             .layers(layers)
-            .build();
+            .build()
+            .unwrap();
         client.start().await.unwrap();
         client
     }

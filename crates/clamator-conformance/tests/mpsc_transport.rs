@@ -197,7 +197,8 @@ impl clamator_conformance::Harness for Channels {
         let client = Client::builder(transport)
             .default_timeout(timeout)
             .layers(layers)
-            .build();
+            .build()
+            .unwrap();
         client.start().await.unwrap();
         client
     }

@@ -178,12 +178,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // The gateway reaches every service under the prefix, whoever serves it; this
             // process also serves `arith` so the example is complete on its own.
             let prefix = args.value("--prefix", clamator_examples::run_prefix("gateway"));
-            let server = RedisRpcServer::builder(&prefix)
-                .redis_url(url)
+            let server = RedisRpcServer::builder()
+                .key_prefix(&prefix)
+                .url(url)
                 .service(ArithServer::new(Calculator))
                 .build()?;
             server.start().await?;
-            let client = RedisRpcClient::builder(&prefix).redis_url(url).build()?;
+            let client = RedisRpcClient::builder()
+                .key_prefix(&prefix)
+                .url(url)
+                .build()?;
             client.start().await?;
             println!(
                 "transport: redis {} (prefix {prefix})",

@@ -86,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .layers(server_layers)
                 .build()?;
             server.start().await?;
-            let client = MemoryRpcClient::builder(&bus).layers(layers).build();
+            let client = MemoryRpcClient::builder(&bus).layers(layers).build()?;
             client.start().await?;
             calls(&client).await;
             client.stop().await;
@@ -95,14 +95,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(url) => {
             let prefix = format!("observability-{}", std::process::id());
             let (mut server, mut client) = (
-                RedisRpcServer::builder(&prefix)
+                RedisRpcServer::builder()
+                    .key_prefix(&prefix)
                     .service(arith())
                     .layers(server_layers),
-                RedisRpcClient::builder(&prefix).layers(layers),
+                RedisRpcClient::builder().key_prefix(&prefix).layers(layers),
             );
             if let Some(url) = url {
-                server = server.redis_url(&url);
-                client = client.redis_url(&url);
+                server = server.url(&url);
+                client = client.url(&url);
             }
             let (server, client) = (server.build()?, client.build()?);
             server.start().await?;

@@ -59,8 +59,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     let prefix = clamator_examples::run_prefix("python-peer");
-    let server = RedisRpcServer::builder(&prefix)
-        .redis_url(&url)
+    let server = RedisRpcServer::builder()
+        .key_prefix(&prefix)
+        .url(&url)
         .service(ArithServer::new(Calculator))
         .build()?;
     server.start().await.map_err(|e| {

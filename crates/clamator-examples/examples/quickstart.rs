@@ -109,11 +109,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("--redis") => {
             let prefix = format!("quickstart-{}", std::process::id());
-            let mut server = RedisRpcServer::builder(&prefix).service(ArithServer::new(Calculator));
-            let mut client = RedisRpcClient::builder(&prefix);
+            let mut server = RedisRpcServer::builder()
+                .key_prefix(&prefix)
+                .service(ArithServer::new(Calculator));
+            let mut client = RedisRpcClient::builder().key_prefix(&prefix);
             if let Some(url) = &url {
-                server = server.redis_url(url);
-                client = client.redis_url(url);
+                server = server.url(url);
+                client = client.url(url);
             }
             let (server, client) = (server.build()?, client.build()?);
             server.start().await?;

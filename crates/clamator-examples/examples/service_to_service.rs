@@ -165,22 +165,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 clamator::redis::redact_url(url)
             );
             // In production these are separate processes, each scaled on its own.
-            let inventory = RedisRpcServer::builder(&prefix)
-                .redis_url(url)
+            let inventory = RedisRpcServer::builder()
+                .key_prefix(&prefix)
+                .url(url)
                 .service(InventoryServer::new(stock()))
                 .build()?;
             inventory.start().await?;
-            let to_inventory = RedisRpcClient::builder(&prefix).redis_url(url).build()?;
+            let to_inventory = RedisRpcClient::builder()
+                .key_prefix(&prefix)
+                .url(url)
+                .build()?;
             to_inventory.start().await?;
-            let orders = RedisRpcServer::builder(&prefix)
-                .redis_url(url)
+            let orders = RedisRpcServer::builder()
+                .key_prefix(&prefix)
+                .url(url)
                 .service(OrdersServer::new(Shop {
                     inventory: InventoryClient::new(to_inventory.clone()),
                     next: 0.into(),
                 }))
                 .build()?;
             orders.start().await?;
-            let client = RedisRpcClient::builder(&prefix).redis_url(url).build()?;
+            let client = RedisRpcClient::builder()
+                .key_prefix(&prefix)
+                .url(url)
+                .build()?;
             client.start().await?;
             shop(client.clone()).await?;
             client.stop().await;

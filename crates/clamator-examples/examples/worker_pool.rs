@@ -55,8 +55,9 @@ impl Jobs for Worker {
 
 /// `--worker N`: serve `jobs` until stdin closes (the parent holds it), then drain and exit.
 async fn worker(n: u32, url: &str, prefix: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let server = RedisRpcServer::builder(prefix)
-        .redis_url(url)
+    let server = RedisRpcServer::builder()
+        .key_prefix(prefix)
+        .url(url)
         .instance_id(format!("worker-{n}"))
         .concurrency(std::num::NonZeroUsize::new(4).expect("4 > 0"))
         .service(JobsServer::new(Worker(n)))
@@ -122,7 +123,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         children.push(child);
     }
 
-    let client = RedisRpcClient::builder(&prefix).redis_url(&url).build()?;
+    let client = RedisRpcClient::builder()
+        .key_prefix(&prefix)
+        .url(&url)
+        .build()?;
     client.start().await?;
     let jobs = Arc::new(JobsClient::new(client.clone()));
     let started = Instant::now();

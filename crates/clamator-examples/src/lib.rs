@@ -119,14 +119,11 @@ pub async fn cleanup(url: &str, prefix: &str) {
 /// Deletes the streams an example created under `prefix` on NATS (`<prefix>_cmds_*`,
 /// `<prefix>_dead_*`), so that runs leave nothing behind.
 pub async fn cleanup_nats(url: &str, prefix: &str) {
-    use clamator::nats::async_nats::{self, jetstream};
+    use clamator::nats::async_nats::jetstream;
     use futures::TryStreamExt;
-    let Ok(client) = clamator::nats::connect(
-        &[url.to_owned()],
-        async_nats::ConnectOptions::new(),
-        "clamator-example-cleanup",
-    )
-    .await
+    let Ok(client) = clamator::nats::NatsConnection::url(url)
+        .connect("clamator-example-cleanup")
+        .await
     else {
         return;
     };

@@ -41,8 +41,9 @@ impl<S: Service<OutgoingCall>> Service<OutgoingCall> for WithField<S> {
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 async fn client(redis: &RedisServer, prefix: &str, layers: ClientLayers) -> RedisRpcClient {
-    let c = RedisRpcClient::builder(prefix)
-        .redis_url(redis.url())
+    let c = RedisRpcClient::builder()
+        .key_prefix(prefix)
+        .url(redis.url())
         .layers(layers)
         .build()
         .unwrap();
@@ -93,8 +94,9 @@ async fn the_python_0_1_9_server_answers_requests_with_extra_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_server_hands_extra_fields_to_its_middleware() {
     let redis = RedisServer::start();
-    let server = RedisRpcServer::builder("xf")
-        .redis_url(redis.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix("xf")
+        .url(redis.url())
         .service(clamator_interop::generated::arith::ArithServer::new(
             clamator_interop::Fixture::default(),
         ))

@@ -89,8 +89,9 @@ async fn kill_9_of_one_server_under_load_loses_no_call() {
     let url = redis.url();
     let a = server(["--redis-url", &url], "srv-a");
     let _b = server(["--redis-url", &url], "srv-b");
-    let client = RedisRpcClient::builder("fault")
-        .redis_url(url.as_str())
+    let client = RedisRpcClient::builder()
+        .key_prefix("fault")
+        .url(url.as_str())
         .build()
         .unwrap();
     client.start().await.unwrap();

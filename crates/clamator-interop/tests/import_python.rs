@@ -204,8 +204,9 @@ async fn a_rust_server_generated_from_the_imported_document_serves_the_python_cl
     let python = common::setup_python();
     let redis = RedisServer::start();
     let shop = Arc::new(Store::default());
-    let server = RedisRpcServer::builder("imported")
-        .redis_url(redis.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix("imported")
+        .url(redis.url())
         .service(ShopServer::from_arc(Arc::clone(&shop)))
         .build()
         .unwrap();

@@ -61,8 +61,9 @@ async fn the_interop_server_exposes_prometheus_metrics() {
     assert_eq!(&ready, b"READY");
     let _server = Proc(child);
 
-    let client = RedisRpcClient::builder("metrics")
-        .redis_url(redis.url())
+    let client = RedisRpcClient::builder()
+        .key_prefix("metrics")
+        .url(redis.url())
         .build()
         .unwrap();
     client.start().await.unwrap();

@@ -52,8 +52,9 @@ fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) -> Durati
 }
 
 async fn client(redis: &RedisServer, prefix: &str) -> RedisRpcClient {
-    let c = RedisRpcClient::builder(prefix)
-        .redis_url(redis.url())
+    let c = RedisRpcClient::builder()
+        .key_prefix(prefix)
+        .url(redis.url())
         .build()
         .unwrap();
     c.start().await.unwrap();

@@ -119,18 +119,20 @@ impl MemoryRpcClientBuilder {
         self
     }
 
-    /// Builds the client (not started).
-    pub fn build(self) -> MemoryRpcClient {
-        MemoryRpcClient {
-            client: self.builder.build(),
-        }
+    /// Builds the client (not started); a zero default timeout is an error.
+    pub fn build(self) -> Result<MemoryRpcClient, TransportError> {
+        Ok(MemoryRpcClient {
+            client: self.builder.build()?,
+        })
     }
 }
 
 impl MemoryRpcClient {
     /// A client on `bus` with the default settings (not started).
     pub fn new(bus: &MemoryBus) -> Self {
-        Self::builder(bus).build()
+        Self {
+            client: Client::new(MemoryClientTransport::new(bus)),
+        }
     }
 
     /// Starts building a client on `bus`.

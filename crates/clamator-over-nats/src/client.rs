@@ -20,11 +20,12 @@ use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{connection_methods, redact_url, Connection};
 use crate::names::{
     command_stream, command_subject, is_metadata_header, is_valid_client_id, reply_subject,
     HEADER_REPLY_TO, HEADER_TIMEOUT_MS,
 };
+use crate::wire::{connection_methods, Wire};
+use clamator_protocol::transport::redact_url;
 use clamator_protocol::transport::Backoff;
 
 /// How long one publish waits for JetStream's acknowledgement before it is sent again (with
@@ -38,19 +39,18 @@ struct Connected {
 
 /// The NATS JetStream [`ClientTransport`] that [`NatsRpcClient`] is built on.
 pub struct NatsClientTransport {
-    conn: Connection,
+    wire: Wire,
     client_id: String,
     reply_subject: String,
     connected: Mutex<Option<Arc<Connected>>>,
     tasks: TaskTracker,
     stopped: CancellationToken,
-    default_timeout: Duration,
 }
 
 impl fmt::Debug for NatsClientTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NatsClientTransport")
-            .field("connection", &self.conn)
+            .field("connection", &self.wire)
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
@@ -88,7 +88,7 @@ impl fmt::Debug for NatsRpcClient {
 /// Builds a [`NatsRpcClient`]; see [`NatsRpcClient::builder`].
 #[must_use]
 pub struct NatsRpcClientBuilder {
-    conn: Connection,
+    wire: Wire,
     client_id: String,
     default_timeout: Duration,
     layers: ClientLayers,
@@ -97,7 +97,7 @@ pub struct NatsRpcClientBuilder {
 impl fmt::Debug for NatsRpcClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NatsRpcClientBuilder")
-            .field("connection", &self.conn)
+            .field("connection", &self.wire)
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
@@ -131,32 +131,26 @@ impl NatsRpcClientBuilder {
 
     /// Builds the client (not started). Fails on a setting that cannot work, naming it.
     pub fn build(self) -> Result<NatsRpcClient, TransportError> {
-        self.conn.check()?;
+        self.wire.check()?;
         if !is_valid_client_id(&self.client_id) {
             return Err(TransportError::Config(format!(
                 "instance id {:?} is not a subject token: 1 to 128 ASCII letters, digits, '_' or '-'",
                 self.client_id
             )));
         }
-        if self.default_timeout.is_zero() {
-            return Err(TransportError::Config(
-                "the default call timeout must be longer than zero".into(),
-            ));
-        }
         let transport = NatsClientTransport {
-            reply_subject: reply_subject(&self.conn.prefix, &self.client_id),
-            conn: self.conn,
+            reply_subject: reply_subject(&self.wire.prefix, &self.client_id),
+            wire: self.wire,
             client_id: self.client_id,
             connected: Mutex::new(None),
             tasks: TaskTracker::new(),
             stopped: CancellationToken::new(),
-            default_timeout: self.default_timeout,
         };
         Ok(NatsRpcClient {
             client: Client::builder(transport)
                 .default_timeout(self.default_timeout)
                 .layers(self.layers)
-                .build(),
+                .build()?,
         })
     }
 }
@@ -165,7 +159,7 @@ impl NatsRpcClient {
     /// Starts building a client (NATS at `nats://127.0.0.1:4222`, prefix `clamator`).
     pub fn builder() -> NatsRpcClientBuilder {
         NatsRpcClientBuilder {
-            conn: Connection::default(),
+            wire: Wire::default(),
             client_id: uuid::Uuid::new_v4().to_string(),
             default_timeout: DEFAULT_CALL_TIMEOUT,
             layers: ClientLayers::new(),
@@ -252,7 +246,7 @@ impl NatsClientTransport {
     }
 
     fn check_size(&self, c: &Connected, envelope: &str) -> Result<(), TransportError> {
-        let limit = self.conn.max_envelope_bytes.min(
+        let limit = self.wire.max_envelope_bytes.min(
             c.client
                 .server_info()
                 .max_payload
@@ -279,7 +273,7 @@ impl NatsClientTransport {
         headers: HeaderMap,
         until: Instant,
     ) -> Result<(), TransportError> {
-        let subject = command_subject(&self.conn.prefix, service);
+        let subject = command_subject(&self.wire.prefix, service);
         let payload = bytes::Bytes::from(envelope);
         let mut backoff = Backoff::new();
         let mut checked_stream = false;
@@ -304,7 +298,7 @@ impl NatsClientTransport {
                     // Nobody answered the publish: either no server ever created the stream
                     // (say so now) or it is electing a leader (retry).
                     checked_stream = true;
-                    let stream = command_stream(&self.conn.prefix, service);
+                    let stream = command_stream(&self.wire.prefix, service);
                     if let Err(e) = c.js.get_stream(&stream).await {
                         if matches!(e.kind(), GetStreamErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
                         {
@@ -312,7 +306,7 @@ impl NatsClientTransport {
                                 "nats publish failed",
                                 format!(
                                     "no stream {stream} for subject {subject}: no server has served service {service:?} on this NATS with prefix {:?} (servers create the stream when they start)",
-                                    self.conn.prefix
+                                    self.wire.prefix
                                 ),
                             ));
                         }
@@ -340,7 +334,8 @@ impl NatsClientTransport {
 impl ClientTransport for NatsClientTransport {
     async fn start(&self, replies: &Replies) -> Result<(), TransportError> {
         let client = self
-            .conn
+            .wire
+            .connection
             .connect(&format!("clamator-client-{}", self.client_id))
             .await?;
         let mut sub = client
@@ -388,7 +383,7 @@ impl ClientTransport for NatsClientTransport {
             .connected
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Connected { client, js }));
-        tracing::debug!(urls = ?self.conn.urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(), reply_subject = %self.reply_subject, "nats client started");
+        tracing::debug!(urls = ?self.wire.connection.urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(), reply_subject = %self.reply_subject, "nats client started");
         Ok(())
     }
 
@@ -422,7 +417,7 @@ impl ClientTransport for NatsClientTransport {
         self.check_size(&c, &envelope)?;
         let headers = call_headers(call.metadata)?;
         let msg_id = uuid::Uuid::new_v4().to_string();
-        let until = Instant::now() + self.default_timeout;
+        let until = Instant::now() + call.timeout;
         self.publish(&c, call.service, &msg_id, envelope, headers, until)
             .await?;
         Ok(())
@@ -444,6 +439,6 @@ impl ClientTransport for NatsClientTransport {
     }
 
     fn server_address(&self) -> Option<String> {
-        self.conn.urls.first().map(|u| redact_url(u))
+        self.wire.connection.urls.first().map(|u| redact_url(u))
     }
 }

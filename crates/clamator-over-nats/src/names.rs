@@ -9,7 +9,7 @@
 //! | dead-letter subject / stream | `<prefix>.dead.<service>` / `<prefix>_dead_<service>` |
 
 /// The default subject prefix.
-pub const DEFAULT_PREFIX: &str = "clamator";
+pub const DEFAULT_KEY_PREFIX: &str = "clamator";
 
 /// The request id (requests) or a fresh UUID (notifications): JetStream drops a second
 /// publish with the same id within the stream's duplicate window.

@@ -38,7 +38,7 @@ fn server(urls: &[String], prefix: &str, runs: &Arc<AtomicUsize>) -> NatsRpcServ
         .urls(urls.to_vec())
         .key_prefix(prefix)
         .ack_wait(Duration::from_secs(1))
-        .concurrency(16)
+        .concurrency(std::num::NonZeroUsize::new(16).unwrap())
         .service(work(Arc::clone(runs)))
         .build()
         .unwrap()

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use clamator_over_nats::async_nats::ConnectOptions;
-use clamator_over_nats::{NatsRpcClient, NatsRpcServer};
+use clamator_over_nats::{NatsConnection, NatsRpcClient, NatsRpcServer};
 use clamator_protocol::{RpcClient, RpcError, RpcService};
 use clamator_test_support::nats::NatsServer;
 use serde_json::{json, Value};
@@ -68,22 +68,21 @@ async fn tls_with_a_private_ca_and_an_untrusted_certificate_refused() {
         "--tlskey",
         key.to_str().unwrap(),
     ]);
-    let trusted = || {
+    let url = format!("tls://127.0.0.1:{}", nats.port());
+    // One connection value for the server and the client.
+    let trusted = NatsConnection::url(&url).options(
         ConnectOptions::new()
             .add_root_certificates(dir.join("ca.crt"))
-            .require_tls(true)
-    };
-    let url = format!("tls://127.0.0.1:{}", nats.port());
+            .require_tls(true),
+    );
     let server = NatsRpcServer::builder()
-        .url(&url)
-        .connect_options(trusted())
+        .connection(trusted.clone())
         .service(echo())
         .build()
         .unwrap();
     server.start().await.unwrap();
     let client = NatsRpcClient::builder()
-        .url(&url)
-        .connect_options(trusted())
+        .connection(trusted)
         .build()
         .unwrap();
     client.start().await.unwrap();
@@ -100,8 +99,7 @@ async fn tls_with_a_private_ca_and_an_untrusted_certificate_refused() {
 
     // Without the CA the server's certificate is not trusted.
     let untrusted = NatsRpcClient::builder()
-        .url(&url)
-        .connect_options(ConnectOptions::new().require_tls(true))
+        .connection(NatsConnection::url(&url).options(ConnectOptions::new().require_tls(true)))
         .build()
         .unwrap();
     let err = untrusted.start().await.unwrap_err().to_string();

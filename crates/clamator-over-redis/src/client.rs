@@ -16,14 +16,12 @@ use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{
-    command_error, describe, is_connection_error, is_transient, millis, was_not_executed,
-    ConnectionChoice, ConnectionSource, BLOCK, DEFAULT_MAX_ENVELOPE_BYTES,
-    DEFAULT_REPLY_STREAM_TTL,
-};
+use crate::connection::{ConnectionSource, RedisConnection};
 use crate::entry::parse_read_reply;
+use crate::errors::{command_error, describe, is_connection_error, is_transient, was_not_executed};
 use crate::keys::{check_instance_id, check_key_prefix, command_stream, reply_stream};
 use crate::server::REPLY_TRIM_FIELD;
+use crate::settings::{millis, BLOCK, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL};
 use clamator_protocol::transport::Backoff;
 
 /// Replies read per `XREAD` at most.
@@ -46,7 +44,7 @@ pub struct RedisClientTransport {
     key_prefix: String,
     instance_id: String,
     max_envelope_bytes: usize,
-    durability: Option<crate::config::Durability>,
+    durability: Option<crate::settings::Durability>,
     source: ConnectionSource,
     conn: Mutex<Option<Conn>>,
     tasks: TaskTracker,
@@ -110,8 +108,8 @@ pub struct RedisRpcClientBuilder {
     default_timeout: Duration,
     max_envelope_bytes: usize,
     reply_ttl: Duration,
-    durability: Option<crate::config::Durability>,
-    connection: ConnectionChoice,
+    durability: Option<crate::settings::Durability>,
+    connection: RedisConnection,
     layers: ClientLayers,
 }
 
@@ -143,10 +141,23 @@ impl RedisRpcClientBuilder {
         self
     }
 
-    /// Connect to this URL. Default: `$REDIS_URL`, else `redis://localhost:6379`. The client
-    /// owns the connections it opens and closes them on `stop`.
-    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.connection.url(url.into());
+    /// Where to connect (a node, a cluster, Sentinels, or an injected `redis::Client`).
+    /// Default: [`RedisConnection::from_env`] (`$REDIS_URL`, else `redis://localhost:6379`).
+    pub fn connection(mut self, connection: RedisConnection) -> Self {
+        self.connection = connection;
+        self
+    }
+
+    /// Connect to one node at this URL: `.connection(RedisConnection::url(url))`.
+    pub fn url(self, url: impl Into<String>) -> Self {
+        self.connection(RedisConnection::url(url))
+    }
+
+    /// The prefix of every key (`<prefix>:cmds:<service>`, `<prefix>:replies:<id>`): the
+    /// servers and clients of one system share it. Not empty, no glob characters. Default:
+    /// `clamator`.
+    pub fn key_prefix(mut self, key_prefix: impl Into<String>) -> Self {
+        self.key_prefix = key_prefix.into();
         self
     }
 
@@ -156,42 +167,8 @@ impl RedisRpcClientBuilder {
     /// With asynchronous replication a request Redis acknowledged can otherwise be lost in a
     /// failover. Off by default; `replicas` 0 turns it off.
     pub fn min_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
-        self.durability = (replicas > 0).then_some(crate::config::Durability { replicas, timeout });
-        self
-    }
-
-    /// Connect to the master that these Redis Sentinels monitor as `master_name`
-    /// (`redis://[user:password@]host:port` each; the master is reached with the credentials of
-    /// the first). After a failover, the first command that finds the old master gone (or a
-    /// replica, `READONLY`) asks the Sentinels again and the transport goes on with the new
-    /// master. Giving this and another connection choice is an error.
-    pub fn redis_sentinel<S: Into<String>>(
-        mut self,
-        master_name: impl Into<String>,
-        sentinels: impl IntoIterator<Item = S>,
-    ) -> Self {
-        self.connection.sentinel(
-            master_name.into(),
-            sentinels.into_iter().map(Into::into).collect(),
-        );
-        self
-    }
-
-    /// Connect to a Redis Cluster through these seed nodes (`redis://[user:password@]host:port`,
-    /// `rediss://` for TLS; one reachable seed is enough, the others are found with `CLUSTER
-    /// SLOTS`). Commands go to the master that owns their key's slot and follow `MOVED`/`ASK`
-    /// through failovers and resharding; the wire and the key names are the same as on one
-    /// node. Giving this and `redis_url` or `redis_client` is an error.
-    pub fn redis_cluster<S: Into<String>>(mut self, seeds: impl IntoIterator<Item = S>) -> Self {
-        self.connection
-            .cluster(seeds.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Use a `redis::Client` you configured (injected); it stays yours. Giving both this and
-    /// `redis_url` is an error.
-    pub fn redis_client(mut self, client: redis::Client) -> Self {
-        self.connection.client(client);
+        self.durability =
+            (replicas > 0).then_some(crate::settings::Durability { replicas, timeout });
         self
     }
 
@@ -220,11 +197,6 @@ impl RedisRpcClientBuilder {
     pub fn build(self) -> Result<RedisRpcClient, TransportError> {
         check_key_prefix(&self.key_prefix)?;
         check_instance_id(&self.instance_id)?;
-        if self.default_timeout.is_zero() {
-            return Err(TransportError::Config(
-                "the default call timeout must be longer than zero".into(),
-            ));
-        }
         if self.reply_ttl < Duration::from_millis(1) {
             return Err(TransportError::Config(
                 "reply_stream_ttl must be at least 1 ms".into(),
@@ -235,7 +207,7 @@ impl RedisRpcClientBuilder {
                 "max_envelope_bytes must be at least 1".into(),
             ));
         }
-        let source = self.connection.finish()?;
+        let source = self.connection.0;
         let transport = RedisClientTransport {
             shared: Arc::new(Shared {
                 reply_stream: reply_stream(&self.key_prefix, &self.instance_id),
@@ -255,22 +227,23 @@ impl RedisRpcClientBuilder {
             client: Client::builder(transport)
                 .default_timeout(self.default_timeout)
                 .layers(self.layers)
-                .build(),
+                .build()?,
         })
     }
 }
 
 impl RedisRpcClient {
-    /// Starts building a client with the given key prefix (not empty, no glob characters).
-    pub fn builder(key_prefix: impl Into<String>) -> RedisRpcClientBuilder {
+    /// Starts building a client (Redis from [`RedisConnection::from_env`], key prefix
+    /// `clamator`).
+    pub fn builder() -> RedisRpcClientBuilder {
         RedisRpcClientBuilder {
-            key_prefix: key_prefix.into(),
+            key_prefix: crate::settings::DEFAULT_KEY_PREFIX.to_owned(),
             instance_id: uuid::Uuid::new_v4().to_string(),
             default_timeout: DEFAULT_CALL_TIMEOUT,
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             reply_ttl: DEFAULT_REPLY_STREAM_TTL,
             durability: None,
-            connection: ConnectionChoice::default(),
+            connection: RedisConnection::default(),
             layers: ClientLayers::new(),
         }
     }
@@ -436,7 +409,7 @@ impl RedisClientTransport {
     /// its reply in the reply stream) before it is sent again, so a connection loss never makes
     /// it run twice; a notification is not sent again (it may or may not have been added).
     async fn xadd(&self, conn: &mut Conn, send: Send<'_>) -> Result<(), TransportError> {
-        let since_ms = crate::config::local_now_ms() - 10_000;
+        let since_ms = crate::settings::local_now_ms() - 10_000;
         let mut backoff = Backoff::new();
         // the last attempt may have been added: look before sending again
         let mut unsure = false;
@@ -455,7 +428,7 @@ impl RedisClientTransport {
             } else {
                 match self.send_xadd(conn, send.cmd).await {
                     Ok(()) => return Ok(()),
-                    Err(e) if e.code() == Some(crate::config::NOT_REPLICATED) => {
+                    Err(e) if e.code() == Some(crate::settings::NOT_REPLICATED) => {
                         return Err(TransportError::connection(
                             "the request was added but not replicated in time (it may still run)",
                             describe(&e),
@@ -702,7 +675,7 @@ async fn reply_loop(shared: Arc<Shared>, client: Connector, reader: Conn, mut co
             }
             Err(e) => {
                 tracing::error!(error = %e, reply_stream = %shared.reply_stream, "redis reply loop error; retrying with backoff (replies wait in the reply stream; check the connection and the user's XREAD permission)");
-                if crate::config::reconnect_reader(&e) {
+                if crate::errors::reconnect_reader(&e) {
                     reader = None;
                 }
                 if shared

@@ -25,7 +25,8 @@ use redis::{
     RedisResult, Value,
 };
 
-use crate::config::{redact_url, Durability, BLOCK, COMMAND_TIMEOUT, CONNECT_TIMEOUT};
+use crate::settings::{Durability, BLOCK, COMMAND_TIMEOUT, CONNECT_TIMEOUT};
+use clamator_protocol::transport::redact_url;
 
 /// A connection: commands (`Node`, `Cluster`) or blocking reads (`Blocking`, `Cluster`).
 #[derive(Clone)]
@@ -335,7 +336,7 @@ pub(crate) struct SentinelConn {
 
 /// Errors after which the master may have moved.
 fn master_may_have_moved(e: &redis::RedisError) -> bool {
-    crate::config::is_connection_error(e) || matches!(e.code(), Some("READONLY" | "MASTERDOWN"))
+    crate::errors::is_connection_error(e) || matches!(e.code(), Some("READONLY" | "MASTERDOWN"))
 }
 
 impl SentinelConn {

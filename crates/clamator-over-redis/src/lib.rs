@@ -18,16 +18,17 @@
 //! backoff, consumer groups recreated). See the README.
 
 mod client;
-mod config;
 mod conn;
+mod connection;
 mod entry;
+mod errors;
 mod keys;
 mod server;
+mod settings;
 
+pub use clamator_protocol::transport::redact_url;
 pub use client::{RedisClientTransport, RedisRpcClient, RedisRpcClientBuilder};
-pub use config::{
-    redact_url, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL, DEFAULT_REPLY_STREAM_TTL,
-};
+pub use connection::{RedisConnection, DEFAULT_REDIS_URL};
 pub use keys::MAX_INSTANCE_ID_BYTES;
 pub use keys::{
     check_key_prefix, command_stream, consumer_group_name, consumer_name, dead_letter_stream,
@@ -38,6 +39,7 @@ pub use server::{
     DEFAULT_CONSUMER_CLAIM_IDLE, DEFAULT_CONSUMER_EXPIRY, DEFAULT_MAX_DELIVERIES,
     DEFAULT_REPLY_STREAM_MAXLEN, MIN_CONSUMER_CLAIM_IDLE, RESERVED_FIELDS,
 };
+pub use settings::{DEFAULT_KEY_PREFIX, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REPLY_STREAM_TTL};
 
 pub use clamator_protocol::ServerStats;
 

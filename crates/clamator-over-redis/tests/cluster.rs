@@ -26,10 +26,14 @@ struct ClusterSeeds(Vec<String>);
 
 impl Connect for ClusterSeeds {
     fn server(&self, b: RedisRpcServerBuilder) -> RedisRpcServerBuilder {
-        b.redis_cluster(self.0.clone())
+        b.connection(clamator_over_redis::RedisConnection::cluster(
+            self.0.clone(),
+        ))
     }
     fn client(&self, b: RedisRpcClientBuilder) -> RedisRpcClientBuilder {
-        b.redis_cluster(self.0.clone())
+        b.connection(clamator_over_redis::RedisConnection::cluster(
+            self.0.clone(),
+        ))
     }
 }
 
@@ -247,10 +251,14 @@ struct AclSeeds {
 
 impl Connect for AclSeeds {
     fn server(&self, b: RedisRpcServerBuilder) -> RedisRpcServerBuilder {
-        b.redis_cluster(self.server.clone())
+        b.connection(clamator_over_redis::RedisConnection::cluster(
+            self.server.clone(),
+        ))
     }
     fn client(&self, b: RedisRpcClientBuilder) -> RedisRpcClientBuilder {
-        b.redis_cluster(self.client.clone())
+        b.connection(clamator_over_redis::RedisConnection::cluster(
+            self.client.clone(),
+        ))
     }
 }
 
@@ -384,8 +392,9 @@ async fn tls_on_a_cluster() {
     };
     let prefix = format!("tls{}", uuid::Uuid::new_v4().simple());
 
-    let untrusted = clamator_over_redis::RedisRpcClient::builder(&prefix)
-        .redis_cluster(seeds(""))
+    let untrusted = clamator_over_redis::RedisRpcClient::builder()
+        .key_prefix(&prefix)
+        .connection(clamator_over_redis::RedisConnection::cluster(seeds("")))
         .build()
         .unwrap();
     let e = untrusted.start().await.unwrap_err().to_string();

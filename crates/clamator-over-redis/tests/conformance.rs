@@ -29,7 +29,7 @@ impl Redis {
     }
 
     async fn start(&self, b: RedisRpcServerBuilder, services: Vec<RpcService>) -> RedisRpcServer {
-        let mut b = b.redis_url(&self.url);
+        let mut b = b.url(&self.url);
         for s in services {
             b = b.service(s);
         }
@@ -50,7 +50,9 @@ impl Harness for Redis {
 
     async fn server(&self, services: Vec<RpcService>, layers: ServerLayers) -> RedisRpcServer {
         self.start(
-            RedisRpcServer::builder(&self.prefix).layers(layers),
+            RedisRpcServer::builder()
+                .key_prefix(&self.prefix)
+                .layers(layers),
             services,
         )
         .await
@@ -61,8 +63,9 @@ impl Harness for Redis {
     }
 
     async fn client(&self, default_timeout: Duration, layers: ClientLayers) -> RedisRpcClient {
-        let client = RedisRpcClient::builder(&self.prefix)
-            .redis_url(&self.url)
+        let client = RedisRpcClient::builder()
+            .key_prefix(&self.prefix)
+            .url(&self.url)
             .default_timeout(default_timeout)
             .layers(layers)
             .build()
@@ -78,7 +81,8 @@ impl Harness for Redis {
 
 impl Faults for Redis {
     async fn fault_server(&self, services: Vec<RpcService>) -> RedisRpcServer {
-        let b = RedisRpcServer::builder(&self.prefix)
+        let b = RedisRpcServer::builder()
+            .key_prefix(&self.prefix)
             .consumer_claim_idle(Duration::from_secs(1))
             .max_deliveries(2);
         self.start(b, services).await

@@ -21,8 +21,9 @@ const PREFIX: &str = "h";
 const CMDS: &str = "h:cmds:svc";
 
 fn server_builder(redis: &RedisServer, id: &str, probe: &Arc<Probe>) -> RedisRpcServerBuilder {
-    RedisRpcServer::builder(PREFIX)
-        .redis_url(redis.url())
+    RedisRpcServer::builder()
+        .key_prefix(PREFIX)
+        .url(redis.url())
         .instance_id(id)
         .service(service(probe))
 }
@@ -34,8 +35,9 @@ async fn started(b: RedisRpcServerBuilder) -> RedisRpcServer {
 }
 
 async fn client(redis: &RedisServer) -> RedisRpcClient {
-    let c = RedisRpcClient::builder(PREFIX)
-        .redis_url(redis.url())
+    let c = RedisRpcClient::builder()
+        .key_prefix(PREFIX)
+        .url(redis.url())
         .build()
         .unwrap();
     c.start().await.unwrap();
@@ -327,8 +329,9 @@ async fn stop_during_start_leaves_nothing_running() {
     .await;
 
     for yields in 0..4 {
-        let c = RedisRpcClient::builder(PREFIX)
-            .redis_url(redis.url())
+        let c = RedisRpcClient::builder()
+            .key_prefix(PREFIX)
+            .url(redis.url())
             .build()
             .unwrap();
         let stopper = c.clone();
@@ -473,7 +476,11 @@ async fn a_handler_running_through_a_graceful_stop_is_not_reclaimed_by_the_pool(
 #[test]
 fn builders_reject_values_that_cannot_work() {
     let probe = Probe::new();
-    let server = |prefix: &str| RedisRpcServer::builder(prefix).service(service(&probe));
+    let server = |prefix: &str| {
+        RedisRpcServer::builder()
+            .key_prefix(prefix)
+            .service(service(&probe))
+    };
     let cases: Vec<(&str, RedisRpcServerBuilder)> = vec![
         (
             "claim idle",
@@ -509,19 +516,25 @@ fn builders_reject_values_that_cannot_work() {
         .build()
         .expect("the shortest claim idle");
     let client_cases = vec![
-        ("key prefix", RedisRpcClient::builder("")),
-        ("key prefix", RedisRpcClient::builder("a?")),
+        ("key prefix", RedisRpcClient::builder().key_prefix("")),
+        ("key prefix", RedisRpcClient::builder().key_prefix("a?")),
         (
             "instance id",
-            RedisRpcClient::builder("p").instance_id("x".repeat(300)),
+            RedisRpcClient::builder()
+                .key_prefix("p")
+                .instance_id("x".repeat(300)),
         ),
         (
             "timeout",
-            RedisRpcClient::builder("p").default_timeout(Duration::ZERO),
+            RedisRpcClient::builder()
+                .key_prefix("p")
+                .default_timeout(Duration::ZERO),
         ),
         (
             "reply_stream_ttl",
-            RedisRpcClient::builder("p").reply_stream_ttl(Duration::ZERO),
+            RedisRpcClient::builder()
+                .key_prefix("p")
+                .reply_stream_ttl(Duration::ZERO),
         ),
     ];
     for (what, builder) in client_cases {
@@ -747,15 +760,17 @@ fn acl_url(redis: &RedisServer, user: &str) -> String {
 async fn the_documented_least_privilege_acl_is_enough() {
     let redis = acl_redis();
     let probe = Probe::new();
-    let server = RedisRpcServer::builder("acl")
-        .redis_url(acl_url(&redis, "srv"))
+    let server = RedisRpcServer::builder()
+        .key_prefix("acl")
+        .url(acl_url(&redis, "srv"))
         .reply_stream_ttl(Duration::from_secs(30))
         .service(service(&probe))
         .build()
         .unwrap();
     server.start().await.unwrap();
-    let c = RedisRpcClient::builder("acl")
-        .redis_url(acl_url(&redis, "cli"))
+    let c = RedisRpcClient::builder()
+        .key_prefix("acl")
+        .url(acl_url(&redis, "cli"))
         .build()
         .unwrap();
     c.start().await.unwrap();
@@ -790,8 +805,9 @@ async fn the_documented_least_privilege_acl_is_enough() {
 async fn start_fails_when_the_server_may_not_consume() {
     let redis = acl_redis();
     let probe = Probe::new();
-    let server = RedisRpcServer::builder("acl")
-        .redis_url(acl_url(&redis, "noread"))
+    let server = RedisRpcServer::builder()
+        .key_prefix("acl")
+        .url(acl_url(&redis, "noread"))
         .service(service(&probe))
         .build()
         .unwrap();
@@ -808,14 +824,16 @@ async fn optional_commands_denied_degrade_with_one_warning_each() {
     let redis = acl_redis();
     let (logs, _guard) = capture_logs();
     let probe = Probe::new();
-    let server = RedisRpcServer::builder("acl")
-        .redis_url(acl_url(&redis, "minimal"))
+    let server = RedisRpcServer::builder()
+        .key_prefix("acl")
+        .url(acl_url(&redis, "minimal"))
         .service(service(&probe))
         .build()
         .unwrap();
     server.start().await.unwrap();
-    let c = RedisRpcClient::builder("acl")
-        .redis_url(acl_url(&redis, "cli"))
+    let c = RedisRpcClient::builder()
+        .key_prefix("acl")
+        .url(acl_url(&redis, "cli"))
         .build()
         .unwrap();
     c.start().await.unwrap();
@@ -929,8 +947,9 @@ async fn a_request_whose_xadd_reply_was_lost_is_not_sent_twice() {
     let probe = Probe::new();
     let server = started(server_builder(&redis, "s", &probe)).await;
     let proxy = CuttingProxy::start(redis.port()).await;
-    let c = RedisRpcClient::builder(PREFIX)
-        .redis_url(proxy.url())
+    let c = RedisRpcClient::builder()
+        .key_prefix(PREFIX)
+        .url(proxy.url())
         .build()
         .unwrap();
     c.start().await.unwrap();

@@ -82,8 +82,9 @@ async fn setup() -> Setup {
     let prefix = "t".to_owned();
     let calls = Arc::new(AtomicUsize::new(0));
     let (tx, pings) = mpsc::unbounded_channel();
-    let server = RedisRpcServer::builder(&prefix)
-        .redis_url(redis.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix(&prefix)
+        .url(redis.url())
         .instance_id("srv1")
         .service(arith("srv1", calls.clone(), tx))
         .build()
@@ -101,8 +102,9 @@ async fn setup() -> Setup {
 }
 
 async fn client(redis: &RedisServer, prefix: &str, id: &str) -> RedisRpcClient {
-    let client = RedisRpcClient::builder(prefix)
-        .redis_url(redis.url())
+    let client = RedisRpcClient::builder()
+        .key_prefix(prefix)
+        .url(redis.url())
         .instance_id(id)
         .build()
         .unwrap();
@@ -357,8 +359,9 @@ async fn concurrency_is_bounded_and_one_keeps_order() {
         })
         .build()
         .unwrap();
-    let server = RedisRpcServer::builder("c")
-        .redis_url(redis.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix("c")
+        .url(redis.url())
         .concurrency(NonZeroUsize::new(4).unwrap())
         .service(svc)
         .build()
@@ -383,8 +386,9 @@ async fn two_servers_share_sequential_calls() {
     let (a_calls, b_calls) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut servers = Vec::new();
     for (who, calls) in [("srv-a", a_calls.clone()), ("srv-b", b_calls.clone())] {
-        let server = RedisRpcServer::builder("pool")
-            .redis_url(redis.url())
+        let server = RedisRpcServer::builder()
+            .key_prefix("pool")
+            .url(redis.url())
             .instance_id(who)
             .service(arith(who, calls, tx.clone()))
             .build()
@@ -426,8 +430,9 @@ async fn crashed_server_work_is_reclaimed() {
         .build()
         .unwrap();
     let idle = Duration::from_millis(300);
-    let srv_a = RedisRpcServer::builder("crash")
-        .redis_url(redis.url())
+    let srv_a = RedisRpcServer::builder()
+        .key_prefix("crash")
+        .url(redis.url())
         .instance_id("srv-a")
         .consumer_claim_idle(idle)
         .service(stuck)
@@ -454,8 +459,9 @@ async fn crashed_server_work_is_reclaimed() {
     // crash: srv-a dies mid-handler without acking
     srv_a.stop_with_grace(Duration::ZERO).await;
     let (tx, _rx) = mpsc::unbounded_channel();
-    let srv_b = RedisRpcServer::builder("crash")
-        .redis_url(redis.url())
+    let srv_b = RedisRpcServer::builder()
+        .key_prefix("crash")
+        .url(redis.url())
         .instance_id("srv-b")
         .consumer_claim_idle(idle)
         .service(arith("srv-b", Arc::default(), tx))
@@ -489,8 +495,9 @@ async fn live_long_handlers_are_not_reclaimed() {
             })
             .build()
             .unwrap();
-        let server = RedisRpcServer::builder("long")
-            .redis_url(redis.url())
+        let server = RedisRpcServer::builder()
+            .key_prefix("long")
+            .url(redis.url())
             .instance_id(who)
             .consumer_claim_idle(idle)
             .service(svc)
@@ -571,8 +578,9 @@ async fn concurrency_one_keeps_the_order_of_the_stream() {
             .await
             .unwrap();
     }
-    let server = RedisRpcServer::builder("seq")
-        .redis_url(redis.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix("seq")
+        .url(redis.url())
         .concurrency(NonZeroUsize::new(1).unwrap())
         .service(svc)
         .build()
@@ -661,8 +669,9 @@ async fn owned_connections_are_closed_injected_client_stays_usable() {
     let (tx, _rx) = mpsc::unbounded_channel();
 
     // owned
-    let server = RedisRpcServer::builder("own")
-        .redis_url(redis.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix("own")
+        .url(redis.url())
         .service(arith("x", Arc::default(), tx.clone()))
         .build()
         .unwrap();
@@ -699,14 +708,20 @@ async fn owned_connections_are_closed_injected_client_stays_usable() {
 
     // injected: the user's client works after our stop
     let injected = redis::Client::open(redis.url()).unwrap();
-    let server = RedisRpcServer::builder("inj")
-        .redis_client(injected.clone())
+    let server = RedisRpcServer::builder()
+        .key_prefix("inj")
+        .connection(clamator_over_redis::RedisConnection::client(
+            injected.clone(),
+        ))
         .service(arith("y", Arc::default(), tx.clone()))
         .build()
         .unwrap();
     server.start().await.unwrap();
-    let client = RedisRpcClient::builder("inj")
-        .redis_client(injected.clone())
+    let client = RedisRpcClient::builder()
+        .key_prefix("inj")
+        .connection(clamator_over_redis::RedisConnection::client(
+            injected.clone(),
+        ))
         .build()
         .unwrap();
     client.start().await.unwrap();
@@ -720,33 +735,16 @@ async fn owned_connections_are_closed_injected_client_stays_usable() {
     let pong: String = redis::cmd("PING").query_async(&mut mine).await.unwrap();
     assert_eq!(pong, "PONG");
 
-    // both → error
-    let e = RedisRpcClient::builder("x")
-        .redis_url(redis.url())
-        .redis_client(injected.clone())
-        .build()
-        .unwrap_err();
-    assert!(e.to_string().contains("not several"), "{e}");
-    let e = RedisRpcServer::builder("x")
-        .redis_client(injected)
-        .redis_url(redis.url())
-        .service(arith("z", Arc::default(), tx))
-        .build()
-        .unwrap_err();
-    assert!(e.to_string().contains("not several"), "{e}");
-    let e = RedisRpcClient::builder("x")
-        .redis_cluster([redis.url()])
-        .redis_url(redis.url())
-        .build()
-        .unwrap_err();
-    assert!(e.to_string().contains("not several"), "{e}");
+    // A builder holds one RedisConnection: a URL and an injected client cannot both be
+    // given (the last `connection`/`url` wins), so there is no "several" error left to test.
 }
 
 #[tokio::test]
 async fn lifecycle_errors() {
     let redis = RedisServer::start();
-    let client = RedisRpcClient::builder("l")
-        .redis_url(redis.url())
+    let client = RedisRpcClient::builder()
+        .key_prefix("l")
+        .url(redis.url())
         .build()
         .unwrap();
     let e = client
@@ -764,8 +762,9 @@ async fn lifecycle_errors() {
     ));
     // unreachable Redis is a clear error at start
     let port = clamator_test_support::free_port();
-    let client = RedisRpcClient::builder("l")
-        .redis_url(format!("redis://127.0.0.1:{port}"))
+    let client = RedisRpcClient::builder()
+        .key_prefix("l")
+        .url(format!("redis://127.0.0.1:{port}"))
         .build()
         .unwrap();
     let e = client.start().await.unwrap_err();
@@ -876,13 +875,15 @@ async fn concurrent_starts_start_once() {
     let redis = RedisServer::start();
     let (tx, _rx) = mpsc::unbounded_channel();
     let calls = Arc::new(AtomicUsize::new(0));
-    let server = RedisRpcServer::builder("cs")
-        .redis_url(redis.url())
+    let server = RedisRpcServer::builder()
+        .key_prefix("cs")
+        .url(redis.url())
         .service(arith("x", calls.clone(), tx))
         .build()
         .unwrap();
-    let client = RedisRpcClient::builder("cs")
-        .redis_url(redis.url())
+    let client = RedisRpcClient::builder()
+        .key_prefix("cs")
+        .url(redis.url())
         .build()
         .unwrap();
     let (a, b, c, d) = tokio::join!(

@@ -48,8 +48,9 @@ async fn server(
         clamator_over_redis::RedisRpcServerBuilder,
     ) -> clamator_over_redis::RedisRpcServerBuilder,
 ) -> RedisRpcServer {
-    let b = RedisRpcServer::builder("r")
-        .redis_url(redis.url())
+    let b = RedisRpcServer::builder()
+        .key_prefix("r")
+        .url(redis.url())
         .instance_id(id)
         .service(service(runs));
     let server = f(b).build().unwrap();
@@ -58,8 +59,9 @@ async fn server(
 }
 
 async fn client(redis: &RedisServer) -> RedisRpcClient {
-    let c = RedisRpcClient::builder("r")
-        .redis_url(redis.url())
+    let c = RedisRpcClient::builder()
+        .key_prefix("r")
+        .url(redis.url())
         .build()
         .unwrap();
     c.start().await.unwrap();
@@ -299,8 +301,9 @@ async fn envelope_size_limit() {
     let runs = Arc::new(AtomicUsize::new(0));
     let s = server(&redis, "a", runs.clone(), |b| b.max_envelope_bytes(1024)).await;
     // the client refuses before sending
-    let small = RedisRpcClient::builder("r")
-        .redis_url(redis.url())
+    let small = RedisRpcClient::builder()
+        .key_prefix("r")
+        .url(redis.url())
         .max_envelope_bytes(1024)
         .build()
         .unwrap();
@@ -341,8 +344,9 @@ async fn envelope_size_limit() {
 #[tokio::test]
 async fn reply_stream_has_a_ttl_the_client_refreshes() {
     let redis = RedisServer::start();
-    let c = RedisRpcClient::builder("r")
-        .redis_url(redis.url())
+    let c = RedisRpcClient::builder()
+        .key_prefix("r")
+        .url(redis.url())
         .reply_stream_ttl(Duration::from_secs(3))
         .build()
         .unwrap();
@@ -511,14 +515,16 @@ async fn requirepass_acl_users_and_redaction() {
         format!("redis://:s3cret@127.0.0.1:{port}"),
         format!("redis://app:apppass@127.0.0.1:{port}"),
     ] {
-        let s = RedisRpcServer::builder("sec")
-            .redis_url(&url)
+        let s = RedisRpcServer::builder()
+            .key_prefix("sec")
+            .url(&url)
             .service(service(runs.clone()))
             .build()
             .unwrap();
         s.start().await.unwrap();
-        let c = RedisRpcClient::builder("sec")
-            .redis_url(&url)
+        let c = RedisRpcClient::builder()
+            .key_prefix("sec")
+            .url(&url)
             .build()
             .unwrap();
         c.start().await.unwrap();
@@ -539,8 +545,9 @@ async fn requirepass_acl_users_and_redaction() {
         s.stop().await;
     }
     // a wrong password is a clear error at start
-    let c = RedisRpcClient::builder("sec")
-        .redis_url(format!("redis://app:wrong@127.0.0.1:{port}"))
+    let c = RedisRpcClient::builder()
+        .key_prefix("sec")
+        .url(format!("redis://app:wrong@127.0.0.1:{port}"))
         .build()
         .unwrap();
     let e = c.start().await.unwrap_err();
@@ -553,8 +560,9 @@ async fn requirepass_acl_users_and_redaction() {
         "{text}"
     );
     assert!(!text.contains("wrong@"), "{text}");
-    let s = RedisRpcServer::builder("sec")
-        .redis_url(format!("redis://127.0.0.1:{port}"))
+    let s = RedisRpcServer::builder()
+        .key_prefix("sec")
+        .url(format!("redis://127.0.0.1:{port}"))
         .service(service(runs))
         .build()
         .unwrap();
@@ -604,14 +612,16 @@ async fn tls() {
         .unwrap()
     };
     let runs = Arc::new(AtomicUsize::new(0));
-    let s = RedisRpcServer::builder("tls")
-        .redis_client(tls_client())
+    let s = RedisRpcServer::builder()
+        .key_prefix("tls")
+        .connection(clamator_over_redis::RedisConnection::client(tls_client()))
         .service(service(runs))
         .build()
         .unwrap();
     s.start().await.unwrap();
-    let c = RedisRpcClient::builder("tls")
-        .redis_client(tls_client())
+    let c = RedisRpcClient::builder()
+        .key_prefix("tls")
+        .connection(clamator_over_redis::RedisConnection::client(tls_client()))
         .build()
         .unwrap();
     c.start().await.unwrap();
@@ -623,8 +633,9 @@ async fn tls() {
     );
     c.stop().await;
     // an untrusted certificate is refused
-    let c = RedisRpcClient::builder("tls")
-        .redis_url(&url)
+    let c = RedisRpcClient::builder()
+        .key_prefix("tls")
+        .url(&url)
         .build()
         .unwrap();
     assert!(
@@ -632,8 +643,9 @@ async fn tls() {
         "self-signed CA must not be trusted by default"
     );
     // rediss:// URLs work (here without verification, as the URL asks)
-    let c = RedisRpcClient::builder("tls")
-        .redis_url(format!("{url}/#insecure"))
+    let c = RedisRpcClient::builder()
+        .key_prefix("tls")
+        .url(format!("{url}/#insecure"))
         .build()
         .unwrap();
     c.start().await.unwrap();

@@ -16,10 +16,16 @@ struct Sentinels(Vec<String>);
 
 impl Connect for Sentinels {
     fn server(&self, b: RedisRpcServerBuilder) -> RedisRpcServerBuilder {
-        b.redis_sentinel(RedisSentinels::MASTER, self.0.clone())
+        b.connection(clamator_over_redis::RedisConnection::sentinel(
+            RedisSentinels::MASTER,
+            self.0.clone(),
+        ))
     }
     fn client(&self, b: RedisRpcClientBuilder) -> RedisRpcClientBuilder {
-        b.redis_sentinel(RedisSentinels::MASTER, self.0.clone())
+        b.connection(clamator_over_redis::RedisConnection::sentinel(
+            RedisSentinels::MASTER,
+            self.0.clone(),
+        ))
     }
 }
 

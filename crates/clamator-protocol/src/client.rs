@@ -15,6 +15,10 @@ use crate::names::{is_valid_method, is_valid_service};
 /// The default call timeout: 30 s, as in the originals.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest a call waits: a year. A longer timeout (`Duration::MAX` included) waits this
+/// long, so that no transport's `now + timeout` overflows its clock.
+pub const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// A clamator client: what typed proxies (`<Name>Client`) are built on.
 ///
 /// Implemented by `MemoryRpcClient` and `RedisRpcClient`. Handles are cheap to clone.

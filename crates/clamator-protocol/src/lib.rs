@@ -28,7 +28,7 @@ mod validation;
 
 pub use client::{
     build_notification, build_request, check_names, unwrap_response, RpcClient,
-    DEFAULT_CALL_TIMEOUT,
+    DEFAULT_CALL_TIMEOUT, MAX_CALL_TIMEOUT,
 };
 pub use contract::{schema_for, Contract, ContractBuilder, MethodDescriptor, MethodKind, NoParams};
 pub use deadline::{deadline, remaining, with_deadline};

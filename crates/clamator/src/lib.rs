@@ -322,15 +322,15 @@ pub mod memory {
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// // Any number of servers with one prefix form a worker pool for each service they serve.
-/// let server = RedisRpcServer::builder("app")          // key prefix: keys are app:*
-///     .redis_url("redis://127.0.0.1:6379")              // else $REDIS_URL, else localhost
+/// let server = RedisRpcServer::builder().key_prefix("app")          // key prefix: keys are app:*
+///     .url("redis://127.0.0.1:6379")              // else $REDIS_URL, else localhost
 ///     .service(GreeterServer::new(English))
 ///     .concurrency(NonZeroUsize::new(32).unwrap())      // handlers at once per service
 ///     .shutdown_grace(Duration::from_secs(10))
 ///     .build()?;
 /// server.start().await?;
 ///
-/// let client = RedisRpcClient::builder("app").default_timeout(Duration::from_secs(5)).build()?;
+/// let client = RedisRpcClient::builder().key_prefix("app").default_timeout(Duration::from_secs(5)).build()?;
 /// client.start().await?;
 /// let greeter = GreeterClient::new(client.clone());
 /// println!("{}", greeter.greet(Hello { name: "Ada".into() }).await?);
@@ -374,12 +374,12 @@ pub mod memory {
 /// # use clamator::redis::RedisRpcClient;
 /// # use std::time::Duration;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let client = RedisRpcClient::builder("app")
-///     .redis_cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])
+/// let client = RedisRpcClient::builder().key_prefix("app")
+///     .connection(clamator::redis::RedisConnection::cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]))
 ///     .min_replicas(1, Duration::from_secs(1))
 ///     .build()?;
-/// let through_sentinel = RedisRpcClient::builder("app")
-///     .redis_sentinel("mymaster", ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"])
+/// let through_sentinel = RedisRpcClient::builder().key_prefix("app")
+///     .connection(clamator::redis::RedisConnection::sentinel("mymaster", ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"]))
 ///     .build()?;
 /// # Ok(()) }
 /// ```
@@ -388,11 +388,11 @@ pub mod memory {
 pub mod redis {
     pub use clamator_over_redis::{
         check_key_prefix, command_stream, consumer_group_name, consumer_name, dead_letter_stream,
-        redact_url, redis, reply_stream, RedisRpcClient, RedisRpcClientBuilder, RedisRpcServer,
-        RedisRpcServerBuilder, ServerStats, DEFAULT_CONCURRENCY, DEFAULT_CONSUMER_CLAIM_IDLE,
-        DEFAULT_CONSUMER_EXPIRY, DEFAULT_MAX_DELIVERIES, DEFAULT_MAX_ENVELOPE_BYTES,
-        DEFAULT_REDIS_URL, DEFAULT_REPLY_STREAM_MAXLEN, DEFAULT_REPLY_STREAM_TTL,
-        MAX_INSTANCE_ID_BYTES, MIN_CONSUMER_CLAIM_IDLE,
+        redact_url, redis, reply_stream, RedisConnection, RedisRpcClient, RedisRpcClientBuilder,
+        RedisRpcServer, RedisRpcServerBuilder, DEFAULT_CONCURRENCY, DEFAULT_CONSUMER_CLAIM_IDLE,
+        DEFAULT_CONSUMER_EXPIRY, DEFAULT_KEY_PREFIX, DEFAULT_MAX_DELIVERIES,
+        DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_REDIS_URL, DEFAULT_REPLY_STREAM_MAXLEN,
+        DEFAULT_REPLY_STREAM_TTL, MAX_INSTANCE_ID_BYTES, MIN_CONSUMER_CLAIM_IDLE,
     };
 }
 
@@ -433,7 +433,15 @@ pub mod redis {
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats {
-    pub use clamator_over_nats::*;
+    pub use clamator_over_nats::{
+        async_nats, command_stream, command_subject, consumer_name, dead_letter_stream,
+        dead_letter_subject, is_reply_subject_of, is_valid_prefix, redact_url, reply_subject,
+        NatsConnection, NatsRpcClient, NatsRpcClientBuilder, NatsRpcServer, NatsRpcServerBuilder,
+        DEAD_LETTERS_KEPT, DEFAULT_ACK_WAIT, DEFAULT_CONCURRENCY, DEFAULT_DUPLICATE_WINDOW,
+        DEFAULT_KEY_PREFIX, DEFAULT_MAX_DELIVERIES, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_NATS_URL,
+        HEADER_DEAD_DELIVERIES, HEADER_DEAD_REASON, HEADER_DEAD_SEQUENCE, HEADER_MSG_ID,
+        HEADER_REPLY_TO, HEADER_TIMEOUT_MS, MIN_ACK_WAIT,
+    };
 }
 
 /// Re-exported: [`model`] derives through it; `#[derive(clamator::JsonSchema)]` with

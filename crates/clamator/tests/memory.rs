@@ -394,7 +394,8 @@ async fn timeouts() {
     // a per-client default
     let client = MemoryRpcClient::builder(&f.bus)
         .default_timeout(Duration::from_millis(50))
-        .build();
+        .build()
+        .unwrap();
     client.start().await.unwrap();
     let e = client
         .call_value("arith", "slow", json!({"sleepMs": 100}), None)

@@ -74,7 +74,10 @@ async fn serve(bus: &MemoryBus, imp: &Impl, layers: ServerLayers) -> MemoryRpcSe
 }
 
 async fn client(bus: &MemoryBus, layers: ClientLayers) -> MemoryRpcClient {
-    let c = MemoryRpcClient::builder(bus).layers(layers).build();
+    let c = MemoryRpcClient::builder(bus)
+        .layers(layers)
+        .build()
+        .unwrap();
     c.start().await.unwrap();
     c
 }

@@ -76,14 +76,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut input = String::new();
     tokio::io::stdin().read_to_string(&mut input).await?;
     let config: Config = serde_json::from_str(&input)?;
-    let mut builder = RedisRpcClient::builder(&config.key_prefix).default_timeout(
-        Duration::from_millis(config.default_timeout_ms.unwrap_or(5000)),
-    );
+    let mut builder = RedisRpcClient::builder()
+        .key_prefix(&config.key_prefix)
+        .default_timeout(Duration::from_millis(
+            config.default_timeout_ms.unwrap_or(5000),
+        ));
     if let Some(url) = &config.redis_url {
-        builder = builder.redis_url(url);
+        builder = builder.url(url);
     }
     if let Some(seeds) = &config.redis_cluster {
-        builder = builder.redis_cluster(seeds.clone());
+        builder = builder.connection(clamator::redis::RedisConnection::cluster(seeds.clone()));
     }
     let client = builder.build()?;
     client.start().await?;

@@ -76,8 +76,9 @@ async fn main() {
         .with(tracing_subscriber::filter::LevelFilter::INFO)
         .init();
 
-    let client = RedisRpcClient::builder(&prefix)
-        .redis_url(&url)
+    let client = RedisRpcClient::builder()
+        .key_prefix(&prefix)
+        .url(&url)
         .build()
         .unwrap_or_else(|e| fail(&e.to_string()));
     client
@@ -129,8 +130,9 @@ async fn main() {
         other => fail(&format!("unknown role {other}")),
     }
     .unwrap_or_else(|e| fail(&e.to_string()));
-    let server = RedisRpcServer::builder(&prefix)
-        .redis_url(&url)
+    let server = RedisRpcServer::builder()
+        .key_prefix(&prefix)
+        .url(&url)
         .service(service)
         .build()
         .unwrap_or_else(|e| fail(&e.to_string()));

@@ -150,7 +150,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             builder = builder.ack_wait(idle);
         }
         if let Some(concurrency) = concurrency {
-            builder = builder.concurrency(concurrency.get());
+            builder = builder.concurrency(concurrency);
         }
         if let Some(max) = max_deliveries {
             builder = builder.max_deliveries(max);
@@ -161,19 +161,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|e| fail(&format!("invalid settings: {e}"))),
         )
     } else {
-        let mut builder = RedisRpcServer::builder(prefix)
+        let mut builder = RedisRpcServer::builder()
+            .key_prefix(prefix)
             .layers(layers)
             .service(ArithServer::new(fixture.clone()))
             .service(NotificationsServer::new(fixture.clone()));
         // a cluster or Sentinels take the place of --redis-url (the test harness passes one always)
         if let (Some(url), None, None) = (url, &cluster, &sentinels) {
-            builder = builder.redis_url(url);
+            builder = builder.url(url);
         }
         if let Some(seeds) = cluster {
-            builder = builder.redis_cluster(seeds);
+            builder = builder.connection(clamator::redis::RedisConnection::cluster(seeds));
         }
         match (sentinels, sentinel_master) {
-            (Some(sentinels), Some(master)) => builder = builder.redis_sentinel(master, sentinels),
+            (Some(sentinels), Some(master)) => {
+                builder = builder.connection(clamator::redis::RedisConnection::sentinel(
+                    master, sentinels,
+                ))
+            }
             (None, None) => {}
             _ => usage("--redis-sentinel and --sentinel-master go together"),
         }

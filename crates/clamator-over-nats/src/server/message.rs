@@ -160,8 +160,8 @@ impl ServiceCtx {
     fn max_reply_bytes(&self) -> usize {
         let max_payload = self.client.server_info().max_payload;
         match max_payload {
-            0 => self.settings.conn.max_envelope_bytes,
-            n => self.settings.conn.max_envelope_bytes.min(n),
+            0 => self.settings.wire.max_envelope_bytes,
+            n => self.settings.wire.max_envelope_bytes.min(n),
         }
     }
 
@@ -189,7 +189,7 @@ impl ServiceCtx {
     /// The reply subject: `Ok(None)` when absent, an error when it is not a reply subject of
     /// this prefix (a server publishes nowhere else).
     fn reply_to(&self, message: &jetstream::Message) -> Result<Option<String>, String> {
-        let prefix = &self.settings.conn.prefix;
+        let prefix = &self.settings.wire.prefix;
         match header(message.headers.as_ref(), HEADER_REPLY_TO).filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(to) if is_reply_subject_of(prefix, to) => Ok(Some(to.to_owned())),
@@ -238,7 +238,7 @@ impl ServiceCtx {
             message_id: &sequence,
         };
         let limits = Limits {
-            max_request_bytes: self.settings.conn.max_envelope_bytes,
+            max_request_bytes: self.settings.wire.max_envelope_bytes,
             max_reply_bytes: self.max_reply_bytes(),
         };
         let (finished, deadline): (Finished<String>, _) =
@@ -323,7 +323,13 @@ impl ServiceCtx {
                 .payload(bytes::Bytes::from_static(b"+ACK"))
                 .timeout(Some(CONFIRM_TIMEOUT));
             let error = match self.client.send_request(ack_subject.clone(), request).await {
-                Ok(_) => return,
+                Ok(_) => {
+                    // A restarted NATS server that lost its delivery state may have sent this
+                    // request again before it took the ack: that copy is still on its way here,
+                    // and is not run while the sequence is marked running.
+                    tokio::time::sleep(CONFIRM_TIMEOUT).await;
+                    return;
+                }
                 Err(e) => e,
             };
             if Instant::now() + backoff.peek() >= until {
@@ -362,7 +368,7 @@ impl ServiceCtx {
     /// stored the request is left to be delivered again: nothing is dropped.
     async fn dead_letter(&self, message: &jetstream::Message, delivered: Delivered) {
         let connects = self.connects();
-        let subject = dead_letter_subject(&self.settings.conn.prefix, self.name());
+        let subject = dead_letter_subject(&self.settings.wire.prefix, self.name());
         let (reason, response) = pipeline::dead_letter(
             Some(&message.payload),
             delivered.count - 1,
@@ -420,7 +426,7 @@ impl ServiceCtx {
     /// Checks the service's stream and consumer after a pull found them missing (`why`), and
     /// creates what is gone (said once at warn, counted). `Ok` when both exist now.
     pub(super) async fn ensure_broker_state(&self, why: &str) -> Result<(), String> {
-        let conn = &self.settings.conn;
+        let wire = &self.settings.wire;
         let stream_missing = match self.js.get_stream(&self.stream).await {
             Ok(_) => false,
             Err(e) if is_not_found(&e) => true,
@@ -443,7 +449,7 @@ impl ServiceCtx {
             tracing::debug!(service = self.name(), %why, "a pull found no consumer, but the stream and consumer exist (JetStream was starting)");
             return Ok(());
         }
-        super::prepare(&self.js, conn, &self.settings, self.name())
+        super::prepare(&self.js, wire, &self.settings, self.name())
             .await
             .map_err(|e| e.to_string())?;
         let what = if stream_missing {

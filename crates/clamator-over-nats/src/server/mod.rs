@@ -23,8 +23,8 @@ use clamator_protocol::{
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{connection_methods, Connection};
 use crate::names::{command_stream, consumer_name};
+use crate::wire::{connection_methods, Wire};
 use message::ServiceCtx;
 
 /// Handlers run at once per service by default.
@@ -41,7 +41,7 @@ pub const DEFAULT_MAX_DELIVERIES: u32 = 5;
 
 #[derive(Debug)]
 struct Settings {
-    conn: Connection,
+    wire: Wire,
     instance_id: String,
     concurrency: NonZeroUsize,
     ack_wait: Duration,
@@ -72,11 +72,11 @@ fn transport_error(context: &'static str, e: impl std::fmt::Display) -> ServerEr
 /// returns the consumer's ack wait.
 async fn prepare(
     js: &jetstream::Context,
-    conn: &Connection,
+    wire: &Wire,
     settings: &Settings,
     name: &str,
 ) -> Result<Duration, ServerError> {
-    let wanted = conn.command_stream_config(name);
+    let wanted = wire.command_stream_config(name);
     let stream = js.get_or_create_stream(wanted.clone()).await.map_err(|e| {
         transport_error("nats stream create failed", format!("{}: {e}", wanted.name))
     })?;
@@ -92,7 +92,7 @@ async fn prepare(
     if found.num_replicas != wanted.num_replicas {
         tracing::warn!(stream = %wanted.name, found = found.num_replicas, configured = wanted.num_replicas, "the command stream exists with another replica count; it is kept as it is");
     }
-    let dead = conn.dead_letter_stream_config(name);
+    let dead = wire.dead_letter_stream_config(name);
     js.get_or_create_stream(dead.clone())
         .await
         .map_err(|e| transport_error("nats stream create failed", format!("{}: {e}", dead.name)))?;
@@ -132,14 +132,16 @@ impl ServerTransport for NatsServerTransport {
 
     async fn start(&self, intake: &Intake) -> Result<(), ServerError> {
         let settings = &self.settings;
+        settings.wire.check()?;
         let client = settings
-            .conn
+            .wire
+            .connection
             .connect(&format!("clamator-server-{}", settings.instance_id))
             .await?;
         let js = jetstream::new(client.clone());
         let mut ctxs = Vec::new();
         for service in intake.services() {
-            let ack_wait = match prepare(&js, &settings.conn, settings, service.name()).await {
+            let ack_wait = match prepare(&js, &settings.wire, settings, service.name()).await {
                 Ok(found) => found,
                 Err(e) => {
                     let _ = client.drain().await;
@@ -151,7 +153,7 @@ impl ServerTransport for NatsServerTransport {
                 settings: Arc::clone(settings),
                 client: client.clone(),
                 js: js.clone(),
-                stream: command_stream(&settings.conn.prefix, service.name()),
+                stream: command_stream(&settings.wire.prefix, service.name()),
                 consumer_name: consumer_name(service.name()),
                 intake: intake.clone(),
                 slots: Slots::new(settings.concurrency),
@@ -163,7 +165,7 @@ impl ServerTransport for NatsServerTransport {
             let stop = self.intake_stop.clone();
             self.loops.spawn(pull::Puller::new(ctx).run(stop));
         }
-        tracing::info!(instance = %settings.instance_id, prefix = %settings.conn.prefix,
+        tracing::info!(instance = %settings.instance_id, prefix = %settings.wire.prefix,
             services = ?intake.services().iter().map(RpcService::name).collect::<Vec<_>>(), "nats server started");
         *self.client.lock().unwrap_or_else(PoisonError::into_inner) = Some(client);
         Ok(())
@@ -220,9 +222,9 @@ impl fmt::Debug for NatsRpcServer {
 /// Builds a [`NatsRpcServer`]; see [`NatsRpcServer::builder`].
 #[must_use]
 pub struct NatsRpcServerBuilder {
-    conn: Connection,
+    wire: Wire,
     instance_id: String,
-    concurrency: usize,
+    concurrency: NonZeroUsize,
     ack_wait: Duration,
     max_deliveries: u32,
     grace: Option<Duration>,
@@ -233,7 +235,7 @@ pub struct NatsRpcServerBuilder {
 impl fmt::Debug for NatsRpcServerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NatsRpcServerBuilder")
-            .field("connection", &self.conn)
+            .field("connection", &self.wire)
             .field("instance_id", &self.instance_id)
             .field("concurrency", &self.concurrency)
             .field("ack_wait", &self.ack_wait)
@@ -253,8 +255,9 @@ impl NatsRpcServerBuilder {
         self
     }
 
-    /// Handlers run at once per service (default 64; `1` runs one request at a time).
-    pub fn concurrency(mut self, n: usize) -> Self {
+    /// Handlers run at once per service (default 64; `1` runs one request at a time). A
+    /// server never pulls more requests than it has free slots.
+    pub fn concurrency(mut self, n: NonZeroUsize) -> Self {
         self.concurrency = n;
         self
     }
@@ -283,14 +286,14 @@ impl NatsRpcServerBuilder {
     /// Replicas of the streams this server creates (1 to 5, default 1): 3 on a JetStream
     /// cluster keeps every request through the loss of one node.
     pub fn replicas(mut self, replicas: usize) -> Self {
-        self.conn.replicas = replicas;
+        self.wire.replicas = replicas;
         self
     }
 
     /// Keep the streams this server creates in memory instead of on disk (faster; lost when
     /// the NATS server restarts, unless replicated).
     pub fn memory_storage(mut self, memory: bool) -> Self {
-        self.conn.memory_storage = memory;
+        self.wire.memory_storage = memory;
         self
     }
 
@@ -314,9 +317,7 @@ impl NatsRpcServerBuilder {
 
     /// Builds the server (not started). Fails on a setting that cannot work, naming it.
     pub fn build(self) -> Result<NatsRpcServer, ServerError> {
-        self.conn.check()?;
-        let concurrency = NonZeroUsize::new(self.concurrency)
-            .ok_or_else(|| TransportError::Config("concurrency must be at least 1".into()))?;
+        self.wire.check()?;
         if self.ack_wait < MIN_ACK_WAIT {
             return Err(TransportError::Config(format!(
                 "ack_wait must be at least {MIN_ACK_WAIT:?}, not {:?}",
@@ -329,9 +330,9 @@ impl NatsRpcServerBuilder {
         }
         let transport = NatsServerTransport {
             settings: Arc::new(Settings {
-                conn: self.conn,
+                wire: self.wire,
                 instance_id: self.instance_id,
-                concurrency,
+                concurrency: self.concurrency,
                 ack_wait: self.ack_wait,
                 max_deliveries: self.max_deliveries,
             }),
@@ -353,9 +354,9 @@ impl NatsRpcServer {
     /// Starts building a server (NATS at `nats://127.0.0.1:4222`, prefix `clamator`).
     pub fn builder() -> NatsRpcServerBuilder {
         NatsRpcServerBuilder {
-            conn: Connection::default(),
+            wire: Wire::default(),
             instance_id: uuid::Uuid::new_v4().to_string(),
-            concurrency: DEFAULT_CONCURRENCY,
+            concurrency: NonZeroUsize::new(DEFAULT_CONCURRENCY).unwrap_or(NonZeroUsize::MIN),
             ack_wait: DEFAULT_ACK_WAIT,
             max_deliveries: DEFAULT_MAX_DELIVERIES,
             grace: None,

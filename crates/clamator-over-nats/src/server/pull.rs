@@ -47,6 +47,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 enum PullEvent {
     /// A delivered request, with the slot reserved for it.
     Request(async_nats::Message, Slot),
+    /// The pull expired (`408`): no more requests were waiting.
+    Expired,
     /// The pull ended because nobody serves the consumer (`503`), it was deleted (`409`), or
     /// nothing was heard of it well after it expired (the NATS server restarted, and may have
     /// lost the stream): the stream and consumer are checked.
@@ -97,6 +99,9 @@ impl Stream for OpenPull {
                             "{status} {description}"
                         ))));
                     }
+                    if status == StatusCode::TIMEOUT {
+                        return Poll::Ready(Some(PullEvent::Expired));
+                    }
                     return Poll::Ready(None);
                 }
             }
@@ -120,10 +125,15 @@ impl Puller {
         }
     }
 
+    /// Whether no pull is open.
+    fn nothing_pulled(&self) -> bool {
+        self.pulls.iter().all(|p| p.ended || p.slots.is_empty())
+    }
+
     /// How many free slots a new pull waits for: one when nothing is pulled, else a quarter of
     /// the cap.
     fn pull_threshold(&self) -> usize {
-        if self.pulls.iter().all(|p| p.ended || p.slots.is_empty()) {
+        if self.nothing_pulled() {
             1
         } else {
             (self.cap / 4).max(1)
@@ -137,19 +147,28 @@ impl Puller {
         // Set while the stream and consumer are to be checked: no pulls until they are there.
         let mut missing: Option<String> = None;
         let mut warned = false;
+        // Set when a pull expired with nothing left to deliver, cleared by the next request:
+        // while quiet, freed slots wait until every open pull has ended and are then pulled as
+        // one (an idle server keeps one pull open, not one per burst it once served).
+        let mut quiet = false;
         loop {
             let threshold = self.pull_threshold();
+            let may_pull = missing.is_none() && (!quiet || self.nothing_pulled());
             tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
                 Some(event) = self.pulls.next(), if !self.pulls.is_empty() => match event {
-                    PullEvent::Request(message, slot) => self.ctx.spawn(
-                        jetstream::Message { message, context: self.ctx.js.clone() },
-                        slot,
-                    ),
+                    PullEvent::Request(message, slot) => {
+                        quiet = false;
+                        self.ctx.spawn(
+                            jetstream::Message { message, context: self.ctx.js.clone() },
+                            slot,
+                        );
+                    }
+                    PullEvent::Expired => quiet = true,
                     PullEvent::Check(why) => missing = Some(why),
                 },
-                taken = slots.batch_of(threshold, self.cap), if missing.is_none() => {
+                taken = slots.batch_of(threshold, self.cap), if may_pull => {
                     self.pull(taken).await;
                 }
                 () = tokio::time::sleep(backoff.peek()), if missing.is_some() => {

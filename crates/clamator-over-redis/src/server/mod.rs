@@ -26,8 +26,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{command_error, ConnectionChoice, ConnectionSource, BLOCK};
+use crate::connection::{ConnectionSource, RedisConnection};
+use crate::errors::command_error;
 use crate::keys::{command_stream, consumer_group_name};
+use crate::settings::BLOCK;
 pub(crate) use service::REPLY_TRIM_FIELD;
 pub use service::RESERVED_FIELDS;
 use service::{consume, heartbeat, ServiceCtx};
@@ -43,7 +45,7 @@ use writer::Writer;
 #[must_use]
 pub struct RedisRpcServerBuilder {
     settings: Settings,
-    connection: ConnectionChoice,
+    connection: RedisConnection,
     services: Services,
     layers: ServerLayers,
 }
@@ -64,6 +66,12 @@ impl RedisRpcServerBuilder {
         self
     }
 
+    /// Adds the services collected in `services`.
+    pub fn services(mut self, services: Services) -> Self {
+        self.services = self.services.extend(services);
+        self
+    }
+
     /// Middleware around every call (see `clamator::middleware`); the entry's extra fields
     /// reach it as metadata.
     pub fn layers(mut self, layers: ServerLayers) -> Self {
@@ -81,18 +89,23 @@ impl RedisRpcServerBuilder {
         self
     }
 
-    /// Connect to this URL (`redis://[user:password@]host[:port][/db]`, `rediss://` for TLS).
-    /// Default: `$REDIS_URL`, else `redis://localhost:6379`. The server owns the connections
-    /// it opens and closes them on `stop`.
-    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.connection.url(url.into());
+    /// Where to connect (a node, a cluster, Sentinels, or an injected `redis::Client`).
+    /// Default: [`RedisConnection::from_env`] (`$REDIS_URL`, else `redis://localhost:6379`).
+    pub fn connection(mut self, connection: RedisConnection) -> Self {
+        self.connection = connection;
         self
     }
 
-    /// Use a `redis::Client` you configured (injected). Its connections are opened by the
-    /// server; the client itself stays yours. Giving both this and `redis_url` is an error.
-    pub fn redis_client(mut self, client: redis::Client) -> Self {
-        self.connection.client(client);
+    /// Connect to one node at this URL: `.connection(RedisConnection::url(url))`.
+    pub fn url(self, url: impl Into<String>) -> Self {
+        self.connection(RedisConnection::url(url))
+    }
+
+    /// The prefix of every key (`<prefix>:cmds:<service>`, …): the servers and clients of one
+    /// system, Python and TypeScript ones included, share it. Not empty, no glob characters.
+    /// Default: `clamator`.
+    pub fn key_prefix(mut self, key_prefix: impl Into<String>) -> Self {
+        self.settings.key_prefix = key_prefix.into();
         self
     }
 
@@ -105,35 +118,7 @@ impl RedisRpcServerBuilder {
     /// turns it off. See the README's "Scaling out" for what it costs.
     pub fn min_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
         self.settings.durability =
-            (replicas > 0).then_some(crate::config::Durability { replicas, timeout });
-        self
-    }
-
-    /// Connect to the master that these Redis Sentinels monitor as `master_name`
-    /// (`redis://[user:password@]host:port` each; the master is reached with the credentials of
-    /// the first). After a failover, the first command that finds the old master gone (or a
-    /// replica, `READONLY`) asks the Sentinels again and the transport goes on with the new
-    /// master. Giving this and another connection choice is an error.
-    pub fn redis_sentinel<S: Into<String>>(
-        mut self,
-        master_name: impl Into<String>,
-        sentinels: impl IntoIterator<Item = S>,
-    ) -> Self {
-        self.connection.sentinel(
-            master_name.into(),
-            sentinels.into_iter().map(Into::into).collect(),
-        );
-        self
-    }
-
-    /// Connect to a Redis Cluster through these seed nodes (`redis://[user:password@]host:port`,
-    /// `rediss://` for TLS; one reachable seed is enough, the others are found with `CLUSTER
-    /// SLOTS`). Commands go to the master that owns their key's slot and follow `MOVED`/`ASK`
-    /// through failovers and resharding; the wire and the key names are the same as on one
-    /// node. Giving this and `redis_url` or `redis_client` is an error.
-    pub fn redis_cluster<S: Into<String>>(mut self, seeds: impl IntoIterator<Item = S>) -> Self {
-        self.connection
-            .cluster(seeds.into_iter().map(Into::into).collect());
+            (replicas > 0).then_some(crate::settings::Durability { replicas, timeout });
         self
     }
 
@@ -198,11 +183,11 @@ impl RedisRpcServerBuilder {
         self
     }
 
-    /// Builds the server (not started). Fails on a setting that cannot work (naming it), on
-    /// duplicate services, or when both a URL and a client were given.
+    /// Builds the server (not started). Fails on a setting that cannot work (naming it), or on
+    /// duplicate services.
     pub fn build(self) -> Result<RedisRpcServer, ServerError> {
         self.settings.check()?;
-        let source = self.connection.finish()?;
+        let source = self.connection.0;
         let grace = self.settings.grace;
         let transport = RedisServerTransport {
             settings: Arc::new(self.settings),
@@ -347,11 +332,12 @@ impl fmt::Debug for RedisRpcServer {
 }
 
 impl RedisRpcServer {
-    /// Starts building a server with the given key prefix (not empty, no glob characters).
-    pub fn builder(key_prefix: impl Into<String>) -> RedisRpcServerBuilder {
+    /// Starts building a server (Redis from [`RedisConnection::from_env`], key prefix
+    /// `clamator`).
+    pub fn builder() -> RedisRpcServerBuilder {
         RedisRpcServerBuilder {
-            settings: Settings::new(key_prefix.into()),
-            connection: ConnectionChoice::default(),
+            settings: Settings::new(crate::settings::DEFAULT_KEY_PREFIX.to_owned()),
+            connection: RedisConnection::default(),
             services: Services::new(),
             layers: ServerLayers::new(),
         }

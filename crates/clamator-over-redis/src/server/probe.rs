@@ -6,7 +6,7 @@ use crate::conn::Conn;
 use clamator_protocol::TransportError;
 use redis::Value;
 
-use crate::config::is_denied;
+use crate::errors::is_denied;
 use crate::keys::reply_stream;
 
 /// Optional features, on unless the ACL denies them.

@@ -20,8 +20,9 @@ use redis::Value;
 
 use super::service::{is_nogroup, ServiceCtx};
 use super::shared::{parse_consumers, ConsumerInfo, Liveness};
-use crate::config::{is_denied, millis};
 use crate::entry::{parse_entries, string};
+use crate::errors::is_denied;
+use crate::settings::millis;
 
 /// Pending entries looked at per `XPENDING` page.
 const PAGE: usize = 128;

@@ -17,11 +17,12 @@ use tokio_util::sync::CancellationToken;
 use super::settings::Settings;
 use super::shared::Shared;
 use super::writer::{DeadLetter, Done, Hold, Reply};
-use crate::config::{millis, reconnect_reader, BLOCK};
 use crate::entry::{parse_read_reply, Entry};
+use crate::errors::reconnect_reader;
 use crate::keys::{
     command_stream, consumer_group_name, consumer_name, dead_letter_stream, is_reply_stream_of,
 };
+use crate::settings::{millis, BLOCK};
 
 /// Entries read per `XREADGROUP` at most (fewer when fewer handler slots are free).
 pub(crate) const MAX_READ_BATCH: usize = 256;

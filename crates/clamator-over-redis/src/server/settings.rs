@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use clamator_protocol::{TransportError, DEFAULT_SHUTDOWN_GRACE};
 
-use crate::config::DEFAULT_MAX_ENVELOPE_BYTES;
-use crate::config::DEFAULT_REPLY_STREAM_TTL;
 use crate::keys::{check_instance_id, check_key_prefix};
+use crate::settings::DEFAULT_MAX_ENVELOPE_BYTES;
+use crate::settings::DEFAULT_REPLY_STREAM_TTL;
 
 /// The default number of handlers a server runs at once per service.
 pub const DEFAULT_CONCURRENCY: usize = 64;
@@ -41,7 +41,7 @@ pub(crate) struct Settings {
     /// `None`: the default (see [`DEFAULT_CONSUMER_EXPIRY`]).
     pub(crate) consumer_expiry: Option<Duration>,
     /// Replies and dead letters count as written once this many replicas have them.
-    pub(crate) durability: Option<crate::config::Durability>,
+    pub(crate) durability: Option<crate::settings::Durability>,
 }
 
 impl Settings {

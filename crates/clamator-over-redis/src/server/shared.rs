@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use crate::conn::Conn;
 use redis::Value;
 
-use crate::config::local_now_ms;
 use crate::entry::string;
+use crate::settings::local_now_ms;
 
 /// One consumer of a group, from `XINFO CONSUMERS`.
 #[derive(Debug, Clone)]
@@ -137,12 +137,12 @@ impl Shared {
 
     /// Reads Redis's clock (`TIME`); returns whether it is permitted.
     pub(crate) async fn sync_clock(&self, conn: &mut Conn) -> bool {
-        match crate::config::redis_clock_offset_ms(conn).await {
+        match crate::settings::redis_clock_offset_ms(conn).await {
             Ok(offset) => {
                 self.clock_offset_ms.store(offset, Ordering::Relaxed);
                 true
             }
-            Err(e) if crate::config::is_denied(&e) => false,
+            Err(e) if crate::errors::is_denied(&e) => false,
             Err(error) => {
                 tracing::debug!(%error, "could not read the Redis clock");
                 true

@@ -21,8 +21,9 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::service::InflightGuard;
 use super::shared::Shared;
-use crate::config::{is_denied, is_transient, millis};
 use crate::entry::Entry;
+use crate::errors::{is_denied, is_transient};
+use crate::settings::millis;
 
 /// Finished entries written per round trip at most.
 const MAX_BATCH: usize = 512;
@@ -95,7 +96,7 @@ pub(crate) struct Writer {
     pub(crate) dead_stream: String,
     pub(crate) reply_maxlen: usize,
     pub(crate) reply_ttl: Duration,
-    pub(crate) durability: Option<crate::config::Durability>,
+    pub(crate) durability: Option<crate::settings::Durability>,
     pub(crate) conn: Conn,
     pub(crate) shared: Arc<Shared>,
     pub(crate) intake: Intake,

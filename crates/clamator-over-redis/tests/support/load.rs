@@ -140,7 +140,8 @@ impl Pool {
     pub async fn start(prefix: &str, count: usize, connect: &impl Connect) -> Self {
         let runs = Runs::default();
         let mut builder = connect.server(
-            clamator_over_redis::RedisRpcServer::builder(prefix)
+            clamator_over_redis::RedisRpcServer::builder()
+                .key_prefix(prefix)
                 .concurrency(std::num::NonZeroUsize::new(64).unwrap())
                 .consumer_claim_idle(Duration::from_secs(3))
                 .shutdown_grace(Duration::from_secs(2)),
@@ -153,7 +154,11 @@ impl Pool {
         let server = builder.build().unwrap();
         server.start().await.unwrap();
         let client = connect
-            .client(RedisRpcClient::builder(prefix).default_timeout(Duration::from_secs(5)))
+            .client(
+                RedisRpcClient::builder()
+                    .key_prefix(prefix)
+                    .default_timeout(Duration::from_secs(5)),
+            )
             .build()
             .unwrap();
         client.start().await.unwrap();

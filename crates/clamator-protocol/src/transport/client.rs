@@ -16,7 +16,7 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::{CallKind, Metadata};
-use crate::client::{check_names, RpcClient, DEFAULT_CALL_TIMEOUT};
+use crate::client::{check_names, RpcClient, DEFAULT_CALL_TIMEOUT, MAX_CALL_TIMEOUT};
 use crate::envelope::{parse_envelope_slice, Envelope, EnvelopeError, Response};
 use crate::error::{BoxError, CallError, LifecycleState, RpcError, TransportError};
 use crate::lifecycle::{Lifecycle, StartStep};
@@ -292,7 +292,8 @@ impl<T> fmt::Debug for ClientBuilder<T> {
 }
 
 impl<T: ClientTransport> ClientBuilder<T> {
-    /// The timeout of calls made without one. Default: 30 s.
+    /// The timeout of calls made without one. Default: 30 s; longer than
+    /// [`MAX_CALL_TIMEOUT`] waits that long.
     pub fn default_timeout(mut self, timeout: Duration) -> Self {
         self.default_timeout = timeout;
         self
@@ -304,8 +305,17 @@ impl<T: ClientTransport> ClientBuilder<T> {
         self
     }
 
-    /// Builds the client (not started).
-    pub fn build(self) -> Client<T> {
+    /// Builds the client (not started); a zero default timeout is an error.
+    pub fn build(self) -> Result<Client<T>, TransportError> {
+        if self.default_timeout.is_zero() {
+            return Err(TransportError::Config(
+                "the default call timeout must be longer than zero".into(),
+            ));
+        }
+        Ok(self.assemble())
+    }
+
+    fn assemble(self) -> Client<T> {
         let server_address = self.transport.server_address();
         let core = Arc::new(Core {
             transport: self.transport,
@@ -327,8 +337,10 @@ impl<T: ClientTransport> ClientBuilder<T> {
 }
 
 impl<T: ClientTransport> Core<T> {
-    /// The call without middleware: transport, timeout, stop.
-    async fn exchange(&self, call: Call<'_>) -> Result<Value, CallError> {
+    /// The call without middleware: transport, timeout, stop. Transports see at most
+    /// [`MAX_CALL_TIMEOUT`], so that `now + timeout` never overflows a clock.
+    async fn exchange(&self, mut call: Call<'_>) -> Result<Value, CallError> {
+        call.timeout = call.timeout.min(MAX_CALL_TIMEOUT);
         let timeout = call.timeout;
         let exchange = self.transport.request(call, &self.replies);
         let mut exchange = std::pin::pin!(exchange);
@@ -345,7 +357,8 @@ impl<T: ClientTransport> Core<T> {
         }
     }
 
-    async fn notify(&self, call: Call<'_>) -> Result<(), CallError> {
+    async fn notify(&self, mut call: Call<'_>) -> Result<(), CallError> {
+        call.timeout = call.timeout.min(MAX_CALL_TIMEOUT);
         tokio::select! {
             biased;
             sent = self.transport.notify(call) => sent,
@@ -381,7 +394,7 @@ impl<T: ClientTransport> Core<T> {
 impl<T: ClientTransport> Client<T> {
     /// A client with the default settings (not started).
     pub fn new(transport: T) -> Self {
-        Self::builder(transport).build()
+        Self::builder(transport).assemble()
     }
 
     /// Starts building a client on `transport`.

@@ -1,17 +1,16 @@
-//! What clients and servers share: where NATS is, how to connect, the subject prefix, and
-//! the command streams' settings.
+//! What a client and a server of one system must agree on: where NATS is, the subject prefix,
+//! the stream layout and the envelope limit; and the builder methods that set them.
 
 use std::fmt;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use async_nats::ConnectOptions;
 use clamator_protocol::TransportError;
+
+use crate::connection::NatsConnection;
 
 use crate::names::{command_stream, command_subject, dead_letter_stream, dead_letter_subject};
 
-/// The default server: `nats://127.0.0.1:4222`.
-pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 /// How long JetStream remembers a `Nats-Msg-Id` (publish dedup): 2 minutes.
 pub const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// Envelopes larger than this are refused (the server's `max_payload` may be lower: then
@@ -20,11 +19,10 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1024 * 1024;
 /// How many dead letters a service's dead-letter stream keeps (oldest dropped first).
 pub const DEAD_LETTERS_KEPT: i64 = 100_000;
 
-/// Connection settings and stream layout, shared by the client and server builders.
+/// Connection, prefix and stream layout, shared by the client and server builders.
 #[derive(Clone)]
-pub(crate) struct Connection {
-    pub(crate) urls: Vec<String>,
-    pub(crate) options: ConnectOptions,
+pub(crate) struct Wire {
+    pub(crate) connection: NatsConnection,
     pub(crate) prefix: String,
     pub(crate) replicas: usize,
     pub(crate) memory_storage: bool,
@@ -32,13 +30,10 @@ pub(crate) struct Connection {
     pub(crate) max_envelope_bytes: usize,
 }
 
-impl fmt::Debug for Connection {
+impl fmt::Debug for Wire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection")
-            .field(
-                "urls",
-                &self.urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
-            )
+        f.debug_struct("Wire")
+            .field("connection", &self.connection)
             .field("prefix", &self.prefix)
             .field("replicas", &self.replicas)
             .field("memory_storage", &self.memory_storage)
@@ -46,12 +41,11 @@ impl fmt::Debug for Connection {
     }
 }
 
-impl Default for Connection {
+impl Default for Wire {
     fn default() -> Self {
         Self {
-            urls: vec![DEFAULT_NATS_URL.to_owned()],
-            options: ConnectOptions::new(),
-            prefix: crate::names::DEFAULT_PREFIX.to_owned(),
+            connection: NatsConnection::default(),
+            prefix: crate::names::DEFAULT_KEY_PREFIX.to_owned(),
             replicas: 1,
             memory_storage: false,
             duplicate_window: DEFAULT_DUPLICATE_WINDOW,
@@ -60,9 +54,7 @@ impl Default for Connection {
     }
 }
 
-pub use clamator_protocol::transport::redact_url;
-
-impl Connection {
+impl Wire {
     pub(crate) fn check(&self) -> Result<(), TransportError> {
         if !crate::names::is_valid_prefix(&self.prefix) {
             return Err(TransportError::Config(format!(
@@ -70,7 +62,7 @@ impl Connection {
                 self.prefix
             )));
         }
-        if self.urls.is_empty() {
+        if self.connection.urls.is_empty() {
             return Err(TransportError::Config("no NATS server URL given".into()));
         }
         if !(1..=5).contains(&self.replicas) {
@@ -80,45 +72,6 @@ impl Connection {
             )));
         }
         Ok(())
-    }
-
-    /// Connects (one attempt per URL; afterwards the client reconnects on its own).
-    pub(crate) async fn connect(&self, name: &str) -> Result<async_nats::Client, TransportError> {
-        self.check()?;
-        let addrs: Vec<async_nats::ServerAddr> = self
-            .urls
-            .iter()
-            .map(|u| {
-                u.parse().map_err(|e| {
-                    TransportError::Config(format!("bad NATS URL {}: {e}", redact_url(u)))
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let shown = self
-            .urls
-            .iter()
-            .map(|u| redact_url(u))
-            .collect::<Vec<_>>()
-            .join(",");
-        // async-nats reads no credentials from URLs: `nats://user:pass@host` and
-        // `nats://token@host` are applied here (they take precedence over `connect_options`).
-        let mut options = self.options.clone();
-        if let Some(user) = addrs.iter().find_map(|a| a.username()) {
-            let addr = addrs.iter().find(|a| a.username().is_some());
-            options = match addr.and_then(|a| a.password()) {
-                Some(pass) => options.user_and_password(user.to_owned(), pass.to_owned()),
-                None => options.token(user.to_owned()),
-            };
-        }
-        options
-            .name(name)
-            .max_reconnects(None)
-            .connect(addrs)
-            .await
-            .map_err(|e| TransportError::Connection {
-                context: "nats connect failed",
-                source: format!("{shown}: {e}").into(),
-            })
     }
 
     /// The command stream of `service`: a work queue over `<prefix>.cmds.<service>`.
@@ -158,58 +111,37 @@ impl Connection {
     }
 }
 
-/// Connects to the first reachable of `urls` as clamator's clients and servers do (URL
-/// credentials applied, reconnecting forever, errors naming the redacted URLs): for tools
-/// that talk to JetStream directly, like the `clamator` CLI.
-pub async fn connect(
-    urls: &[String],
-    options: ConnectOptions,
-    name: &str,
-) -> Result<async_nats::Client, TransportError> {
-    let conn = Connection {
-        urls: urls.to_vec(),
-        options,
-        ..Connection::default()
-    };
-    conn.connect(name).await
-}
-
 /// Builder methods for the connection settings, shared by the client and server builders.
 macro_rules! connection_methods {
     () => {
-        /// The NATS server (default `nats://127.0.0.1:4222`); `nats://user:pass@host:port` and
-        /// `tls://` URLs work.
-        pub fn url(mut self, url: impl Into<String>) -> Self {
-            self.conn.urls = vec![url.into()];
+        /// Where NATS is and how to connect (URLs, credentials, TLS). Default:
+        /// `nats://127.0.0.1:4222`.
+        pub fn connection(mut self, connection: $crate::NatsConnection) -> Self {
+            self.wire.connection = connection;
             self
         }
 
-        /// Several servers of one NATS cluster: the client connects to one and fails over to
-        /// the others.
-        pub fn urls<I: IntoIterator<Item = S>, S: Into<String>>(mut self, urls: I) -> Self {
-            self.conn.urls = urls.into_iter().map(Into::into).collect();
-            self
+        /// One NATS server: `.connection(NatsConnection::url(url))`.
+        pub fn url(self, url: impl Into<String>) -> Self {
+            self.connection($crate::NatsConnection::url(url))
         }
 
-        /// Connection options of `async-nats`: credentials (`credentials_file`, `nkey`,
-        /// `token`, `user_and_password`), TLS (`add_root_certificates`, `add_client_certificate`,
-        /// `require_tls`), timeouts. The connection name is set by clamator.
-        pub fn connect_options(mut self, options: $crate::async_nats::ConnectOptions) -> Self {
-            self.conn.options = options;
-            self
+        /// Several servers of one NATS cluster: `.connection(NatsConnection::urls(urls))`.
+        pub fn urls<S: Into<String>>(self, urls: impl IntoIterator<Item = S>) -> Self {
+            self.connection($crate::NatsConnection::urls(urls))
         }
 
         /// Prefix of every subject and stream name (default `clamator`): 1 to 64 ASCII
         /// letters, digits, `_` or `-`.
         pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-            self.conn.prefix = prefix.into();
+            self.wire.prefix = prefix.into();
             self
         }
 
         /// The largest envelope sent or served (default 1 MiB; NATS's `max_payload` may be
         /// lower).
         pub fn max_envelope_bytes(mut self, bytes: usize) -> Self {
-            self.conn.max_envelope_bytes = bytes;
+            self.wire.max_envelope_bytes = bytes;
             self
         }
     };
