@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Chaos run of the Redis transport (see crates/clamator-interop/src/bin/chaos.rs): a private
-# redis-server with AOF, three server processes, a load of calls, SIGKILL + restart of a server
-# every few seconds, one SIGSTOP longer than the claim idle, one Redis restart. Prints a table
-# and exits 1 unless no call is lost, every duplicate is explained and nothing leaked.
-#   bash scripts/chaos.sh            # 120 s of load, release build
-#   bash scripts/chaos.sh --smoke    # 30 s of load, debug build (what CI runs)
+# Chaos run of the Redis transport, or with --nats of the NATS JetStream transport (see
+# crates/clamator-interop/src/bin/chaos.rs): a private broker (redis-server with AOF, or
+# nats-server -js with file storage), three server processes, a load of calls, a server
+# SIGKILLed or SIGTERMed and restarted every few seconds, one SIGSTOP longer than the claim
+# idle / ack wait, broker SIGKILL + restart (NATS: twice, and its consumer deleted once).
+# Prints a table and exits 1 unless no call is lost, no request that never ran is
+# dead-lettered, every duplicate is explained and nothing is left or leaked.
+#   bash scripts/chaos.sh [--nats]            # 120 s of load, release build
+#   bash scripts/chaos.sh [--nats] --smoke    # 30 s of load, debug build (what CI runs)
 # Other flags: --duration-s N --in-flight N --claim-idle-ms N --kill-every-ms N --json FILE
 # CLAMATOR_TEST_SERVER=valkey runs it on Valkey (bash scripts/setup-valkey.sh first).
 set -euo pipefail

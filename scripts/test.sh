@@ -61,5 +61,6 @@ cargo test -p clamator-interop --all-features --test faults --test processes --t
 cargo test -p clamator-interop --test interop -- --nocapture interop_suite
 unset CLAMATOR_TEST_SERVER
 
-echo "== chaos smoke (30 s: servers SIGKILLed and SIGSTOPped, Redis restarted; scripts/chaos.sh)"
+echo "== chaos smoke, Redis and NATS (30 s each: servers SIGKILLed, SIGTERMed and SIGSTOPped, the broker restarted; scripts/chaos.sh)"
 bash scripts/chaos.sh --smoke
+bash scripts/chaos.sh --nats --smoke

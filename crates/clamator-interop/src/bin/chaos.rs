@@ -1,29 +1,36 @@
 //! `clamator-chaos`: the delivery promises under faults, measured (run it with
-//! `bash scripts/chaos.sh`; `--smoke` is the short version CI runs).
+//! `bash scripts/chaos.sh [--nats]`; `--smoke` is the short version CI runs).
 //!
-//! A private `redis-server` with AOF (`appendfsync always`), three `clamator-interop-server`
-//! processes with a short claim idle, and a load of calls (`add`, and `slowAdd` sleeping
-//! 200–500 ms) at a fixed number in flight for a fixed time. Meanwhile one of two servers is
-//! SIGKILLed and restarted every few seconds, the third is SIGSTOPped once for longer than the
-//! claim idle, and Redis is SIGKILLed and restarted once. Every handler execution is appended
-//! to a file by the servers (it survives their SIGKILL). At the end it prints: calls OK,
-//! failed by kind, lost (no answer), executions per call and why each duplicate happened,
-//! the final streams, pending entries and keys, and a server's RSS; and exits 1 unless: no
-//! call is lost or failed, no call is OK without an execution, every duplicate is explained
-//! by a server that was killed or stopped while running it, nothing is left pending, every
-//! key left has a TTL or is a command stream, and the server's memory did not grow.
+//! A private broker — `redis-server` with AOF (`appendfsync always`), or with `--nats` a
+//! `nats-server -js` with file storage —, three `clamator-interop-server` processes with a
+//! short claim idle (Redis) or ack wait (NATS), and a load of calls (`add`, and `slowAdd`
+//! sleeping 200–500 ms) at a fixed number in flight for a fixed time. Meanwhile servers 1 and 2
+//! are in turn SIGKILLed or SIGTERMed (graceful stop) and started again every few seconds,
+//! server 0 is SIGSTOPped once for longer than the claim idle, and the broker is SIGKILLed and
+//! restarted (Redis once; NATS twice, and once the service's consumer is deleted under the
+//! running servers). Every handler execution is appended to a file by the servers (it survives
+//! their SIGKILL). At the end it prints: calls OK, failed by kind, lost (no answer), executions
+//! per call and why each duplicate happened, dead letters (and those that never ran), what is
+//! left on the broker, and a server's RSS; and exits 1 unless: no call is lost or failed, no
+//! call is OK without an execution, no request that never ran is dead-lettered, every
+//! duplicate is explained (a server killed or stopped while running it, or a broker that lost
+//! its ack: restarted, or its consumer deleted), nothing is left pending, nothing leaked, and
+//! the server's memory did not grow.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use clamator::nats::async_nats::jetstream;
+use clamator::nats::{NatsConnection, NatsRpcClient};
 use clamator::redis::{redis, RedisRpcClient};
 use clamator::{CallError, RpcClient};
+use clamator_test_support::nats::NatsServer;
 use clamator_test_support::RedisServer;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const PREFIX: &str = "chaos";
 
@@ -32,14 +39,15 @@ struct Opts {
     in_flight: usize,
     claim_idle_ms: u64,
     kill_every: Duration,
+    nats: bool,
     json: Option<PathBuf>,
 }
 
 fn usage(msg: &str) -> ! {
     eprintln!("error: {msg}");
     eprintln!(
-        "usage: clamator-chaos [--smoke] [--duration-s N] [--in-flight N] [--claim-idle-ms N] \
-         [--kill-every-ms N] [--json FILE]"
+        "usage: clamator-chaos [--nats] [--smoke] [--duration-s N] [--in-flight N] \
+         [--claim-idle-ms N] [--kill-every-ms N] [--json FILE]"
     );
     std::process::exit(2)
 }
@@ -50,15 +58,23 @@ fn opts() -> Opts {
         in_flight: 128,
         claim_idle_ms: 2000,
         kill_every: Duration::from_secs(3),
+        nats: false,
         json: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        if flag == "--smoke" {
-            o.duration = Duration::from_secs(30);
-            o.in_flight = 64;
-            o.kill_every = Duration::from_secs(4);
-            continue;
+        match flag.as_str() {
+            "--smoke" => {
+                o.duration = Duration::from_secs(30);
+                o.in_flight = 64;
+                o.kill_every = Duration::from_secs(4);
+                continue;
+            }
+            "--nats" => {
+                o.nats = true;
+                continue;
+            }
+            _ => {}
         }
         let value = args
             .next()
@@ -90,8 +106,101 @@ fn now_ms() -> u128 {
 #[derive(Debug, Clone)]
 enum Event {
     Kill { pid: u32, at: u128 },
+    Term { pid: u32, at: u128 },
     Stop { pid: u32, from: u128, to: u128 },
-    RedisRestart { from: u128, to: u128 },
+    BrokerRestart { from: u128, to: u128 },
+    ConsumerDeleted { at: u128 },
+}
+
+/// The broker under test.
+enum Broker {
+    Redis(RedisServer),
+    Nats(NatsServer),
+}
+
+impl Broker {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Redis(_) => "Redis",
+            Self::Nats(_) => "NATS",
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Self::Redis(r) => r.url(),
+            Self::Nats(n) => n.url(),
+        }
+    }
+
+    fn server_args(&self) -> [String; 2] {
+        match self {
+            Self::Redis(r) => ["--redis-url".into(), r.url()],
+            Self::Nats(n) => ["--nats-url".into(), n.url()],
+        }
+    }
+
+    /// SIGKILL, down for a moment, started again with its data.
+    fn restart(&mut self) {
+        match self {
+            Self::Redis(r) => r.restart(),
+            Self::Nats(n) => {
+                n.kill();
+                std::thread::sleep(Duration::from_millis(1400));
+                n.restart();
+            }
+        }
+    }
+}
+
+/// The client, over the broker under test.
+#[derive(Clone)]
+enum Caller {
+    Redis(RedisRpcClient),
+    Nats(NatsRpcClient),
+}
+
+impl Caller {
+    async fn start(broker: &Broker) -> Self {
+        let timeout = Duration::from_secs(60);
+        let caller = match broker {
+            Broker::Redis(r) => Self::Redis(
+                RedisRpcClient::builder()
+                    .key_prefix(PREFIX)
+                    .url(r.url())
+                    .default_timeout(timeout)
+                    .build()
+                    .expect("client"),
+            ),
+            Broker::Nats(n) => Self::Nats(
+                NatsRpcClient::builder()
+                    .key_prefix(PREFIX)
+                    .url(n.url())
+                    .default_timeout(timeout)
+                    .build()
+                    .expect("client"),
+            ),
+        };
+        match &caller {
+            Self::Redis(c) => c.start().await.expect("client start"),
+            Self::Nats(c) => c.start().await.expect("client start"),
+        }
+        caller
+    }
+
+    async fn call(&self, method: &str, params: Value) -> Result<Value, CallError> {
+        match self {
+            Self::Redis(c) => c.call_value("arith", method, params, None).await,
+            Self::Nats(c) => c.call_value("arith", method, params, None).await,
+        }
+    }
+
+    async fn stop(&self) {
+        match self {
+            Self::Redis(c) => c.stop().await,
+            Self::Nats(c) => c.stop().await,
+        }
+    }
 }
 
 struct ServerProc {
@@ -104,16 +213,15 @@ fn server_binary() -> PathBuf {
     exe.with_file_name("clamator-interop-server")
 }
 
-fn spawn_server(url: &str, instance: &str, claim_idle_ms: u64, exec_log: &Path) -> ServerProc {
+fn spawn_server(
+    broker: &Broker,
+    instance: &str,
+    claim_idle_ms: u64,
+    exec_log: &Path,
+) -> ServerProc {
     let mut child = Command::new(server_binary())
-        .args([
-            "--redis-url",
-            url,
-            "--prefix",
-            PREFIX,
-            "--instance-id",
-            instance,
-        ])
+        .args(broker.server_args())
+        .args(["--prefix", PREFIX, "--instance-id", instance])
         .args([
             "--claim-idle-ms",
             &claim_idle_ms.to_string(),
@@ -225,13 +333,161 @@ fn why_again(first: &Execution, second: &Execution, events: &[Event]) -> &'stati
         }
     }
     for e in events {
-        if let Event::RedisRestart { from: r, to } = *e {
-            if r <= until && to >= from {
-                return "UNEXPLAINED (Redis restart)";
+        match *e {
+            Event::BrokerRestart { from: r, to } if r <= until && to >= from => {
+                return "the broker was SIGKILLed while it ran, and lost its ack or delivery state";
             }
+            Event::ConsumerDeleted { at } if at >= from && at <= until => {
+                return "the consumer was deleted while it ran (its ack went with it)";
+            }
+            _ => {}
         }
     }
     "UNEXPLAINED"
+}
+
+/// What is left on the broker after the run.
+#[derive(Default)]
+struct Leftovers {
+    /// Requests still stored (NATS: in the work queue; Redis: entries of command streams).
+    entries: i64,
+    /// Requests delivered and not acked.
+    pending: i64,
+    /// Keys without a TTL that are not command or dead-letter streams (Redis).
+    leaked: usize,
+    /// The call numbers (`a`) of the dead letters.
+    dead_letters: Vec<u64>,
+    /// For the JSON report.
+    detail: Vec<Value>,
+}
+
+fn call_number(envelope: &[u8]) -> Option<u64> {
+    let v: Value = serde_json::from_slice(envelope).ok()?;
+    v["params"]["a"].as_f64().map(|a| a as u64)
+}
+
+async fn redis_leftovers(url: &str) -> Leftovers {
+    let mut out = Leftovers::default();
+    let mut conn = redis::Client::open(url)
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{PREFIX}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    for key in &keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(-2);
+        let len: i64 = redis::cmd("XLEN")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(0);
+        let group = key.rsplit(':').next().unwrap_or_default();
+        let mut pending = 0;
+        if key.contains(":cmds:") {
+            out.entries += len;
+            pending = redis::cmd("XPENDING")
+                .arg(key)
+                .arg(group)
+                .query_async::<redis::Value>(&mut conn)
+                .await
+                .ok()
+                .and_then(|v| match v {
+                    redis::Value::Array(a) => match a.first() {
+                        Some(redis::Value::Int(n)) => Some(*n),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .unwrap_or(0);
+            out.pending += pending;
+        } else if key.contains(":dead:") {
+            let entries: Vec<(String, HashMap<String, Vec<u8>>)> = redis::cmd("XRANGE")
+                .arg(key)
+                .arg("-")
+                .arg("+")
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            out.dead_letters.extend(
+                entries
+                    .iter()
+                    .filter_map(|(_, f)| f.get("envelope").and_then(|e| call_number(e))),
+            );
+        } else if ttl < 0 {
+            out.leaked += 1;
+        }
+        out.detail
+            .push(json!({"key": key, "length": len, "pending": pending, "pttl": ttl}));
+    }
+    out
+}
+
+async fn nats_leftovers(url: &str) -> Leftovers {
+    let mut out = Leftovers::default();
+    let client = NatsConnection::url(url)
+        .connect("clamator-chaos")
+        .await
+        .expect("connect to nats");
+    let js = jetstream::new(client);
+    if let Ok(mut stream) = js.get_stream(format!("{PREFIX}_cmds_arith")).await {
+        let info = stream.info().await.expect("stream info").clone();
+        out.entries = info.state.messages as i64;
+        let consumer = stream
+            .get_consumer::<jetstream::consumer::pull::Config>("arith")
+            .await;
+        if let Err(e) = &consumer {
+            eprintln!("chaos: consumer arith: {e}");
+        }
+        if let Ok(mut consumer) = consumer {
+            let c = consumer.info().await.expect("consumer info");
+            out.pending = c.num_ack_pending as i64;
+            out.detail.push(json!({
+                "consumer": "arith", "ack_floor_stream_sequence": c.ack_floor.stream_sequence,
+                "delivered_stream_sequence": c.delivered.stream_sequence,
+                "num_pending": c.num_pending, "ack_pending": c.num_ack_pending,
+            }));
+        }
+        out.detail.push(json!({
+            "stream": info.config.name, "messages": info.state.messages,
+            "first_sequence": info.state.first_sequence, "last_sequence": info.state.last_sequence,
+        }));
+    }
+    if let Ok(mut dead) = js.get_stream(format!("{PREFIX}_dead_arith")).await {
+        let state = dead.info().await.expect("dead info").state.clone();
+        for seq in state.first_sequence..=state.last_sequence {
+            if state.messages == 0 {
+                break;
+            }
+            if let Ok(m) = dead.get_raw_message(seq).await {
+                out.dead_letters.extend(call_number(&m.payload));
+            }
+        }
+        out.detail
+            .push(json!({"stream": format!("{PREFIX}_dead_arith"), "messages": state.messages}));
+    }
+    out
+}
+
+async fn delete_consumer(url: &str) {
+    let client = NatsConnection::url(url)
+        .connect("clamator-chaos")
+        .await
+        .expect("connect to nats");
+    let js = jetstream::new(client);
+    if let Err(e) = js
+        .delete_consumer_from_stream("arith", format!("{PREFIX}_cmds_arith"))
+        .await
+    {
+        eprintln!("chaos: could not delete the consumer: {e}");
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -248,24 +504,26 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("clamator-chaos-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let exec_log = dir.join("exec.log");
-    let mut redis = RedisServer::builder().persistent().start();
-    let url = redis.url();
+    let mut broker = if o.nats {
+        Broker::Nats(NatsServer::start())
+    } else {
+        Broker::Redis(RedisServer::builder().persistent().start())
+    };
+    let url = broker.url();
     eprintln!(
-        "chaos: {:?} of load at {} in flight, claim idle {} ms, a server killed every {:?}, redis {url} (AOF, appendfsync always)",
-        o.duration, o.in_flight, o.claim_idle_ms, o.kill_every
+        "chaos: {:?} of load at {} in flight, claim idle / ack wait {} ms, a server killed or stopped every {:?}, {} {url}",
+        o.duration,
+        o.in_flight,
+        o.claim_idle_ms,
+        o.kill_every,
+        if o.nats { "nats-server -js (file storage)" } else { "redis-server (AOF, appendfsync always)" }
     );
     let mut servers: Vec<ServerProc> = (0..3)
-        .map(|i| spawn_server(&url, &format!("srv-{i}"), o.claim_idle_ms, &exec_log))
+        .map(|i| spawn_server(&broker, &format!("srv-{i}"), o.claim_idle_ms, &exec_log))
         .collect();
     let steady_pid = servers[0].child.id();
     let rss_start = rss_kib(steady_pid);
-
-    let client = RedisRpcClient::builder(PREFIX)
-        .redis_url(&url)
-        .default_timeout(Duration::from_secs(60))
-        .build()
-        .expect("client");
-    client.start().await.expect("client start");
+    let client = Caller::start(&broker).await;
 
     // the load: in_flight workers, each calling one after another until the time is up
     let started = Instant::now();
@@ -287,7 +545,7 @@ async fn main() {
                     } else {
                         ("add", json!({"a": n, "b": 0}))
                     };
-                    let outcome = match client.call_value("arith", method, params, None).await {
+                    let outcome = match client.call(method, params).await {
                         Ok(v) if v["sum"] == json!(n as f64) => Outcome::Ok,
                         Ok(v) => Outcome::Failed(format!("wrong result {v}")),
                         Err(CallError::Transport(e)) if e.is_timeout() => Outcome::Lost,
@@ -299,35 +557,42 @@ async fn main() {
         })
         .collect();
 
-    // the faults
+    // the faults: (progress, what) once each, and a server SIGKILLed or SIGTERMed in turn
     let mut events: Vec<Event> = Vec::new();
-    let warm = Arc::new(AtomicBool::new(false));
-    let mut rss_warm = 0;
+    let mut rss_warm = None;
     let mut stopped_once = false;
-    let mut redis_restarted = false;
-    let mut kills = 0usize;
-    let mut next_kill = started + Duration::from_secs(2);
+    let broker_restarts_at: &[f64] = if o.nats { &[0.4, 0.75] } else { &[0.6] };
+    let mut broker_restarts = 0;
+    let mut consumer_deleted = !o.nats;
+    let mut turns = 0usize;
+    let mut next_turn = started + Duration::from_secs(2);
     while Instant::now() < stop_at {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let progress = started.elapsed().as_secs_f64() / o.duration.as_secs_f64();
-        if !warm.load(Ordering::Relaxed) && progress >= 0.1 {
-            warm.store(true, Ordering::Relaxed);
-            rss_warm = rss_kib(steady_pid);
+        if rss_warm.is_none() && progress >= 0.1 {
+            rss_warm = Some(rss_kib(steady_pid));
         }
-        if Instant::now() >= next_kill {
-            next_kill += o.kill_every;
-            let victim = 1 + kills % 2;
-            kills += 1;
+        if Instant::now() >= next_turn {
+            next_turn += o.kill_every;
+            let victim = 1 + turns % 2;
+            // kill, kill, term, term, kill, kill, …: each victim gets both
+            let graceful = (turns / 2) % 2 == 1;
+            turns += 1;
             let pid = servers[victim].child.id();
-            signal(pid, "-KILL");
-            let _ = servers[victim].child.wait();
-            events.push(Event::Kill { pid, at: now_ms() });
+            if graceful {
+                signal(pid, "-TERM");
+                events.push(Event::Term { pid, at: now_ms() });
+            } else {
+                signal(pid, "-KILL");
+                events.push(Event::Kill { pid, at: now_ms() });
+            }
+            let _ = tokio::task::block_in_place(|| servers[victim].child.wait());
             let instance = servers[victim].instance.clone();
             servers[victim] = tokio::task::block_in_place(|| {
-                spawn_server(&url, &instance, o.claim_idle_ms, &exec_log)
+                spawn_server(&broker, &instance, o.claim_idle_ms, &exec_log)
             });
         }
-        if !stopped_once && progress >= 0.35 {
+        if !stopped_once && progress >= 0.3 {
             stopped_once = true;
             let pause = Duration::from_millis(o.claim_idle_ms * 5 / 2);
             let from = now_ms();
@@ -340,11 +605,18 @@ async fn main() {
                 to: now_ms(),
             });
         }
-        if !redis_restarted && progress >= 0.6 {
-            redis_restarted = true;
+        if broker_restarts < broker_restarts_at.len()
+            && progress >= broker_restarts_at[broker_restarts]
+        {
+            broker_restarts += 1;
             let from = now_ms();
-            tokio::task::block_in_place(|| redis.restart());
-            events.push(Event::RedisRestart { from, to: now_ms() });
+            tokio::task::block_in_place(|| broker.restart());
+            events.push(Event::BrokerRestart { from, to: now_ms() });
+        }
+        if !consumer_deleted && progress >= 0.55 {
+            consumer_deleted = true;
+            delete_consumer(&url).await;
+            events.push(Event::ConsumerDeleted { at: now_ms() });
         }
     }
     for w in workers {
@@ -352,6 +624,22 @@ async fn main() {
     }
     let rss_end = rss_kib(steady_pid);
     let elapsed = started.elapsed();
+    // The system idles after the load, as systems do: the servers finish what is pending
+    // (requests held by a killed server come back after the claim idle / ack wait) and clean
+    // up what a broker restart left behind. Up to 30 s.
+    let settling = Instant::now();
+    loop {
+        let left = match &broker {
+            Broker::Redis(_) => redis_leftovers(&url).await,
+            Broker::Nats(_) => nats_leftovers(&url).await,
+        };
+        if (left.entries == 0 && left.pending == 0) || settling.elapsed() > Duration::from_secs(30)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let settled = settling.elapsed();
     client.stop().await;
     for s in &mut servers {
         signal(s.child.id(), "-TERM");
@@ -400,83 +688,34 @@ async fn main() {
         .filter(|(r, _)| r.starts_with("UNEXPLAINED"))
         .map(|(_, n)| n)
         .sum();
-
-    // what is left in Redis
-    let mut conn = redis::Client::open(url.as_str())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{PREFIX}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    let mut left = Vec::new();
-    let mut leaked = 0usize;
-    let mut pending_total = 0i64;
-    for key in &keys {
-        let kind: String = redis::cmd("TYPE")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .unwrap_or_default();
-        let ttl: i64 = redis::cmd("PTTL")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .unwrap_or(-2);
-        let len: i64 = redis::cmd("XLEN")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .unwrap_or(0);
-        let group = key.rsplit(':').next().unwrap_or_default();
-        let pending: i64 = if key.contains(":cmds:") {
-            redis::cmd("XPENDING")
-                .arg(key)
-                .arg(group)
-                .query_async::<redis::Value>(&mut conn)
-                .await
-                .ok()
-                .and_then(|v| match v {
-                    redis::Value::Array(a) => match a.first() {
-                        Some(redis::Value::Int(n)) => Some(*n),
-                        _ => None,
-                    },
-                    _ => None,
-                })
-                .unwrap_or(0)
-        } else {
-            0
-        };
-        pending_total += pending;
-        if !key.contains(":cmds:") && ttl < 0 {
-            leaked += 1;
-        }
-        left.push(
-            json!({"key": key, "type": kind, "length": len, "pending": pending, "pttl": ttl}),
-        );
-    }
-    let command_entries: i64 = left
+    let left = match &broker {
+        Broker::Redis(_) => redis_leftovers(&url).await,
+        Broker::Nats(_) => nats_leftovers(&url).await,
+    };
+    let unrun_dead = left
+        .dead_letters
         .iter()
-        .filter(|k| k["key"].as_str().is_some_and(|k| k.contains(":cmds:")))
-        .map(|k| k["length"].as_i64().unwrap_or(0))
-        .sum();
+        .filter(|n| !executions.contains_key(n))
+        .count();
+    let rss_warm = rss_warm.unwrap_or(rss_start);
     let rss_grown_kib = rss_end.saturating_sub(rss_warm.max(rss_start));
 
     let calls = outcomes.len();
-    let kills_n = events
-        .iter()
-        .filter(|e| matches!(e, Event::Kill { .. }))
-        .count();
-    println!("## chaos run\n");
+    let count = |f: fn(&Event) -> bool| events.iter().filter(|e| f(e)).count();
+    let (kills, terms) = (
+        count(|e| matches!(e, Event::Kill { .. })),
+        count(|e| matches!(e, Event::Term { .. })),
+    );
+    println!("## chaos run ({})\n", broker.name());
     println!(
-        "{calls} calls in {:.1} s at {} in flight (30% slowAdd 200–500 ms); claim idle {} ms; {kills_n} SIGKILL + restart of a server, 1 SIGSTOP of {} ms, 1 Redis SIGKILL + restart (AOF, appendfsync always)\n",
+        "{calls} calls in {:.1} s at {} in flight (30% slowAdd 200–500 ms); claim idle / ack wait {} ms; {kills} SIGKILL and {terms} SIGTERM (+ restart) of a server, 1 SIGSTOP of {} ms, {} {} SIGKILL + restart{}\n",
         elapsed.as_secs_f64(),
         o.in_flight,
         o.claim_idle_ms,
-        o.claim_idle_ms * 5 / 2
+        o.claim_idle_ms * 5 / 2,
+        broker_restarts,
+        broker.name(),
+        if o.nats { ", the consumer deleted once" } else { " (AOF, appendfsync always)" }
     );
     let t0 = now_ms() - elapsed.as_millis();
     let at = |t: u128| format!("+{:.1}s", (t.saturating_sub(t0)) as f64 / 1000.0);
@@ -484,8 +723,10 @@ async fn main() {
         .iter()
         .map(|e| match *e {
             Event::Kill { pid, at: t } => format!("SIGKILL pid {pid} {}", at(t)),
+            Event::Term { pid, at: t } => format!("SIGTERM pid {pid} {}", at(t)),
             Event::Stop { pid, from, to } => format!("SIGSTOP pid {pid} {}..{}", at(from), at(to)),
-            Event::RedisRestart { from, to } => format!("Redis restart {}..{}", at(from), at(to)),
+            Event::BrokerRestart { from, to } => format!("broker restart {}..{}", at(from), at(to)),
+            Event::ConsumerDeleted { at: t } => format!("consumer deleted {}", at(t)),
         })
         .collect();
     eprintln!("faults: {}", faults.join(", "));
@@ -508,11 +749,22 @@ async fn main() {
     for (reason, n) in &reasons {
         println!("| duplicate executions: {reason} | {n} |");
     }
-    println!("| command stream entries left / pending | {command_entries} / {pending_total} |");
     println!(
-        "| keys under `{PREFIX}:` | {} ({leaked} without a TTL that are not command streams) |",
-        keys.len()
+        "| dead letters / of requests that never ran | {} / {unrun_dead} |",
+        left.dead_letters.len()
     );
+    println!(
+        "| requests left stored / pending, {:.1} s after the load | {} / {} |",
+        settled.as_secs_f64(),
+        left.entries,
+        left.pending
+    );
+    if let Broker::Redis(_) = broker {
+        println!(
+            "| keys under `{PREFIX}:` without a TTL that are not command or dead-letter streams | {} |",
+            left.leaked
+        );
+    }
     println!(
         "| server RSS (never killed): start / warm / end | {:.1} / {:.1} / {:.1} MiB |",
         rss_start as f64 / 1024.0,
@@ -523,15 +775,16 @@ async fn main() {
         ("no call lost", lost == 0),
         ("no call failed", failed.is_empty()),
         ("no call OK without an execution", ok_without_execution == 0),
+        ("no request that never ran dead-lettered", unrun_dead == 0),
         (
-            "every duplicate explained by a killed or stopped server",
+            "every duplicate explained by a killed or stopped server, or a broker that lost its ack",
             unexplained == 0,
         ),
         (
-            "nothing left in or pending on the command streams",
-            command_entries == 0 && pending_total == 0,
+            "nothing left stored or pending",
+            left.entries == 0 && left.pending == 0,
         ),
-        ("no key leaked", leaked == 0),
+        ("no key leaked", left.leaked == 0),
         (
             "server memory did not grow (< 32 MiB over its warm RSS)",
             rss_grown_kib < 32 * 1024,
@@ -546,9 +799,11 @@ async fn main() {
     }
     if let Some(path) = &o.json {
         let report = json!({
-            "calls": calls, "ok": ok, "failed": failed, "lost": lost,
+            "broker": broker.name(), "calls": calls, "ok": ok, "failed": failed, "lost": lost,
             "ok_without_execution": ok_without_execution, "executions": runs_hist,
-            "duplicate_reasons": reasons, "keys": left, "kills": kills_n,
+            "duplicate_reasons": reasons, "dead_letters": left.dead_letters.len(),
+            "unrun_dead_letters": unrun_dead, "left": left.detail, "kills": kills,
+            "terms": terms,
             "rss_kib": {"start": rss_start, "warm": rss_warm, "end": rss_end}, "pass": pass,
         });
         let _ = std::fs::write(
@@ -557,7 +812,7 @@ async fn main() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
-    drop(redis);
+    drop(broker);
     if !pass {
         eprintln!("chaos: FAILED");
         std::process::exit(1);

@@ -49,6 +49,8 @@ pub(super) struct ServiceCtx {
     /// not seen acked within the ack wait (after a restart, the in-progress acks of the outage
     /// are missing): a second delivery to this server of a request it runs is not run again.
     pub(super) running: Mutex<HashSet<u64>>,
+    /// A check for requests acked but not deleted is under way.
+    pub(super) purging: std::sync::atomic::AtomicBool,
 }
 
 /// A stream sequence in [`ServiceCtx::running`] until dropped.
@@ -126,7 +128,7 @@ impl ServiceCtx {
     }
 
     /// How many times this server's connection has been established (a reconnect changes it).
-    fn connects(&self) -> u64 {
+    pub(super) fn connects(&self) -> u64 {
         self.client.statistics().connects.load(Ordering::Relaxed)
     }
 
@@ -421,6 +423,56 @@ impl ServiceCtx {
             Err(_) => Box::new("not stored in time"),
         };
         tracing::error!(service = self.name(), %subject, %error, "dead letter not stored; the request is left to be delivered again");
+    }
+
+    /// After this server reconnected (a NATS server restart): removes requests its consumer has
+    /// acked (below its ack floor) that the stream still holds. A restarted nats-server can
+    /// keep work-queue messages whose deletion it had not synced when it died, while the
+    /// consumer's ack floor has moved past them: nobody would ever deliver or delete them
+    /// (seen with nats-server 2.9 in `scripts/chaos.sh --nats`). `Ok(n)`: how many were removed.
+    pub(super) async fn purge_acked(&self) -> Result<u64, String> {
+        let mut stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut consumer = stream
+            .get_consumer::<jetstream::consumer::pull::Config>(&self.consumer_name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let floor = consumer
+            .info()
+            .await
+            .map_err(|e| e.to_string())?
+            .ack_floor
+            .stream_sequence;
+        let first = stream
+            .info()
+            .await
+            .map_err(|e| e.to_string())?
+            .state
+            .first_sequence;
+        tracing::debug!(
+            service = self.name(),
+            first_sequence = first,
+            ack_floor = floor,
+            "checked the stream for acked requests not deleted"
+        );
+        if floor == 0 || first > floor {
+            return Ok(0);
+        }
+        // Everything up to the ack floor was acked: purge keeps sequence `floor + 1` onwards.
+        let purged = stream
+            .purge()
+            .sequence(floor + 1)
+            .await
+            .map_err(|e| e.to_string())?
+            .purged;
+        if purged > 0 {
+            tracing::info!(service = self.name(), stream = %self.stream, purged, ack_floor = floor,
+                "removed requests the NATS server kept after they were acked (it lost their deletion in a restart)");
+        }
+        Ok(purged)
     }
 
     /// Checks the service's stream and consumer after a pull found them missing (`why`), and

@@ -40,6 +40,11 @@ const PULL_EXPIRES: Duration = Duration::from_secs(1);
 /// A pull neither filled nor ended by the NATS server this long after it expired is taken as
 /// lost (the NATS server restarted, or its `408` was lost).
 const PULL_LOST_AFTER: Duration = Duration::from_millis(500);
+/// For how long after a reconnect the stream is checked for requests acked but not deleted
+/// (the consumer's ack floor passes them only once the requests before them are acked), and
+/// how often.
+const PURGE_CHECKS_AFTER_RECONNECT: Duration = Duration::from_secs(600);
+const PURGE_CHECK_EVERY: Duration = Duration::from_secs(10);
 /// How long a stopping server waits for its drained pulls to end.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -151,7 +156,19 @@ impl Puller {
         // while quiet, freed slots wait until every open pull has ended and are then pulled as
         // one (an idle server keeps one pull open, not one per burst it once served).
         let mut quiet = false;
+        let mut connects = self.ctx.connects();
+        // After a reconnect: the next check for acked requests not deleted, and until when.
+        let mut purge_checks: Option<(Instant, Instant)> = None;
         loop {
+            if self.ctx.connects() != connects {
+                connects = self.ctx.connects();
+                let now = Instant::now();
+                purge_checks = Some((
+                    now + PURGE_CHECK_EVERY / 2,
+                    now + PURGE_CHECKS_AFTER_RECONNECT,
+                ));
+            }
+            let next_purge_check = purge_checks.map(|(next, _)| next);
             let threshold = self.pull_threshold();
             let may_pull = missing.is_none() && (!quiet || self.nothing_pulled());
             tokio::select! {
@@ -165,11 +182,27 @@ impl Puller {
                             slot,
                         );
                     }
-                    PullEvent::Expired => quiet = true,
+                    PullEvent::Expired => {
+                        quiet = true;
+                        // Idle: the ack floor has caught up; check now rather than at the next
+                        // tick (at most every 2 s).
+                        if let Some((next, until)) = purge_checks {
+                            let last = next.checked_sub(PURGE_CHECK_EVERY);
+                            if last.is_none_or(|last| last + PURGE_CHECK_EVERY / 5 < Instant::now()) {
+                                purge_checks = Some((Instant::now(), until));
+                            }
+                        }
+                    }
                     PullEvent::Check(why) => missing = Some(why),
                 },
                 taken = slots.batch_of(threshold, self.cap), if may_pull => {
                     self.pull(taken).await;
+                }
+                () = tokio::time::sleep_until(next_purge_check.unwrap_or_else(Instant::now)), if next_purge_check.is_some() => {
+                    self.purge_acked();
+                    purge_checks = purge_checks
+                        .map(|(_, until)| (Instant::now() + PURGE_CHECK_EVERY, until))
+                        .filter(|(next, until)| next < until);
                 }
                 () = tokio::time::sleep(backoff.peek()), if missing.is_some() => {
                     let why = missing.take().unwrap_or_default();
@@ -212,6 +245,26 @@ impl Puller {
         if drained.is_err() {
             tracing::warn!(service = %name, "pulls did not drain within 5 s; requests delivered after that wait for the ack wait");
         }
+    }
+
+    /// Checks the stream for requests acked but not deleted (in the background; one check at a
+    /// time).
+    fn purge_acked(&self) {
+        if self
+            .ctx
+            .purging
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        let ctx = Arc::clone(&self.ctx);
+        tokio::spawn(async move {
+            if let Err(error) = ctx.purge_acked().await {
+                tracing::debug!(service = ctx.service.name(), %error, "could not check the stream for acked requests after a reconnect");
+            }
+            ctx.purging
+                .store(false, std::sync::atomic::Ordering::Release);
+        });
     }
 
     /// Sends a pull request for as many requests as `slots`, on an inbox of its own.
