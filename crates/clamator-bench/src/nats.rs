@@ -456,9 +456,11 @@ impl Runner {
     }
 }
 
-/// The quick comparison `clamator-bench --nats [rounds]`: S1 and S2 @256 for clamator over
-/// Redis (Rust and Python 0.1.9) and over NATS, and the async-nats floor, `rounds` times
-/// (medians), as a markdown table with the ratios.
+/// The quick comparison `clamator-bench --nats [rounds]`: S1 (p50, 1 in flight) and S2
+/// (calls/s, 256 in flight) of clamator over Redis (Rust and Python 0.1.9), over NATS with one
+/// and two servers, the hand-written JetStream floor and the core request/reply floor. Rounds
+/// alternate (every implementation once per round, so a busy moment of the machine hits them
+/// all); medians as a markdown table with the ratios.
 pub(crate) fn quick(r: &mut Runner, rounds: usize) -> String {
     use crate::Lang;
     let nats = NatsServer::start();
@@ -467,87 +469,95 @@ pub(crate) fn quick(r: &mut Runner, rounds: usize) -> String {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let mut rows: Vec<(&str, f64, f64)> = Vec::new();
-    let mut collect = |name: &'static str, f: &mut dyn FnMut(usize) -> BenchReport| {
-        let (mut p50, mut tput) = (Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            p50.push(f(1).p50_ms);
-            tput.push(f(256).calls_per_s);
-        }
-        rows.push((name, median(p50), median(tput)));
-    };
     let calls = |in_flight: usize, fast: bool| match (in_flight, fast) {
         (1, true) => 10_000,
         (1, false) => 2_000,
         (_, true) => 100_000,
         (_, false) => 10_000,
     };
-    collect("clamator Rust, Redis", &mut |f| {
-        r.redis_case(
-            "Q",
-            &[Lang::Rust],
-            Lang::Rust,
-            256,
-            "arith.add",
-            &add,
-            calls(f, true),
-            f,
-        )
-        .0
-    });
-    collect("clamator Python 0.1.9, Redis", &mut |f| {
-        let f = f.min(crate::PY_MAX_IN_FLIGHT);
-        r.redis_case(
-            "Q",
-            &[Lang::Py],
-            Lang::Py,
-            64,
-            "arith.add",
-            &add,
-            calls(f, false),
-            f,
-        )
-        .0
-    });
-    collect("clamator Rust, NATS JetStream", &mut |f| {
-        r.nats_case(
-            &nats,
-            NatsImpl::Clamator,
-            1,
-            "arith.add",
-            &add,
-            calls(f, true),
-            f,
-        )
-    });
-    collect("hand-written JetStream work queue (floor)", &mut |f| {
-        r.nats_case(
-            &nats,
-            NatsImpl::JsFloor,
-            1,
-            "arith.add",
-            &add,
-            calls(f, true),
-            f,
-        )
-    });
-    collect("async-nats request/reply (floor)", &mut |f| {
-        r.nats_case(
-            &nats,
-            NatsImpl::Floor,
-            1,
-            "arith.add",
-            &add,
-            calls(f, true),
-            f,
-        )
-    });
-    let py = rows[1].2;
-    let redis = rows[0].2;
-    let js_floor = rows[3].2;
-    let floor = rows[4].2;
+    const NAMES: [&str; 6] = [
+        "clamator Rust, Redis",
+        "clamator Python 0.1.9, Redis",
+        "clamator Rust, NATS JetStream",
+        "clamator Rust, NATS JetStream, 2 servers",
+        "hand-written JetStream work queue (floor)",
+        "async-nats request/reply (floor)",
+    ];
+    let one = |r: &mut Runner, which: usize, f: usize| -> BenchReport {
+        match which {
+            0 => {
+                r.redis_case(
+                    "Q",
+                    &[Lang::Rust],
+                    Lang::Rust,
+                    256,
+                    "arith.add",
+                    &add,
+                    calls(f, true),
+                    f,
+                )
+                .0
+            }
+            1 => {
+                let f = f.min(crate::PY_MAX_IN_FLIGHT);
+                r.redis_case(
+                    "Q",
+                    &[Lang::Py],
+                    Lang::Py,
+                    64,
+                    "arith.add",
+                    &add,
+                    calls(f, false),
+                    f,
+                )
+                .0
+            }
+            2 | 3 => r.nats_case(
+                &nats,
+                NatsImpl::Clamator,
+                which - 1,
+                "arith.add",
+                &add,
+                calls(f, true),
+                f,
+            ),
+            4 => r.nats_case(
+                &nats,
+                NatsImpl::JsFloor,
+                1,
+                "arith.add",
+                &add,
+                calls(f, true),
+                f,
+            ),
+            _ => r.nats_case(
+                &nats,
+                NatsImpl::Floor,
+                1,
+                "arith.add",
+                &add,
+                calls(f, true),
+                f,
+            ),
+        }
+    };
+    let mut p50: Vec<Vec<f64>> = vec![Vec::new(); NAMES.len()];
+    let mut tput: Vec<Vec<f64>> = vec![Vec::new(); NAMES.len()];
+    for round in 0..rounds {
+        eprintln!("== round {} of {rounds}", round + 1);
+        for which in 0..NAMES.len() {
+            p50[which].push(one(r, which, 1).p50_ms);
+            tput[which].push(one(r, which, 256).calls_per_s);
+        }
+    }
+    let rows: Vec<(&str, f64, f64)> = NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (*name, median(p50[i].clone()), median(tput[i].clone())))
+        .collect();
+    let (redis, py, js_floor, floor) = (rows[0].2, rows[1].2, rows[4].2, rows[5].2);
     let mut md = format!(
-        "{rounds} round(s), medians; Python at {} in flight (its limit).\n\n| implementation | p50, 1 in flight | calls/s @256 | vs Python/Redis | vs Rust/Redis | share of JetStream floor | share of request/reply floor |\n|---|---|---|---|---|---|---|\n",
+        "{rounds} alternating round(s), medians; Python at {} in flight (its limit).\n\n| implementation | p50, 1 in flight | calls/s @256 | vs Python/Redis | vs Rust/Redis | share of JetStream floor | share of request/reply floor |\n|---|---|---|---|---|---|---|\n",
         crate::PY_MAX_IN_FLIGHT
     );
     for (name, p50, tput) in &rows {
@@ -559,5 +569,14 @@ pub(crate) fn quick(r: &mut Runner, rounds: usize) -> String {
             100.0 * tput / floor
         ));
     }
+    md.push_str(&format!(
+        "\nPer round, calls/s @256: {}\n",
+        NAMES
+            .iter()
+            .zip(&tput)
+            .map(|(n, v)| format!("{n}: {:?}", v.iter().map(|x| x.round()).collect::<Vec<_>>()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
     md
 }

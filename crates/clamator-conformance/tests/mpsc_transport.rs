@@ -67,7 +67,7 @@ fn serve(intake: &Intake, service: &RpcService, p: Packet) {
                 let _ = reply.to.send(reply.envelope);
             }
         },
-        async {},
+        || async {},
     );
 }
 

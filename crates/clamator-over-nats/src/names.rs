@@ -84,8 +84,11 @@ pub fn is_reply_subject_of(prefix: &str, subject: &str) -> bool {
 /// Whether a header carries metadata rather than the transport's own fields: every header but
 /// `Nats-*` and `Clamator-*` (any case).
 pub fn is_metadata_header(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    !(lower.starts_with("nats-") || lower.starts_with("clamator-"))
+    let starts = |prefix: &str| {
+        name.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    !(starts("nats-") || starts("clamator-"))
 }
 
 #[cfg(test)]

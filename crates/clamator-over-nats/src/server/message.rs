@@ -2,9 +2,9 @@
 //! to the shared pipeline, then the reply and the ack; dead letters; and recreating the
 //! service's stream and consumer when they are gone.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -45,12 +45,23 @@ pub(super) struct ServiceCtx {
     pub(super) slots: Slots,
     /// How often running handlers send in-progress acks (a third of the consumer's ack wait).
     pub(super) progress_every: Duration,
-    /// Stream sequences this server is handling now. The NATS server re-sends a request it has
-    /// not seen acked within the ack wait (after a restart, the in-progress acks of the outage
-    /// are missing): a second delivery to this server of a request it runs is not run again.
-    pub(super) running: Mutex<HashSet<u64>>,
+    /// The requests this server is handling now, by stream sequence: the progress ticker sends
+    /// their in-progress acks (one task per service, not a timer per request), and a second
+    /// delivery of one of them is not run again (the NATS server re-sends a request it has not
+    /// seen acked within the ack wait; after a restart, the in-progress acks of the outage are
+    /// missing).
+    pub(super) running: Mutex<HashMap<u64, Running>>,
+    /// The largest reply sent: `max_envelope_bytes`, or the NATS server's `max_payload` if
+    /// lower (read again after each reconnect, [`ServiceCtx::refresh_limits`]).
+    pub(super) max_reply_bytes: AtomicUsize,
     /// A check for requests acked but not deleted is under way.
     pub(super) purging: std::sync::atomic::AtomicBool,
+}
+
+/// A request being handled: where its in-progress acks go, and when the last one went.
+pub(super) struct Running {
+    ack_subject: async_nats::Subject,
+    last_progress: Instant,
 }
 
 /// A stream sequence in [`ServiceCtx::running`] until dropped.
@@ -106,8 +117,11 @@ fn metadata(headers: Option<&HeaderMap>) -> Metadata {
     let mut m = Metadata::new();
     for (name, values) in headers.into_iter().flat_map(HeaderMap::iter) {
         let name: &str = name.as_ref();
+        if !is_metadata_header(name) {
+            continue;
+        }
         let lower = name.to_ascii_lowercase();
-        if is_metadata_header(&lower) && Metadata::is_valid_name(&lower) {
+        if Metadata::is_valid_name(&lower) {
             if let Some(v) = values.first() {
                 m.insert(lower, v.as_str());
             }
@@ -139,31 +153,70 @@ impl ServiceCtx {
             && self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Marks `sequence` as running here; `None` when it already is (a second delivery).
-    fn enter(&self, sequence: u64) -> Option<RunningGuard<'_>> {
-        if sequence == 0 {
-            return Some(RunningGuard {
-                ctx: self,
-                sequence,
-            });
-        }
-        let fresh = self
-            .running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(sequence);
-        fresh.then_some(RunningGuard {
+    /// Marks `message` (stream `sequence`) as running here; `None` when it already is (a
+    /// second delivery). A message without a sequence or ack subject (not expected) is not
+    /// tracked.
+    fn enter(&self, sequence: u64, message: &jetstream::Message) -> Option<RunningGuard<'_>> {
+        let guard = RunningGuard {
             ctx: self,
             sequence,
-        })
+        };
+        let Some(ack_subject) = message.reply.clone().filter(|_| sequence != 0) else {
+            return Some(guard);
+        };
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        match running.entry(sequence) {
+            std::collections::hash_map::Entry::Occupied(_) => None,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Running {
+                    ack_subject,
+                    last_progress: Instant::now(),
+                });
+                Some(guard)
+            }
+        }
     }
 
-    /// The largest reply sent: `max_envelope_bytes`, or the NATS server's `max_payload` if lower.
-    fn max_reply_bytes(&self) -> usize {
-        let max_payload = self.client.server_info().max_payload;
-        match max_payload {
+    /// Reads the NATS server's `max_payload` again (at start and after a reconnect).
+    pub(super) fn refresh_limits(&self) {
+        let limit = match self.client.server_info().max_payload {
             0 => self.settings.wire.max_envelope_bytes,
             n => self.settings.wire.max_envelope_bytes.min(n),
+        };
+        self.max_reply_bytes.store(limit, Ordering::Relaxed);
+    }
+
+    /// Sends the in-progress acks of the requests running longer than `progress_every` since
+    /// their last one, every half of it, until `stop`: JetStream does not deliver a
+    /// long-running request to another server.
+    pub(super) async fn progress(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        let tick = (self.progress_every / 2).max(Duration::from_millis(25));
+        while stop
+            .run_until_cancelled(tokio::time::sleep(tick))
+            .await
+            .is_some()
+        {
+            let due: Vec<async_nats::Subject> = {
+                let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+                let now = Instant::now();
+                running
+                    .values_mut()
+                    .filter(|r| now.duration_since(r.last_progress) >= self.progress_every)
+                    .map(|r| {
+                        r.last_progress = now;
+                        r.ack_subject.clone()
+                    })
+                    .collect()
+            };
+            for subject in due {
+                let sent = self
+                    .client
+                    .publish(subject, bytes::Bytes::from_static(b"+WPI"))
+                    .await;
+                if let Err(error) = sent {
+                    tracing::debug!(service = self.name(), %error, "in-progress ack not sent");
+                }
+            }
         }
     }
 
@@ -173,19 +226,17 @@ impl ServiceCtx {
         let ctx = Arc::clone(self);
         let (message, abandoned) = (Arc::new(message), Arc::clone(self));
         let held = Arc::clone(&message);
-        self.intake.spawn(
-            async move {
-                ctx.handle(&held).await;
-                drop(slot);
-            },
-            async move {
-                let _ = message.ack_with(AckKind::Nak(None)).await;
-                tracing::debug!(
-                    service = abandoned.name(),
-                    "handler abandoned at shutdown; its request was given back (nak)"
-                );
-            },
-        );
+        let work = async move {
+            ctx.handle(&held).await;
+            drop(slot);
+        };
+        self.intake.spawn(work, move || async move {
+            let _ = message.ack_with(AckKind::Nak(None)).await;
+            tracing::debug!(
+                service = abandoned.name(),
+                "handler abandoned at shutdown; its request was given back (nak)"
+            );
+        });
     }
 
     /// The reply subject: `Ok(None)` when absent, an error when it is not a reply subject of
@@ -208,7 +259,7 @@ impl ServiceCtx {
     /// ack, in that order.
     async fn handle(&self, message: &jetstream::Message) {
         let delivered = Delivered::of(message);
-        let Some(_running) = self.enter(delivered.sequence) else {
+        let Some(_running) = self.enter(delivered.sequence, message) else {
             // Its first delivery is still being handled here: that one replies and acks (an
             // ack by any delivery acks the request).
             tracing::debug!(
@@ -223,7 +274,7 @@ impl ServiceCtx {
             self.intake.counters().redelivered(self.name());
         }
         if delivered.count > u64::from(self.settings.max_deliveries) {
-            self.dead_letter(message, delivered).await;
+            Box::pin(self.dead_letter(message, delivered)).await;
             return;
         }
         let connects = self.connects();
@@ -241,59 +292,69 @@ impl ServiceCtx {
         };
         let limits = Limits {
             max_request_bytes: self.settings.wire.max_envelope_bytes,
-            max_reply_bytes: self.max_reply_bytes(),
+            max_reply_bytes: self.max_reply_bytes.load(Ordering::Relaxed),
         };
         let (finished, deadline): (Finished<String>, _) =
             match self.intake.admit(&self.service, received, limits) {
                 Admission::Done(finished) => (finished, deadline.at()),
                 Admission::Run(admitted) => {
                     let deadline = admitted.deadline();
-                    let run = admitted.run(metadata(headers), sequence);
-                    (self.with_progress(message, run).await, deadline)
+                    let run = admitted.run(metadata(headers), sequence).await;
+                    (run, deadline)
                 }
             };
-        if let Some(reply) = finished.reply {
-            let until = deadline.unwrap_or_else(|| Instant::now() + RETRY_WITHOUT_DEADLINE);
-            let sent = self.send_reply(reply, connects, until);
-            if !self.with_progress(message, sent).await {
-                return;
+        if self.steady(connects) {
+            // The usual case, with nothing in the way: reply (at most once, like any core NATS
+            // message), then ack, on one connection.
+            if let Some(Reply { to, envelope }) = finished.reply {
+                if let Err(error) = self.client.publish(to, envelope.into()).await {
+                    tracing::warn!(service = self.name(), %error, "reply not sent; the request is left to be delivered again");
+                    return;
+                }
             }
+            if let Err(error) = message.ack().await {
+                tracing::debug!(service = self.name(), %error, "ack not sent; the request will be delivered again after the ack wait");
+            }
+            return;
         }
-        self.ack(message, connects).await;
+        let until = deadline.unwrap_or_else(|| Instant::now() + RETRY_WITHOUT_DEADLINE);
+        Box::pin(self.confirmed(message, finished.reply, until)).await;
     }
 
-    /// Sends a reply. While this server's connection stayed up since the request arrived, a
-    /// plain publish (at most once, like any core NATS message). After a reconnect — the
-    /// handler may have finished while NATS was down, and a buffered reply flushed before the
-    /// client subscribed again would be lost — the reply is confirmed: sent as a request that
-    /// the client answers, again with backoff while nobody listens on its subject (the client
-    /// is reconnecting), until the caller's deadline. `false`: not sent (the request is left
-    /// to be delivered again).
-    async fn send_reply(&self, reply: Reply<String>, connects: u64, until: Instant) -> bool {
+    /// Reply and ack of a request handled across a reconnect, both confirmed.
+    async fn confirmed(
+        &self,
+        message: &jetstream::Message,
+        reply: Option<Reply<String>>,
+        until: Instant,
+    ) {
+        if let Some(reply) = reply {
+            self.confirm_reply(reply, until).await;
+        }
+        self.confirm_ack(message).await;
+    }
+
+    /// Sends a reply after a reconnect since its request arrived: the handler may have finished
+    /// while NATS was down, and a buffered reply flushed before the client subscribed again
+    /// would be lost. So it is sent as a request that the client answers, again with backoff
+    /// while nobody listens on its subject (the client is reconnecting), until the caller's
+    /// deadline.
+    async fn confirm_reply(&self, reply: Reply<String>, until: Instant) {
         let Reply { to, envelope } = reply;
         let payload = bytes::Bytes::from(envelope);
-        if self.steady(connects) {
-            return match self.client.publish(to, payload).await {
-                Ok(()) => true,
-                Err(error) => {
-                    tracing::warn!(service = self.name(), %error, "reply not sent; the request is left to be delivered again");
-                    false
-                }
-            };
-        }
         let mut backoff = Backoff::new();
         loop {
             let request = Request::new()
                 .payload(payload.clone())
                 .timeout(Some(CONFIRM_TIMEOUT));
             let error = match self.client.send_request(to.clone(), request).await {
-                Ok(_) => return true,
+                Ok(_) => return,
                 Err(e) => e,
             };
             if Instant::now() + backoff.peek() >= until {
                 tracing::warn!(service = self.name(), reply_to = %to, %error,
                     "the reply of a request that finished while the connection to NATS was down could not be delivered before its caller stopped waiting; acked anyway");
-                return true;
+                return;
             }
             if !matches!(
                 error.kind(),
@@ -305,16 +366,10 @@ impl ServiceCtx {
         }
     }
 
-    /// Acks the request: a plain ack while the connection stayed up since `connects`; after a
-    /// reconnect a confirmed one (an ack sent while the NATS server is still restoring its
-    /// streams is dropped), sent again until JetStream answers it or for 30 s.
-    async fn ack(&self, message: &jetstream::Message, connects: u64) {
-        if self.steady(connects) {
-            if let Err(error) = message.ack().await {
-                tracing::debug!(service = self.name(), %error, "ack not sent; the request will be delivered again after the ack wait");
-            }
-            return;
-        }
+    /// Acks a request after a reconnect since it arrived: confirmed (an ack sent while the NATS
+    /// server is still restoring its streams is dropped), sent again until JetStream answers it
+    /// or for 30 s.
+    async fn confirm_ack(&self, message: &jetstream::Message) {
         let Some(ack_subject) = message.reply.clone() else {
             return;
         };
@@ -339,29 +394,6 @@ impl ServiceCtx {
                 return;
             }
             tokio::time::sleep(backoff.next_delay()).await;
-        }
-    }
-
-    /// Runs `work`, telling JetStream every third of the ack wait that the request is still
-    /// being handled (so a long handler is not delivered again to another server).
-    async fn with_progress<F: std::future::Future>(
-        &self,
-        message: &jetstream::Message,
-        work: F,
-    ) -> F::Output {
-        let mut work = std::pin::pin!(work);
-        let start = tokio::time::Instant::now() + self.progress_every;
-        let mut tick = tokio::time::interval_at(start, self.progress_every);
-        loop {
-            tokio::select! {
-                biased;
-                out = &mut work => return out,
-                _ = tick.tick() => {
-                    if let Err(error) = message.ack_with(AckKind::Progress).await {
-                        tracing::debug!(service = self.name(), %error, "in-progress ack not sent");
-                    }
-                }
-            }
         }
     }
 
@@ -414,9 +446,17 @@ impl ServiceCtx {
                         envelope: to_json(&response),
                     };
                     let until = Instant::now() + RETRY_WITHOUT_DEADLINE;
-                    self.send_reply(reply, connects, until).await;
+                    if self.steady(connects) {
+                        let _ = self.client.publish(reply.to, reply.envelope.into()).await;
+                    } else {
+                        self.confirm_reply(reply, until).await;
+                    }
                 }
-                self.ack(message, connects).await;
+                if self.steady(connects) {
+                    let _ = message.ack().await;
+                } else {
+                    self.confirm_ack(message).await;
+                }
                 return;
             }
             Ok(Err(error)) => Box::new(error),

@@ -52,8 +52,13 @@ struct Settings {
 pub struct NatsServerTransport {
     settings: Arc<Settings>,
     client: Mutex<Option<async_nats::Client>>,
+    /// Cancelled to stop pulling.
     intake_stop: CancellationToken,
+    /// The pull loops.
     loops: TaskTracker,
+    /// Cancelled when the drain is over (or the server is dropped): the progress tickers end.
+    background: CancellationToken,
+    background_tasks: TaskTracker,
 }
 
 impl fmt::Debug for NatsServerTransport {
@@ -160,10 +165,14 @@ impl ServerTransport for NatsServerTransport {
                 progress_every: (ack_wait / 3).max(Duration::from_millis(50)),
                 running: Mutex::default(),
                 purging: std::sync::atomic::AtomicBool::new(false),
+                max_reply_bytes: std::sync::atomic::AtomicUsize::new(0),
             }));
         }
         for ctx in ctxs {
+            ctx.refresh_limits();
             let stop = self.intake_stop.clone();
+            self.background_tasks
+                .spawn(Arc::clone(&ctx).progress(self.background.clone()));
             self.loops.spawn(pull::Puller::new(ctx).run(stop));
         }
         tracing::info!(instance = %settings.instance_id, prefix = %settings.wire.prefix,
@@ -179,6 +188,9 @@ impl ServerTransport for NatsServerTransport {
     }
 
     async fn close(&self) {
+        self.background.cancel();
+        self.background_tasks.close();
+        self.background_tasks.wait().await;
         let client = self
             .client
             .lock()
@@ -193,6 +205,7 @@ impl ServerTransport for NatsServerTransport {
 
     fn abandon(&self) {
         self.intake_stop.cancel();
+        self.background.cancel();
     }
 }
 
@@ -340,6 +353,8 @@ impl NatsRpcServerBuilder {
             client: Mutex::new(None),
             intake_stop: CancellationToken::new(),
             loops: TaskTracker::new(),
+            background: CancellationToken::new(),
+            background_tasks: TaskTracker::new(),
         };
         let mut b = Server::builder(transport)
             .services(self.services)

@@ -162,6 +162,7 @@ impl Puller {
         loop {
             if self.ctx.connects() != connects {
                 connects = self.ctx.connects();
+                self.ctx.refresh_limits();
                 let now = Instant::now();
                 purge_checks = Some((
                     now + PURGE_CHECK_EVERY / 2,

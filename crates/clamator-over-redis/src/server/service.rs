@@ -236,7 +236,7 @@ impl ServiceCtx {
                 let done = ctx.handle(entry, hold).await;
                 ctx.finish(done);
             },
-            async move {
+            move || async move {
                 tracing::debug!(service = %name, "handler abandoned at shutdown; its entry stays pending");
             },
         );

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -148,7 +149,17 @@ struct IntakeInner {
     core: Arc<ServerCore>,
     stack: Option<ServerStack>,
     counters: ServerCounters,
+    /// The moving average of [`Intake::spawn`]'s inline first polls, in ns (1/32 weight each).
+    inline_poll_ns: AtomicU64,
+    /// Works not polled inline because the average was over the limit: one in
+    /// [`INLINE_PROBE_EVERY`] is polled inline anyway (to see whether the handlers got fast).
+    skipped: AtomicU64,
 }
+
+/// While first polls average more than this (handlers computing without awaiting), work runs
+/// in tasks, spread over the runtime's threads, instead of inline in the transport's loop.
+const INLINE_POLL_LIMIT_NS: u64 = 100_000;
+const INLINE_PROBE_EVERY: u64 = 256;
 
 /// What a [`ServerTransport`] hands its calls to: the services, the dispatch pipeline behind
 /// the server's middleware, and the tracking of running handlers (for the drain on stop).
@@ -200,21 +211,43 @@ impl Intake {
         &self.inner.counters
     }
 
-    /// Runs `work` (one message's handling) on the server's tracker, so that `stop` drains it.
-    /// If the drain window ends first, `work` is dropped at its next await point and
-    /// `abandoned` runs instead (e.g. give the message back to the broker).
-    pub fn spawn<W, A>(&self, work: W, abandoned: A)
+    /// Runs `work` (one message's handling): polled once here, and if it is not done then (it
+    /// waits for a handler, a reply write, …) on the server's tracker, so that `stop` drains
+    /// it. Most calls finish on that first poll and cost no task. While first polls average
+    /// over 100 µs (handlers that compute without awaiting), work goes straight to tasks, so
+    /// that it runs on all the runtime's threads rather than one after another in the
+    /// transport's read loop. If the drain window ends first, `work` is dropped at its next
+    /// await point and the future `abandoned` makes runs instead (e.g. give the message back
+    /// to the broker).
+    pub fn spawn<W, F, A>(&self, work: W, abandoned: F)
     where
         W: Future<Output = ()> + Send + 'static,
+        F: FnOnce() -> A + Send + 'static,
         A: Future<Output = ()> + Send + 'static,
     {
+        let mut work = Box::pin(work);
+        let inner = &self.inner;
+        let average = inner.inline_poll_ns.load(Ordering::Relaxed);
+        if average <= INLINE_POLL_LIMIT_NS
+            || inner.skipped.fetch_add(1, Ordering::Relaxed) % INLINE_PROBE_EVERY
+                == INLINE_PROBE_EVERY - 1
+        {
+            let started = Instant::now();
+            let done = (&mut work).now_or_never().is_some();
+            let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let average = average - average / 32 + took / 32;
+            inner.inline_poll_ns.store(average, Ordering::Relaxed);
+            if done {
+                return;
+            }
+        }
         let shutdown = self.shutdown_token().clone();
         self.tracker().spawn(async move {
             // `biased`, shutdown first: once the server abandons its handlers, none of them
             // takes another step (a handler woken at that moment is not polled again).
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => abandoned.await,
+                () = shutdown.cancelled() => abandoned().await,
                 () = work => {}
             }
         });
@@ -455,6 +488,8 @@ impl<T: ServerTransport> ServerBuilder<T> {
                         core,
                         stack,
                         counters: ServerCounters::new(T::NAME),
+                        inline_poll_ns: AtomicU64::new(0),
+                        skipped: AtomicU64::new(0),
                     }),
                 },
                 grace: self.grace,
@@ -545,4 +580,73 @@ impl<T: ServerTransport> Server<T> {
 /// [`RpcError`].
 pub(crate) fn middleware_error(message: &str) -> RpcError {
     RpcError::internal(json!({ "name": "Middleware", "message": message }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct NoWire;
+
+    impl ServerTransport for NoWire {
+        async fn start(&self, _: &Intake) -> Result<(), ServerError> {
+            Ok(())
+        }
+        async fn stop_intake(&self) {}
+        async fn close(&self) {}
+    }
+
+    fn intake() -> Server<NoWire> {
+        let service = crate::RpcService::builder("s")
+            .raw_method("m", json!({}), json!({}), |_| async {
+                Ok::<_, RpcError>(Value::Null)
+            })
+            .build()
+            .unwrap();
+        Server::builder(NoWire).service(service).build().unwrap()
+    }
+
+    /// Quick work runs inline (no task); work that computes for a while without awaiting
+    /// moves to tasks after a few such calls, so that the caller's loop is not held by it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn quick_work_runs_inline_and_busy_work_moves_to_tasks() {
+        let server = intake();
+        let intake = server.intake();
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..100 {
+            let ran = Arc::clone(&ran);
+            intake.spawn(
+                async move {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                },
+                || async {},
+            );
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 100, "quick work ran inline");
+        assert_eq!(intake.tracker().len(), 0, "no task was spawned");
+
+        let busy = |ran: Arc<AtomicUsize>| async move {
+            let until = Instant::now() + Duration::from_millis(2);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            ran.fetch_add(1, Ordering::SeqCst);
+        };
+        for _ in 0..200 {
+            intake.spawn(busy(Arc::clone(&ran)), || async {});
+        }
+        let started = Instant::now();
+        for _ in 0..50 {
+            intake.spawn(busy(Arc::clone(&ran)), || async {});
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(50),
+            "50 busy works (2 ms each) took {:?} to hand over: they ran inline",
+            started.elapsed()
+        );
+        intake.tracker().close();
+        intake.tracker().wait().await;
+        assert_eq!(ran.load(Ordering::SeqCst), 350);
+    }
 }
