@@ -1,5 +1,10 @@
 //! Compile-time checks of `#[clamator::contract]`: valid contracts compile, invalid names and
 //! signatures are spanned compile errors.
+//!
+//! The `.stderr` snapshots are rustc's output under the suite's feature set
+//! (`cargo test --workspace --all-features`, as `scripts/test.sh` runs it): rustc shortens type
+//! paths (`Send` vs `std::marker::Send`) differently when other crates are in the graph, so bless
+//! them with `TRYBUILD=overwrite cargo test --workspace --all-features --test macro_ui`.
 
 #[test]
 fn ui() {
