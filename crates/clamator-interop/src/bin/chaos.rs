@@ -527,6 +527,7 @@ async fn main() {
 
     // the load: in_flight workers, each calling one after another until the time is up
     let started = Instant::now();
+    let started_ms = now_ms();
     let stop_at = started + o.duration;
     let next = Arc::new(AtomicU64::new(0));
     let outcomes: Arc<Mutex<BTreeMap<u64, Outcome>>> = Arc::default();
@@ -665,7 +666,17 @@ async fn main() {
                     ok_without_execution += 1;
                 }
             }
-            Outcome::Lost => lost += 1,
+            Outcome::Lost => {
+                lost += 1;
+                if lost <= 10 {
+                    let t0 = started_ms;
+                    let at: Vec<String> = runs
+                        .iter()
+                        .map(|r| format!("pid {} +{:.3}s", r.pid, (r.start.saturating_sub(t0)) as f64 / 1000.0))
+                        .collect();
+                    eprintln!("lost call {n}: executions {at:?}");
+                }
+            }
             Outcome::Failed(kind) => *failed.entry(kind.clone()).or_default() += 1,
         }
         let bucket = match runs.len() {

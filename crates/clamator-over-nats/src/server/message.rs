@@ -30,6 +30,9 @@ const DEAD_LETTER_TIMEOUT: Duration = Duration::from_secs(5);
 const RETRY_WITHOUT_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a confirmed reply waits for its client's confirmation before sending it again.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(1);
+/// Requests stored less than this after this server's connection was made (or before) get
+/// confirmed replies: see [`ServiceCtx::steady`].
+const CONFIRM_MARGIN_MS: i64 = 1000;
 
 /// Per-service state shared by its pull loop and handler tasks.
 pub(super) struct ServiceCtx {
@@ -56,6 +59,10 @@ pub(super) struct ServiceCtx {
     pub(super) max_reply_bytes: AtomicUsize,
     /// A check for requests acked but not deleted is under way.
     pub(super) purging: std::sync::atomic::AtomicBool,
+    /// The connection count last seen, and when (Unix ms, this machine's clock) it was seen
+    /// to change (or the server started).
+    pub(super) seen_connects: std::sync::atomic::AtomicU64,
+    pub(super) connected_at_ms: std::sync::atomic::AtomicI64,
 }
 
 /// A request being handled: where its in-progress acks go, and when the last one went.
@@ -130,7 +137,7 @@ fn metadata(headers: Option<&HeaderMap>) -> Metadata {
     m
 }
 
-fn local_now_ms() -> i64 {
+pub(super) fn local_now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -141,16 +148,29 @@ impl ServiceCtx {
         self.service.name()
     }
 
-    /// How many times this server's connection has been established (a reconnect changes it).
+    /// How many times this server's connection has been established (a reconnect changes
+    /// it); a change is noted with its time ([`ServiceCtx::steady`]).
     pub(super) fn connects(&self) -> u64 {
-        self.client.statistics().connects.load(Ordering::Relaxed)
+        let connects = self.client.statistics().connects.load(Ordering::Relaxed);
+        if self.seen_connects.swap(connects, Ordering::Relaxed) != connects {
+            self.connected_at_ms.store(local_now_ms(), Ordering::Relaxed);
+        }
+        connects
     }
 
-    /// Whether the connection stayed up since `connects` was read: then what is published now
-    /// goes out as it would have then. After a reconnect, replies and acks are confirmed.
-    fn steady(&self, connects: u64) -> bool {
+    /// Whether a plain reply and ack will do for a request the stream stored at `stored_ms`
+    /// and this server received when its connection count was `connects`: the connection
+    /// stayed up since, and the request was stored after this server's connection (or last
+    /// reconnect) was made, with a second's margin for clocks. A request stored before may come
+    /// from a client that lost its connection with this server's (a NATS server restart) and
+    /// has not subscribed again yet: a plain reply published before it does is lost. Such
+    /// replies, and their acks, are confirmed.
+    fn steady(&self, connects: u64, stored_ms: Option<i64>) -> bool {
         self.connects() == connects
             && self.client.connection_state() == async_nats::connection::State::Connected
+            && stored_ms.is_some_and(|stored| {
+                stored > self.connected_at_ms.load(Ordering::Relaxed) + CONFIRM_MARGIN_MS
+            })
     }
 
     /// Marks `message` (stream `sequence`) as running here; `None` when it already is (a
@@ -303,7 +323,7 @@ impl ServiceCtx {
                     (run, deadline)
                 }
             };
-        if self.steady(connects) {
+        if self.steady(connects, delivered.stored_ms) {
             // The usual case, with nothing in the way: reply (at most once, like any core NATS
             // message), then ack, on one connection.
             if let Some(Reply { to, envelope }) = finished.reply {
@@ -446,13 +466,13 @@ impl ServiceCtx {
                         envelope: to_json(&response),
                     };
                     let until = Instant::now() + RETRY_WITHOUT_DEADLINE;
-                    if self.steady(connects) {
+                    if self.steady(connects, delivered.stored_ms) {
                         let _ = self.client.publish(reply.to, reply.envelope.into()).await;
                     } else {
                         self.confirm_reply(reply, until).await;
                     }
                 }
-                if self.steady(connects) {
+                if self.steady(connects, delivered.stored_ms) {
                     let _ = message.ack().await;
                 } else {
                     self.confirm_ack(message).await;

@@ -165,6 +165,13 @@ impl ServerTransport for NatsServerTransport {
                 progress_every: (ack_wait / 3).max(Duration::from_millis(50)),
                 running: Mutex::default(),
                 purging: std::sync::atomic::AtomicBool::new(false),
+                seen_connects: std::sync::atomic::AtomicU64::new(
+                    client
+                        .statistics()
+                        .connects
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                ),
+                connected_at_ms: std::sync::atomic::AtomicI64::new(message::local_now_ms()),
                 max_reply_bytes: std::sync::atomic::AtomicUsize::new(0),
             }));
         }
