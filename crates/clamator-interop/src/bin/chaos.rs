@@ -672,7 +672,13 @@ async fn main() {
                     let t0 = started_ms;
                     let at: Vec<String> = runs
                         .iter()
-                        .map(|r| format!("pid {} +{:.3}s", r.pid, (r.start.saturating_sub(t0)) as f64 / 1000.0))
+                        .map(|r| {
+                            format!(
+                                "pid {} +{:.3}s",
+                                r.pid,
+                                (r.start.saturating_sub(t0)) as f64 / 1000.0
+                            )
+                        })
                         .collect();
                     eprintln!("lost call {n}: executions {at:?}");
                 }

@@ -153,7 +153,8 @@ impl ServiceCtx {
     pub(super) fn connects(&self) -> u64 {
         let connects = self.client.statistics().connects.load(Ordering::Relaxed);
         if self.seen_connects.swap(connects, Ordering::Relaxed) != connects {
-            self.connected_at_ms.store(local_now_ms(), Ordering::Relaxed);
+            self.connected_at_ms
+                .store(local_now_ms(), Ordering::Relaxed);
         }
         connects
     }
