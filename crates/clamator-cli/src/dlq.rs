@@ -92,23 +92,39 @@ pub async fn newest(
     Ok(entries.into_iter().map(to_letter).collect())
 }
 
-fn selected(entries: Vec<RawEntry>, ids: &[String]) -> Vec<RawEntry> {
-    entries
+/// What `replay` or `drop` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Done {
+    /// How many dead letters it replayed or dropped.
+    pub count: usize,
+    /// The ids asked for that are not dead letters of the service.
+    pub unknown: Vec<String>,
+}
+
+/// The dead letters with these ids (all when `ids` is empty), and the ids that are not there.
+fn selected(entries: Vec<RawEntry>, ids: &[String]) -> (Vec<RawEntry>, Vec<String>) {
+    let unknown = ids
+        .iter()
+        .filter(|id| !entries.iter().any(|(e, _)| e == *id))
+        .cloned()
+        .collect();
+    let chosen = entries
         .into_iter()
         .filter(|(id, _)| ids.is_empty() || ids.contains(id))
-        .collect()
+        .collect();
+    (chosen, unknown)
 }
 
 /// Puts dead letters back on the command stream with their original fields (all of them when
-/// `ids` is empty) and removes them from the dead-letter stream. Returns how many.
+/// `ids` is empty) and removes them from the dead-letter stream.
 pub async fn replay(
     conn: &mut RawConn,
     prefix: &str,
     service: &str,
     ids: &[String],
-) -> redis::RedisResult<usize> {
+) -> redis::RedisResult<Done> {
     let dead = dead_letter_stream(prefix, service);
-    let entries = selected(read(conn, &dead).await?, ids);
+    let (entries, unknown) = selected(read(conn, &dead).await?, ids);
     for (id, fields) in &entries {
         // two commands, not one pipeline: on a cluster the two streams are on different nodes
         let mut add = redis::cmd("XADD");
@@ -123,18 +139,21 @@ pub async fn replay(
             .query_async::<i64>(conn)
             .await?;
     }
-    Ok(entries.len())
+    Ok(Done {
+        count: entries.len(),
+        unknown,
+    })
 }
 
-/// Deletes dead letters (all of them when `ids` is empty). Returns how many.
+/// Deletes dead letters (all of them when `ids` is empty).
 pub async fn drop(
     conn: &mut RawConn,
     prefix: &str,
     service: &str,
     ids: &[String],
-) -> redis::RedisResult<usize> {
+) -> redis::RedisResult<Done> {
     let dead = dead_letter_stream(prefix, service);
-    let entries = selected(read(conn, &dead).await?, ids);
+    let (entries, unknown) = selected(read(conn, &dead).await?, ids);
     for (id, _) in &entries {
         redis::cmd("XDEL")
             .arg(&dead)
@@ -142,5 +161,8 @@ pub async fn drop(
             .query_async::<i64>(conn)
             .await?;
     }
-    Ok(entries.len())
+    Ok(Done {
+        count: entries.len(),
+        unknown,
+    })
 }

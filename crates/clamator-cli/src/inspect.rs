@@ -194,13 +194,24 @@ pub async fn inspect_service(
     })
 }
 
+/// The services under `prefix`: the names of its command streams, sorted.
+pub async fn services(conn: &mut RawConn, prefix: &str) -> redis::RedisResult<Vec<String>> {
+    let cmd_prefix = format!("{prefix}:cmds:");
+    let mut names: Vec<String> = conn
+        .scan_match(&format!("{cmd_prefix}*"))
+        .await?
+        .into_iter()
+        .map(|stream| stream[cmd_prefix.len()..].to_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Reads the layout of `prefix` from Redis.
 pub async fn inspect(conn: &mut RawConn, prefix: &str) -> redis::RedisResult<Report> {
-    let cmd_prefix = format!("{prefix}:cmds:");
     let mut services = Vec::new();
-    for stream in conn.scan_match(&format!("{cmd_prefix}*")).await? {
-        let service = &stream[cmd_prefix.len()..];
-        services.push(inspect_service(conn, prefix, service).await?);
+    for service in self::services(conn, prefix).await? {
+        services.push(inspect_service(conn, prefix, &service).await?);
     }
     let mut reply_streams = Vec::new();
     for stream in conn.scan_match(&format!("{prefix}:replies:*")).await? {

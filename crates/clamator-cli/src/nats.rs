@@ -180,41 +180,46 @@ pub async fn dlq_list(
     Ok(out)
 }
 
+/// The sequences of the chosen dead letters (all when `ids` is empty), and the ids asked for
+/// that are not dead letters of the service.
 async fn chosen(
     js: &jetstream::Context,
     prefix: &str,
     service: &str,
     ids: &[String],
-) -> Result<Vec<u64>, Error> {
+) -> Result<(Vec<u64>, Vec<String>), Error> {
+    let there: Vec<u64> = dlq_list(js, prefix, service)
+        .await?
+        .iter()
+        .map(|l| l.id)
+        .collect();
     if ids.is_empty() {
-        return Ok(dlq_list(js, prefix, service)
-            .await?
-            .iter()
-            .map(|l| l.id)
-            .collect());
+        return Ok((there, Vec::new()));
     }
-    ids.iter()
-        .map(|id| {
-            id.parse::<u64>()
-                .map_err(|_| format!("dead-letter id {id:?} is not a sequence number").into())
-        })
-        .collect()
+    let (mut chosen, mut unknown) = (Vec::new(), Vec::new());
+    for id in ids {
+        match id.parse::<u64>() {
+            Ok(seq) if there.contains(&seq) => chosen.push(seq),
+            _ => unknown.push(id.clone()),
+        }
+    }
+    Ok((chosen, unknown))
 }
 
-/// Publishes the chosen dead letters (all when `ids` is empty) to the service's command
-/// subject again (headers kept but the dead-letter ones) and deletes them; returns how many.
+/// Publishes the chosen dead letters (all when `ids` is empty) to the command subject again,
+/// with their original headers, and deletes them from the dead-letter stream.
 pub async fn dlq_replay(
     js: &jetstream::Context,
     prefix: &str,
     service: &str,
     ids: &[String],
-) -> Result<usize, Error> {
+) -> Result<crate::dlq::Done, Error> {
     let stream = js.get_stream(dead_letter_stream(prefix, service)).await?;
     js.get_stream(command_stream(prefix, service))
         .await
         .map_err(|e| format!("no command stream for {service}: {e}"))?;
-    let mut n = 0;
-    for seq in chosen(js, prefix, service, ids).await? {
+    let (chosen, unknown) = chosen(js, prefix, service, ids).await?;
+    for &seq in &chosen {
         let m = stream
             .get_raw_message(seq)
             .await
@@ -232,24 +237,27 @@ pub async fn dlq_replay(
             .await?
             .await?;
         stream.delete_message(seq).await?;
-        n += 1;
     }
-    Ok(n)
+    Ok(crate::dlq::Done {
+        count: chosen.len(),
+        unknown,
+    })
 }
 
-/// Deletes the chosen dead letters (all when `ids` is empty); returns how many.
+/// Deletes the chosen dead letters (all when `ids` is empty).
 pub async fn dlq_drop(
     js: &jetstream::Context,
     prefix: &str,
     service: &str,
     ids: &[String],
-) -> Result<usize, Error> {
+) -> Result<crate::dlq::Done, Error> {
     let stream = js.get_stream(dead_letter_stream(prefix, service)).await?;
-    let mut n = 0;
-    for seq in chosen(js, prefix, service, ids).await? {
+    let (chosen, unknown) = chosen(js, prefix, service, ids).await?;
+    let mut count = 0;
+    for seq in chosen {
         if stream.delete_message(seq).await? {
-            n += 1;
+            count += 1;
         }
     }
-    Ok(n)
+    Ok(crate::dlq::Done { count, unknown })
 }

@@ -449,27 +449,68 @@ async fn a_bench_without_one_success_fails_and_the_help_names_every_command() {
 }
 
 /// Issue 13 #6 and #8: a call that times out, and a notification nobody will read, say why.
+/// Issue 30: a call or notification to a service nobody serves fails at once, naming the
+/// services that exist, and creates no key unless `--create`.
 #[tokio::test(flavor = "multi_thread")]
 async fn timeouts_and_unread_notifications_say_who_consumes_the_stream() {
     let redis = RedisServer::start();
-    // nothing ever served `nosvc` under this prefix
+    let exists = |key: &str| redis.raw(&[vec!["EXISTS".into(), key.into()]])[0].clone();
+    // nothing ever served `nosvc` under this prefix: refused before sending, in under 2 s
+    let started = std::time::Instant::now();
     let out = tokio::task::block_in_place(|| {
         clamator(
             &redis,
-            &["call", "nosvc.add", "{}", "--timeout", "300ms"],
+            &["call", "nosvc.add", "{}", "--timeout", "30s"],
             None,
         )
     });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    // (the call's own XADD created the stream; nobody ever made the group)
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains("no stream cli:cmds:nosvc")
+            && stderr.contains("--prefix")
+            && stderr.contains("no service has a stream under prefix \"cli\"")
+            && stderr.contains("nothing was sent"),
+        "{stderr}"
+    );
+    assert_eq!(
+        exists("cli:cmds:nosvc"),
+        ":0",
+        "a refused call created its stream"
+    );
+    let out =
+        tokio::task::block_in_place(|| clamator(&redis, &["notify", "nosvc.ping", "{}"], None));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert_eq!(
+        exists("cli:cmds:nosvc"),
+        ":0",
+        "a refused notify created its stream"
+    );
+
+    // --create sends anyway: the call waits, times out and says nobody made the group
+    let out = tokio::task::block_in_place(|| {
+        clamator(
+            &redis,
+            &["call", "nosvc.add", "{}", "--timeout", "300ms", "--create"],
+            None,
+        )
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("call timeout") && stderr.contains("no consumer group nosvc"),
         "{stderr}"
     );
-    assert!(stderr.contains("--prefix"), "{stderr}");
-    let out =
-        tokio::task::block_in_place(|| clamator(&redis, &["notify", "nosvc.ping", "{}"], None));
+    let out = tokio::task::block_in_place(|| {
+        clamator(&redis, &["notify", "nosvc.ping", "{}", "--create"], None)
+    });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -486,6 +527,16 @@ async fn timeouts_and_unread_notifications_say_who_consumes_the_stream() {
         .build()
         .unwrap();
     server.start().await.unwrap();
+    let out = tokio::task::block_in_place(|| {
+        clamator(&redis, &["call", "arithh.add", r#"{"a":1,"b":2}"#], None)
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("services under prefix \"cli\": arith"),
+        "{stderr}"
+    );
+    assert_eq!(exists("cli:cmds:arithh"), ":0");
     let slow = r#"{"a":1,"b":2,"sleepMs":4000}"#;
     let out = tokio::task::block_in_place(|| {
         clamator(
@@ -999,4 +1050,83 @@ async fn min_replicas_waits_for_a_replica() {
     );
     assert_eq!(stdout_json(&out), json!({"sum": 5.0}));
     server.stop().await;
+}
+
+/// Issue 30's smaller CLI items: `dlq replay/drop` of unknown ids names them and exits non-zero,
+/// `dlq list` of an unknown service says so, `bench --duration` alone runs for that duration,
+/// `bench --concurrency 0` is refused (issue 29), a scheme-less URL suggests `redis://`, and
+/// `codegen --help` lists no connection flags.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_small_cli_items_of_the_public_face() {
+    let redis = RedisServer::start();
+    let server = RedisRpcServer::builder()
+        .key_prefix("cli")
+        .url(redis.url())
+        .service(ArithServer::new(Fixture::default()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let run = |args: &[&str]| tokio::task::block_in_place(|| clamator(&redis, args, None));
+
+    let out = run(&["dlq", "replay", "arith", "1-1", "2-2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("1-1") && stderr.contains("2-2"), "{stderr}");
+    let out = run(&["dlq", "drop", "arith", "3-3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("3-3"), "{stderr}");
+    let out = run(&["dlq", "list", "arithh"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("arithh") && stderr.contains("arith"),
+        "{stderr}"
+    );
+
+    let started = std::time::Instant::now();
+    let out = run(&[
+        "bench",
+        "--method",
+        "arith.add",
+        "--params",
+        r#"{"a":1,"b":2}"#,
+        "--duration",
+        "1500ms",
+        "--json",
+    ]);
+    let took = started.elapsed();
+    let report = stdout_json(&out);
+    assert!(
+        report["elapsed_s"].as_f64().unwrap() >= 1.4 && took < std::time::Duration::from_secs(10),
+        "{report} in {took:?}"
+    );
+    assert!(report["ok"].as_u64().unwrap() > 0, "{report}");
+    let out = run(&["bench", "--method", "arith.add", "--concurrency", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--concurrency"), "{stderr}");
+    server.stop().await;
+
+    let out = Command::new(env!("CARGO_BIN_EXE_clamator"))
+        .args(["--redis-url", &format!("127.0.0.1:{}", redis.port())])
+        .args(["--prefix", "cli", "inspect"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("redis://127.0.0.1:{}", redis.port())),
+        "{stderr}"
+    );
+
+    let help = Command::new(env!("CARGO_BIN_EXE_clamator"))
+        .args(["codegen", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        !help.contains("--redis-url") && !help.contains("--nats-url"),
+        "{help}"
+    );
 }

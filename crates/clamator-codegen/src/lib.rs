@@ -163,6 +163,38 @@ pub fn manifest(docs: &[ContractDoc]) -> String {
     serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n"
 }
 
+/// Writes the contract document of a Rust contract to `<dir>/<service>.openrpc.json` (creating
+/// `dir`) and returns its path: the one line that gives a Rust-first contract its typed Python
+/// and TypeScript clients (`clamator codegen --contracts DIR --python … --typescript …`) and the
+/// dashboard its `--docs`.
+///
+/// ```
+/// #[clamator::model]
+/// pub struct AddParams { pub a: f64, pub b: f64 }
+///
+/// #[clamator::contract(service = "arith")]
+/// pub trait Arith {
+///     async fn add(&self, params: AddParams) -> Result<f64, clamator::RpcError>;
+/// }
+/// # let dir = std::env::temp_dir().join(format!("clamator-export-{}", std::process::id()));
+/// let path = clamator_codegen::export(&ArithContract::descriptor(), &dir)?;
+/// assert!(path.ends_with("arith.openrpc.json"));
+/// assert_eq!(clamator_codegen::read_docs(&path)?[0].service, "arith");
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), clamator_codegen::CodegenError>(())
+/// ```
+pub fn export(
+    contract: &clamator_protocol::Contract,
+    dir: impl AsRef<Path>,
+) -> Result<PathBuf, CodegenError> {
+    let path = dir
+        .as_ref()
+        .join(format!("{}.openrpc.json", contract.service()));
+    let text = serde_json::to_string_pretty(&to_openrpc(contract)).unwrap_or_default() + "\n";
+    write(&[(path.clone(), text)])?;
+    Ok(path)
+}
+
 /// Reads every `*.json` contract document in `dir` (sorted by file name), or one file.
 pub fn read_docs(path: &Path) -> Result<Vec<ContractDoc>, CodegenError> {
     let io = |path: &Path, source| CodegenError::Io {

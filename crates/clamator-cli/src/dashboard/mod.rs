@@ -381,7 +381,7 @@ async fn api_dead_letters(
     }
     let mut conn = state.conn.clone();
     let prefix = &state.options.prefix;
-    let n = match action.as_str() {
+    let done = match action.as_str() {
         "replay" => crate::dlq::replay(&mut conn, prefix, &service, &selection.ids).await,
         "drop" => crate::dlq::drop(&mut conn, prefix, &service, &selection.ids).await,
         other => {
@@ -392,13 +392,16 @@ async fn api_dead_letters(
         }
     }
     .map_err(redis_error)?;
+    let n = done.count;
     tracing::info!(
         service,
         action,
         n,
         "dead letters replayed or dropped from the dashboard"
     );
-    Ok(Json(json!({ "action": action, "count": n })))
+    Ok(Json(
+        json!({ "action": action, "count": n, "unknown": done.unknown }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,331 @@
+//! The command line: flags and commands (clap), and the parsers of their values.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+/// Call, notify, inspect and benchmark clamator services over Redis or NATS, whatever language
+/// they are written in; generate code from contract documents.
+#[derive(Debug, Parser)]
+#[command(name = "clamator", version, about)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) conn: ConnArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Where the services are. Given before the command (`clamator --prefix app call …`); the
+/// commands that need no broker (`codegen`, `completions`, `man`) do not list them.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection")]
+pub(crate) struct ConnArgs {
+    /// Redis URL (`redis://[user:password@]host[:port][/db]`, `rediss://` for TLS).
+    #[arg(long, env = "REDIS_URL", default_value = clamator::redis::DEFAULT_REDIS_URL, hide_env_values = true)]
+    pub(crate) redis_url: String,
+    /// A Redis Cluster instead of one node: seed node URLs, comma-separated (one reachable
+    /// seed is enough). Takes the place of --redis-url.
+    #[arg(
+        long,
+        env = "REDIS_CLUSTER",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub(crate) redis_cluster: Vec<String>,
+    /// Redis Sentinels instead of one node: Sentinel URLs, comma-separated; the master is the
+    /// one they monitor as --sentinel-master. Takes the place of --redis-url.
+    #[arg(
+        long,
+        env = "REDIS_SENTINEL",
+        value_delimiter = ',',
+        requires = "sentinel_master",
+        conflicts_with = "redis_cluster",
+        hide_env_values = true
+    )]
+    pub(crate) redis_sentinel: Vec<String>,
+    /// The name the Sentinels monitor the master under (with --redis-sentinel).
+    #[arg(long, env = "REDIS_SENTINEL_MASTER")]
+    pub(crate) sentinel_master: Option<String>,
+    /// Calls and notifications count as sent once this many replicas have them (Redis `WAIT`,
+    /// up to 1 s; a call they do not confirm fails saying so). Default 0: off.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) min_replicas: usize,
+    /// NATS JetStream instead of Redis: server URLs, comma-separated (one cluster; the first
+    /// reachable is used). `call`, `notify`, `bench`, `inspect` and `dlq` work over it.
+    #[arg(
+        long,
+        env = "NATS_URL",
+        value_delimiter = ',',
+        conflicts_with_all = ["redis_cluster", "redis_sentinel"],
+        hide_env_values = true
+    )]
+    pub(crate) nats_url: Vec<String>,
+    /// Key prefix of the services (required by every command that talks to a broker).
+    #[arg(long, env = "CLAMATOR_PREFIX", default_value = "")]
+    pub(crate) prefix: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Call `<service.method>` and print the result (or the error object, exiting 1).
+    Call(CallArgs),
+    /// Send the notification `<service.method>`.
+    Notify(NotifyArgs),
+    /// Show the services: streams, consumers, pending requests, dead letters, reply streams.
+    Inspect(InspectArgs),
+    /// Generate Python, TypeScript and Rust code and a manifest from contract documents;
+    /// `codegen import` reads contracts written in Python or TypeScript, `codegen check`
+    /// compares contracts of two languages.
+    Codegen(CodegenArgs),
+    /// Manage dead letters.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Load-test a method (closed loop: `--concurrency` calls in flight).
+    Bench(BenchArgs),
+    /// Serve a web dashboard of the services under the prefix: rates, backlog, consumers,
+    /// pending entries and dead letters (replay, drop), live; a form to call a method.
+    Dashboard(DashboardArgs),
+    /// Print a shell completion script: `source <(clamator completions bash)`, or save it where
+    /// your shell loads completions from.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `clamator man | man -l -`; `--out-dir DIR` writes it and one
+    /// page per command (`clamator-call.1`, …) for installation under `man1/`.
+    Man {
+        /// Write `clamator.1` and the pages of every command here instead of printing.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CallArgs {
+    /// `<service>.<method>`.
+    pub(crate) method: String,
+    /// Params as JSON (`-` reads stdin). Default `{}`.
+    pub(crate) params: Option<String>,
+    /// Call timeout (e.g. `500ms`, `5s`).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Send it even if no server has ever served the service under the prefix (the request
+    /// waits in a new stream for one to come). Without it such a call fails at once, naming
+    /// the services that exist.
+    #[arg(long)]
+    pub(crate) create: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NotifyArgs {
+    /// `<service>.<method>`.
+    pub(crate) method: String,
+    /// Params as JSON (`-` reads stdin). Default `{}`.
+    pub(crate) params: Option<String>,
+    /// Send it even if no server has ever served the service under the prefix.
+    #[arg(long)]
+    pub(crate) create: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct CodegenArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<CodegenAction>,
+    /// A contract document (OpenRPC JSON) or a directory of them.
+    #[arg(long)]
+    pub(crate) docs: Option<PathBuf>,
+    /// Write `<service>.py` here (Pydantic v2, for the released Python clamator 0.1.9).
+    #[arg(long)]
+    pub(crate) out_py: Option<PathBuf>,
+    /// Write `<service>.ts` here (Zod, self-contained).
+    #[arg(long)]
+    pub(crate) out_ts: Option<PathBuf>,
+    /// Write `<service>.rs` here (serde types + a `#[clamator::contract]` trait).
+    #[arg(long)]
+    pub(crate) out_rust: Option<PathBuf>,
+    /// Write the schema-hash manifest here.
+    #[arg(long)]
+    pub(crate) manifest: Option<PathBuf>,
+    /// Write nothing; exit 1 naming every file (and contract method) that drifted.
+    #[arg(long)]
+    pub(crate) check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CodegenAction {
+    /// Import contracts written in another language as contract documents
+    /// (`<out>/<service>.openrpc.json`), by running that language.
+    Import {
+        /// `MODULE:ATTR` of a `clamator_protocol.Contract` (released Python package 0.1.9,
+        /// Pydantic v2 models), or `MODULE` for every Contract the module defines.
+        #[arg(long, required_unless_present = "ts", conflicts_with = "ts")]
+        python: Option<String>,
+        /// `FILE.ts:EXPORT` of a TypeScript contract object (`defineContract(...)`: Zod
+        /// `params`/`result`), or `FILE.ts` for every exported contract.
+        #[arg(long)]
+        ts: Option<String>,
+        /// `node_modules` with `typescript` and `zod-to-json-schema` (for `--ts`).
+        #[arg(long, default_value = "node_modules")]
+        node_modules: PathBuf,
+        /// The Node.js binary (for `--ts`).
+        #[arg(long = "node-bin", default_value = "node")]
+        node_bin: PathBuf,
+        /// A directory to import from (added to `PYTHONPATH`; repeatable).
+        #[arg(long)]
+        python_path: Vec<PathBuf>,
+        /// The Python interpreter (one with `clamator_protocol` installed).
+        #[arg(long = "python-bin", default_value = "python3")]
+        python_bin: PathBuf,
+        /// Where to write the documents.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Compare contracts structurally (types, required fields, enums, formats, bounds,
+    /// nullability, request vs notification; not titles, descriptions or key order) and name
+    /// every difference; exit 1 on drift.
+    Check {
+        /// A contract document or a directory of them.
+        #[arg(long)]
+        contract: PathBuf,
+        /// The contract document(s) to compare against (e.g. imported from Python).
+        #[arg(long)]
+        against: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DlqAction {
+    /// List the dead letters of a service.
+    List {
+        /// The service.
+        service: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead letters back on the command stream (the given ids, or `--all`).
+    Replay {
+        /// The service.
+        service: String,
+        /// Dead-letter ids.
+        ids: Vec<String>,
+        /// All of them.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+    /// Delete dead letters (the given ids, or `--all`).
+    Drop {
+        /// The service.
+        service: String,
+        /// Dead-letter ids.
+        ids: Vec<String>,
+        /// All of them.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// `<service>.<method>`.
+    #[arg(long)]
+    pub(crate) method: String,
+    /// Params of every call, as JSON (`-` reads stdin).
+    #[arg(long, default_value = "{}")]
+    pub(crate) params: String,
+    /// Number of calls (default 10000; with --duration alone: as many as fit).
+    #[arg(long)]
+    pub(crate) calls: Option<usize>,
+    /// Calls in flight (at least 1).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) concurrency: u64,
+    /// Stop after this long (e.g. `10s`), even if fewer calls ran.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) duration: Option<Duration>,
+    /// Per-call timeout.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DashboardArgs {
+    /// Address to listen on (loopback by default; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:7474")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Show only: no replay, drop or call.
+    #[arg(long)]
+    pub(crate) read_only: bool,
+    /// A token every request must carry (the page asks for it once).
+    #[arg(long, env = "CLAMATOR_DASHBOARD_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// Contract documents (OpenRPC JSON, a file or a directory) to show each service's
+    /// methods and prefill the call form.
+    #[arg(long)]
+    pub(crate) docs: Option<PathBuf>,
+    /// Time between samples (rates, sparklines, live updates).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub(crate) interval: Duration,
+    /// Consumers idle for less than this count as alive (match your servers'
+    /// claim idle plus a margin).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub(crate) alive_within: Duration,
+}
+
+/// `250ms`, `5s`, `2m`.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let Some((num, unit)) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+    else {
+        return Err(format!("duration {s:?} needs a unit: {s}ms, {s}s or {s}m"));
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (examples: 500ms, 5s, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+/// `<service>.<method>` → its two parts.
+pub(crate) fn split_method(full: &str) -> Result<(&str, &str), String> {
+    full.split_once('.')
+        .ok_or_else(|| format!("expected <service>.<method>, got {full:?}"))
+}
+
+/// Params as JSON text, `-` for stdin, none for `{}`.
+pub(crate) fn read_params(params: Option<&str>) -> Result<Value, String> {
+    let text = match params {
+        None => return Ok(Value::Object(serde_json::Map::new())),
+        Some("-") => {
+            let mut buf = String::new();
+            std::io::stdin()
+                .read_to_string(&mut buf)
+                .map_err(|e| format!("reading stdin: {e}"))?;
+            buf
+        }
+        Some(text) => text.to_owned(),
+    };
+    serde_json::from_str(&text).map_err(|e| format!("params are not valid JSON: {e}"))
+}
