@@ -1,9 +1,8 @@
-//! Examples for clamator, each runnable with one command (over the in-process bus by default,
+//! Examples for clamator (the quickstart is in `clamator-quickstart`), each runnable with one command (over the in-process bus by default,
 //! over Redis with `--redis [URL]` where the example can use either):
 //!
 //! | command | what |
 //! |---|---|
-//! | `cargo run --example quickstart` | a contract, a server, a client: `add(2, 3)` (also `-- --nats [URL]`) |
 //! | `cargo run --example service_to_service` | `orders` calls `inventory` from its handler; errors and deadlines pass through |
 //! | `cargo run --example http_gateway` | an axum HTTP gateway in front of a clamator service |
 //! | `cargo run --example worker_pool` | Redis only: worker processes share a service, the load spreads |
@@ -113,30 +112,6 @@ pub async fn cleanup(url: &str, prefix: &str) {
     };
     if !keys.is_empty() {
         let _: Result<i64, _> = conn.del(keys).await;
-    }
-}
-
-/// Deletes the streams an example created under `prefix` on NATS (`<prefix>_cmds_*`,
-/// `<prefix>_dead_*`), so that runs leave nothing behind.
-pub async fn cleanup_nats(url: &str, prefix: &str) {
-    use clamator::nats::async_nats::jetstream;
-    use futures::TryStreamExt;
-    let Ok(client) = clamator::nats::NatsConnection::url(url)
-        .connect("clamator-example-cleanup")
-        .await
-    else {
-        return;
-    };
-    let js = jetstream::new(client);
-    let head = format!("{prefix}_");
-    let names: Vec<String> = js
-        .stream_names()
-        .try_filter(|n| std::future::ready(n.starts_with(&head)))
-        .try_collect()
-        .await
-        .unwrap_or_default();
-    for name in names {
-        let _ = js.delete_stream(&name).await;
     }
 }
 

@@ -12,7 +12,11 @@ fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap().join("examples");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is not built", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built: run these tests with `cargo test --workspace --all-features` (the quickstart is in the clamator-quickstart package)",
+        path.display()
+    );
     path
 }
 
