@@ -127,18 +127,16 @@ pub use clamator_protocol::{
     HandlerError, Id, IncomingCall, IntoRpcService, InvalidRequest, InvalidRequestReason,
     LifecycleState, Metadata, MethodDescriptor, MethodKind, NoParams, Notification, OutgoingCall,
     ParamsError, ProtocolError, Request, Response, RpcClient, RpcError, RpcService,
-    RpcServiceBuilder, ServerError, TransportError, ValidationIssue, DEFAULT_CALL_TIMEOUT,
-    DEFAULT_SHUTDOWN_GRACE,
+    RpcServiceBuilder, ServerError, ServerStats, TransportError, ValidationIssue,
+    DEFAULT_CALL_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
 };
 #[allow(deprecated)]
 pub use clamator_protocol::{Service, ServiceBuilder};
 
-/// Middleware: tower layers around a client's calls and a server's dispatch, and the ones
-/// clamator ships (shared-token auth, retry of idempotent methods).
+#[doc = include_str!("../docs/middleware.md")]
 pub use clamator_protocol::middleware;
 
-/// The transport interface ([`transport::ClientTransport`], [`transport::ServerTransport`])
-/// and the generic [`transport::Client`] / [`transport::Server`] every transport is built on.
+#[doc = include_str!("../docs/transport.md")]
 pub use clamator_protocol::transport;
 
 /// Re-exported for middleware: `tower::limit`, `tower::timeout`, `tower::buffer`, your own
@@ -296,11 +294,12 @@ pub mod memory {
     };
 }
 
-/// The Redis Streams transport (feature `redis`), byte-compatible with `clamator-over-redis`
-/// 0.1.9: Rust, Python and TypeScript servers and clients share one Redis.
+#[doc = include_str!("../docs/redis.md")]
+///
+/// # Example
 ///
 /// ```no_run
-/// use clamator::redis::{RedisRpcClient, RedisRpcServer};
+/// use clamator::redis::{RedisConnection, RedisRpcClient, RedisRpcServer};
 /// use clamator::RpcError;
 /// use std::num::NonZeroUsize;
 /// use std::time::Duration;
@@ -321,66 +320,25 @@ pub mod memory {
 /// }
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // One connection value for the servers and clients of a program.
+/// let redis = RedisConnection::url("redis://127.0.0.1:6379");
 /// // Any number of servers with one prefix form a worker pool for each service they serve.
-/// let server = RedisRpcServer::builder().key_prefix("app")          // key prefix: keys are app:*
-///     .url("redis://127.0.0.1:6379")              // else $REDIS_URL, else localhost
+/// let server = RedisRpcServer::builder()
+///     .connection(redis.clone())
+///     .key_prefix("app")                                  // keys are app:*
 ///     .service(GreeterServer::new(English))
-///     .concurrency(NonZeroUsize::new(32).unwrap())      // handlers at once per service
+///     .concurrency(NonZeroUsize::new(32).unwrap())        // handlers at once per service
 ///     .shutdown_grace(Duration::from_secs(10))
 ///     .build()?;
 /// server.start().await?;
 ///
-/// let client = RedisRpcClient::builder().key_prefix("app").default_timeout(Duration::from_secs(5)).build()?;
+/// let client = RedisRpcClient::builder().connection(redis).key_prefix("app").build()?;
 /// client.start().await?;
 /// let greeter = GreeterClient::new(client.clone());
 /// println!("{}", greeter.greet(Hello { name: "Ada".into() }).await?);
 ///
 /// client.stop().await;   // deletes the client's reply stream
-/// server.stop().await;   // drains: see below
-/// # Ok(()) }
-/// ```
-///
-/// **Keys.** Requests go to `<prefix>:cmds:<service>` (consumer group `<service>`, consumer
-/// `<service>:<instance_id>`), replies to `<prefix>:replies:<client instance id>`, dead letters
-/// to `<prefix>:dead:<service>`.
-///
-/// **Delivery: at least once.** A server acks an entry only after its reply is written; an entry
-/// of a server that died is reclaimed by another after `consumer_claim_idle` (60 s) and run
-/// again, so handlers should be idempotent. A live server's long handler is not run twice (it
-/// keeps its entries fresh). An entry delivered `max_deliveries` (5) times without an ack goes to
-/// the dead-letter stream and its caller gets `-32603`. Unparseable entries are acked and, where
-/// possible, answered with `-32700` / `-32600` instead of a timeout. The client sends a call
-/// once and writes its timeout into the entry; the server skips requests whose deadline passed
-/// before a handler started and shows handlers the time left ([`remaining`]).
-///
-/// **Start, stop, drop.** `start` connects and creates the consumer groups (idempotent; a
-/// failed start leaves nothing running and can be retried). Server `stop` stops reading, lets
-/// running handlers finish up to `shutdown_grace` (they reply and ack), abandons the rest (their
-/// entries stay pending for another server) and closes its connections; client `stop` fails
-/// calls still waiting and deletes the reply stream. Dropping the last handle without `stop`
-/// ends everything at once; nothing accepted is lost (unacked entries stay pending).
-///
-/// **Faults.** Redis going away is survived: loops reconnect with backoff, writes that can
-/// succeed later are retried within the request's deadline, lost consumer groups are
-/// recreated. The README's "Delivery guarantees" lists every promise and the test behind it.
-///
-/// **Deployments.** One node (`redis_url`, `redis_client`), a Redis Cluster
-/// (`redis_cluster(seeds)`: streams live on the master of their slot; pipelines are split per
-/// slot) or a master found through Sentinel (`redis_sentinel(name, sentinels)`, followed
-/// through failovers); `min_replicas(n, timeout)` waits (`WAIT`) for replicas before a request
-/// counts as sent and before an entry is acked. See the README's "Scaling out".
-///
-/// ```no_run
-/// # use clamator::redis::RedisRpcClient;
-/// # use std::time::Duration;
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let client = RedisRpcClient::builder().key_prefix("app")
-///     .connection(clamator::redis::RedisConnection::cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]))
-///     .min_replicas(1, Duration::from_secs(1))
-///     .build()?;
-/// let through_sentinel = RedisRpcClient::builder().key_prefix("app")
-///     .connection(clamator::redis::RedisConnection::sentinel("mymaster", ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"]))
-///     .build()?;
+/// server.stop().await;   // drains: running handlers finish up to the grace
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "redis")]
@@ -396,10 +354,9 @@ pub mod redis {
     };
 }
 
-/// The NATS JetStream transport (feature `nats`): requests are stored in a work-queue
-/// stream per service and pulled by every server of that service (competing consumers);
-/// replies come back over core NATS. The wire is Rust's own (there is no Python/TypeScript
-/// peer); it is documented in the README ("NATS JetStream").
+#[doc = include_str!("../docs/nats.md")]
+///
+/// # Example
 ///
 /// ```no_run
 /// use clamator::nats::{NatsRpcClient, NatsRpcServer};
@@ -420,7 +377,6 @@ pub mod redis {
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let server = NatsRpcServer::builder()
 ///     .url("nats://127.0.0.1:4222")
-///     .replicas(3)                        // R3 streams on a JetStream cluster
 ///     .service(GreeterServer::new(English))
 ///     .build()?;
 /// server.start().await?;

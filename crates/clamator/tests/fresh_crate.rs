@@ -27,7 +27,7 @@ fn the_readme_quickstart_builds_and_runs_in_a_new_crate() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let root = root.canonicalize().unwrap();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let deps = block_after(&readme, "## Quickstart", "toml");
+    let deps = block_after(&readme, "## Depend on it", "toml");
     let code = block_after(&readme, "## Quickstart", "rust");
 
     let lines: Vec<&str> = deps.lines().collect();
@@ -44,11 +44,8 @@ fn the_readme_quickstart_builds_and_runs_in_a_new_crate() {
     );
     let clamator_path = root.join("crates/clamator");
     let deps = deps.replace(
-        "clamator = \"0.1\"",
-        &format!(
-            "clamator = {{ path = {:?} }}",
-            clamator_path.display().to_string()
-        ),
+        "path = \"../clamator-rs/crates/clamator\"",
+        &format!("path = {:?}", clamator_path.display().to_string()),
     );
     assert!(
         deps.contains("path ="),
