@@ -309,7 +309,7 @@ fn crash_recovery(env: &Env, s: Lang, c: Lang, prefix: &str) -> Outcome {
             "srv-B HANDLED {handled_b:?}, expected 1 (the reclaimed call)"
         ));
     }
-    Ok("srv-A SIGKILLed mid-handler; srv-B reclaimed via XAUTOCLAIM".into())
+    Ok("srv-A SIGKILLed mid-handler; srv-B reclaimed it".into())
 }
 
 fn error_mapping(env: &Env, s: Lang, c: Lang, prefix: &str) -> Outcome {

@@ -402,6 +402,39 @@ pub(crate) struct ClusterClients {
     blocking: ClusterClient,
 }
 
+impl Connector {
+    /// Where it connects, for error messages: `host:port` of a node, the redacted URLs of a
+    /// cluster's seeds or of the Sentinels (never a password).
+    fn endpoints(&self) -> String {
+        match self {
+            Self::Node(c) => c.get_connection_info().addr().to_string(),
+            Self::Cluster(c) => c
+                .seeds
+                .iter()
+                .map(|s| redact_url(s))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Self::Sentinel(s) => format!(
+                "master {:?} of the Sentinels {}",
+                s.master_name,
+                s.sentinels
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// A connection error that names where it tried to connect.
+    fn connect_error(&self, context: &'static str, e: redis::RedisError) -> TransportError {
+        TransportError::connection(
+            context,
+            format!("{}: {}", self.endpoints(), crate::errors::describe(&e)),
+        )
+    }
+}
+
 impl fmt::Debug for Connector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -535,18 +568,18 @@ impl Connector {
                     .get_connection_manager_with_config(config)
                     .await
                     .map(Conn::Node)
-                    .map_err(|e| TransportError::connection("redis connect failed", e))
+                    .map_err(|e| self.connect_error("redis connect failed", e))
             }
             Self::Cluster(c) => c
                 .commands
                 .get_async_connection()
                 .await
                 .map(Conn::Cluster)
-                .map_err(|e| TransportError::connection("redis cluster connect failed", e)),
+                .map_err(|e| self.connect_error("redis cluster connect failed", e)),
             Self::Sentinel(s) => {
                 s.refresh(None)
                     .await
-                    .map_err(|e| TransportError::connection("redis sentinel: no master", e))?;
+                    .map_err(|e| self.connect_error("redis sentinel: no master", e))?;
                 Ok(Conn::Sentinel(SentinelConn {
                     state: Arc::clone(s),
                 }))
@@ -565,19 +598,19 @@ impl Connector {
                     .get_multiplexed_async_connection_with_config(&config)
                     .await
                     .map(Conn::Blocking)
-                    .map_err(|e| TransportError::connection("redis connect failed", e))
+                    .map_err(|e| self.connect_error("redis connect failed", e))
             }
             Self::Cluster(c) => c
                 .blocking
                 .get_async_connection()
                 .await
                 .map(Conn::Cluster)
-                .map_err(|e| TransportError::connection("redis cluster connect failed", e)),
+                .map_err(|e| self.connect_error("redis cluster connect failed", e)),
             Self::Sentinel(s) => {
                 let client = s
                     .master_client()
                     .await
-                    .map_err(|e| TransportError::connection("redis sentinel: no master", e))?;
+                    .map_err(|e| self.connect_error("redis sentinel: no master", e))?;
                 Box::pin(Self::Node(client).blocking()).await
             }
         }

@@ -1,4 +1,4 @@
-//! Parsing of stream replies (`XREADGROUP`, `XREAD`, `XAUTOCLAIM`) from raw `redis::Value`s,
+//! Parsing of stream replies (`XREADGROUP`, `XREAD`, `XCLAIM`) from raw `redis::Value`s,
 //! tolerant of anything a peer may have written (non-UTF-8 fields, odd field counts, deleted
 //! entries), so one bad entry never breaks a batch.
 

@@ -8,7 +8,8 @@
 //!   `type=rpc`, `envelope=<JSON>` and, on requests only, `reply-to=<prefix>:replies:<client>`.
 //! * Servers read with `XREADGROUP` in group `<service>` as consumer `<service>:<instance_id>`,
 //!   reply with `XADD <reply-to> MAXLEN ~ N *` and then `XACK` (pipelined), and reclaim the
-//!   entries of dead servers with `XAUTOCLAIM`.
+//!   entries of dead servers with `XPENDING` (idle entries of consumers that are not alive)
+//!   and `XCLAIM`.
 //! * Clients read their reply stream with a blocking `XREAD` and delete it on stop.
 //!
 //! Unlike the originals, a server runs up to `concurrency` handlers per service at once

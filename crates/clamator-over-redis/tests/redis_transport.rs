@@ -770,6 +770,8 @@ async fn lifecycle_errors() {
     let e = client.start().await.unwrap_err();
     assert!(e.is_connection_lost(), "{e:?}");
     assert!(e.to_string().starts_with("redis connect failed"), "{e}");
+    // issue 30: it names where it tried to connect
+    assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
 }
 
 #[tokio::test]

@@ -554,6 +554,10 @@ async fn requirepass_acl_users_and_redaction() {
     let text = e.to_string();
     assert!(text.starts_with("redis connect failed"), "{text}");
     assert!(
+        text.contains(&format!("127.0.0.1:{port}")) && !text.contains("wrong"),
+        "names the address, never the password: {text}"
+    );
+    assert!(
         text.to_lowercase().contains("auth")
             || text.contains("WRONGPASS")
             || text.contains("invalid"),

@@ -101,6 +101,9 @@
 //! * [`middleware`]: tower layers around calls and dispatch (auth tokens, retries of idempotent
 //!   methods, per-method timeouts, metrics, concurrency limits).
 //! * [`transport`]: the interface a new transport implements.
+//! * **Install a `tracing` subscriber** (`tracing_subscriber::fmt::init()` or your own): servers
+//!   report reconnects, lost broker state, dead letters and bad input through `tracing`
+//!   events, and without a subscriber they are silent.
 //! * Observability: every call is a `tracing` span (`rpc.client` / `rpc.server`); feature `otel`
 //!   carries W3C trace context across processes; [`middleware`] has `metrics` layers.
 //! * [`codegen`] (feature `codegen`): OpenRPC contract documents of a contract, and Python /
@@ -118,6 +121,22 @@
 //! | `nats` | | the NATS JetStream transport ([`nats`]); TLS through rustls |
 //! | `otel` | | W3C trace context across processes through `tracing-opentelemetry` |
 //! | `codegen` | | [`codegen`]: contract documents and code generation |
+#![doc = ""]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[`redis`]: https://docs.rs/clamator-over-redis \"the redis feature\""
+)]
+#![cfg_attr(
+    not(feature = "nats"),
+    doc = "[`nats`]: https://docs.rs/clamator-over-nats \"the nats feature\""
+)]
+#![cfg_attr(
+    not(feature = "codegen"),
+    doc = "[`codegen`]: https://docs.rs/clamator-codegen \"the codegen feature\""
+)]
+#![cfg_attr(feature = "redis", doc = "[`redis`]: crate::redis")]
+#![cfg_attr(feature = "nats", doc = "[`nats`]: crate::nats")]
+#![cfg_attr(feature = "codegen", doc = "[`codegen`]: crate::codegen")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use clamator_protocol::{
@@ -237,7 +256,7 @@ pub use clamator_macros::contract;
 #[cfg(feature = "macros")]
 pub use clamator_macros::model;
 
-/// Expands a contract document (OpenRPC, as `clamator codegen` and [`codegen::to_openrpc`]
+/// Expands a contract document (OpenRPC, as `clamator codegen` and `codegen::to_openrpc`
 /// write it; path relative to the crate's `Cargo.toml`) into the params/result types and a
 /// [`contract`] trait: a Rust service implements a contract authored elsewhere. The document
 /// is tracked for rebuilds.

@@ -117,7 +117,7 @@ pub(crate) async fn round(
             Ok(page) => parse_pending(&page),
             Err(e) => {
                 if !is_nogroup(&e) {
-                    tracing::error!(service = ctx.name(), error = %e, "redis reclaim error: service={}; retried next reclaim period (entries of dead servers wait meanwhile; check the Redis connection and that the user may run XAUTOCLAIM)", ctx.name());
+                    tracing::error!(service = ctx.name(), error = %e, "redis reclaim error: service={}; retried next reclaim period (entries of dead servers wait meanwhile; check the Redis connection and that the user may run XPENDING)", ctx.name());
                 }
                 return Round { slots, backlog };
             }
