@@ -3,11 +3,11 @@
 //!
 //! | command | what |
 //! |---|---|
-//! | `cargo run --example service_to_service` | `orders` calls `inventory` from its handler; errors and deadlines pass through |
-//! | `cargo run --example http_gateway` | an axum HTTP gateway in front of a clamator service |
-//! | `cargo run --example worker_pool` | Redis only: worker processes share a service, the load spreads |
-//! | `cargo run --example python_peer` | Redis only: a Python client from generated code calls a Rust service |
-//! | `cargo run --example observability` | spans, metrics (Prometheus) and logs |
+//! | `cargo run -p clamator-examples --example service_to_service` | `orders` calls `inventory` from its handler; errors and deadlines pass through |
+//! | `cargo run -p clamator-examples --example http_gateway` | an axum HTTP gateway in front of a clamator service |
+//! | `cargo run -p clamator-examples --example worker_pool` | Redis only: worker processes share a service, the load spreads |
+//! | `cargo run -p clamator-examples --example python_peer` | Redis only: a Python client from generated code calls a Rust service |
+//! | `cargo run -p clamator-examples --example observability` | spans, metrics (Prometheus) and logs |
 //!
 //! This library holds what the examples share: the command line.
 
