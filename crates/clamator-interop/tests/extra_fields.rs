@@ -6,10 +6,10 @@ mod common;
 
 use std::task::{Context, Poll};
 
+use clamator::middleware::tower::{Layer, Service};
 use clamator::middleware::{AuthTokenLayer, ClientLayers, RequireAuthTokenLayer, ServerLayers};
 use clamator::redis::{redis, RedisRpcClient, RedisRpcServer};
-use clamator::tower::{Layer, Service};
-use clamator::{CallError, OutgoingCall, RpcClient, TransportError};
+use clamator::{error::TransportError, middleware::OutgoingCall, CallError, RpcClient};
 use clamator_test_support::RedisServer;
 use common::{setup_python, spawn_server, Lang};
 use serde_json::json;

@@ -60,8 +60,8 @@ pub(crate) fn expand(def: &ContractDef) -> TokenStream {
                 let convert = quote_spanned! {full.span()=>
                     {
                         #[allow(unused_imports)]
-                        use #krate::protocol::__private::{ViaBox as _, ViaDeref as _, ViaFrom as _};
-                        (&&#krate::protocol::__private::ErrorWrap::new(e)).convert_error()
+                        use #krate::__private::{ViaBox as _, ViaDeref as _, ViaFrom as _};
+                        (&&#krate::__private::ErrorWrap::new(e)).convert_error()
                     }
                 };
                 quote! {

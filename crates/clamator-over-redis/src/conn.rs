@@ -427,10 +427,10 @@ impl Connector {
     }
 
     /// A connection error that names where it tried to connect.
-    fn connect_error(&self, context: &'static str, e: redis::RedisError) -> TransportError {
+    fn connect_error(&self, context: &'static str, e: &redis::RedisError) -> TransportError {
         TransportError::connection(
             context,
-            format!("{}: {}", self.endpoints(), crate::errors::describe(&e)),
+            format!("{}: {}", self.endpoints(), crate::errors::describe(e)),
         )
     }
 }
@@ -568,18 +568,18 @@ impl Connector {
                     .get_connection_manager_with_config(config)
                     .await
                     .map(Conn::Node)
-                    .map_err(|e| self.connect_error("redis connect failed", e))
+                    .map_err(|e| self.connect_error("redis connect failed", &e))
             }
             Self::Cluster(c) => c
                 .commands
                 .get_async_connection()
                 .await
                 .map(Conn::Cluster)
-                .map_err(|e| self.connect_error("redis cluster connect failed", e)),
+                .map_err(|e| self.connect_error("redis cluster connect failed", &e)),
             Self::Sentinel(s) => {
                 s.refresh(None)
                     .await
-                    .map_err(|e| self.connect_error("redis sentinel: no master", e))?;
+                    .map_err(|e| self.connect_error("redis sentinel: no master", &e))?;
                 Ok(Conn::Sentinel(SentinelConn {
                     state: Arc::clone(s),
                 }))
@@ -598,19 +598,19 @@ impl Connector {
                     .get_multiplexed_async_connection_with_config(&config)
                     .await
                     .map(Conn::Blocking)
-                    .map_err(|e| self.connect_error("redis connect failed", e))
+                    .map_err(|e| self.connect_error("redis connect failed", &e))
             }
             Self::Cluster(c) => c
                 .blocking
                 .get_async_connection()
                 .await
                 .map(Conn::Cluster)
-                .map_err(|e| self.connect_error("redis cluster connect failed", e)),
+                .map_err(|e| self.connect_error("redis cluster connect failed", &e)),
             Self::Sentinel(s) => {
                 let client = s
                     .master_client()
                     .await
-                    .map_err(|e| self.connect_error("redis sentinel: no master", e))?;
+                    .map_err(|e| self.connect_error("redis sentinel: no master", &e))?;
                 Box::pin(Self::Node(client).blocking()).await
             }
         }

@@ -48,8 +48,6 @@ pub use server::{ServerCore, Services, DEFAULT_SHUTDOWN_GRACE};
 pub use service::{
     BoxFuture, CallIds, IntoRpcService, MethodFailure, RpcService, RpcServiceBuilder,
 };
-#[allow(deprecated)]
-pub use service::{Service, ServiceBuilder};
 pub use transport::{
     Call, CallKind, Client, ClientBuilder, ClientTransport, Delivery, IncomingCall, Intake,
     Metadata, OutgoingCall, Replies, ReplyWaiter, Server, ServerBuilder, ServerStats,

@@ -582,15 +582,3 @@ impl RpcServiceBuilder {
         })
     }
 }
-
-/// The name of [`RpcService`] before 0.2: it collided with `tower::Service` in every file
-/// that uses both (middleware does).
-#[deprecated(
-    since = "0.2.0",
-    note = "renamed to `RpcService` (it collided with `tower::Service`)"
-)]
-pub type Service = RpcService;
-
-/// The name of [`RpcServiceBuilder`] before 0.2.
-#[deprecated(since = "0.2.0", note = "renamed to `RpcServiceBuilder`")]
-pub type ServiceBuilder = RpcServiceBuilder;

@@ -140,30 +140,55 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use clamator_protocol::{
-    codes, deadline, decode_params, is_valid_method, is_valid_service, parse_envelope,
-    parse_envelope_str, remaining, schema_for, to_json, with_deadline, BoxError, CallError,
-    CallKind, Contract, ContractBuilder, ContractError, Envelope, EnvelopeError, ErrorObject,
-    HandlerError, Id, IncomingCall, IntoRpcService, InvalidRequest, InvalidRequestReason,
-    LifecycleState, Metadata, MethodDescriptor, MethodKind, NoParams, Notification, OutgoingCall,
-    ParamsError, ProtocolError, Request, Response, RpcClient, RpcError, RpcService,
-    RpcServiceBuilder, ServerError, ServerStats, TransportError, ValidationIssue,
-    DEFAULT_CALL_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
+    remaining, CallError, Contract, HandlerError, IntoRpcService, NoParams, RpcClient, RpcError,
+    RpcService,
 };
-#[allow(deprecated)]
-pub use clamator_protocol::{Service, ServiceBuilder};
+
+/// Everything that can fail, apart from [`CallError`] (what a call returns), [`RpcError`] (the
+/// wire's error object a handler returns) and [`HandlerError`]: the causes a [`CallError`]
+/// carries, server and contract errors, and the reserved JSON-RPC codes.
+pub mod error {
+    pub use clamator_protocol::{
+        codes, BoxError, ContractError, EnvelopeError, ErrorObject, InvalidRequest,
+        InvalidRequestReason, ParamsError, ProtocolError, ServerError, TransportError,
+        ValidationIssue,
+    };
+}
+
+/// The JSON-RPC 2.0 wire: envelopes and ids, parsing and encoding, typed params from a raw
+/// value, and the rules for service and method names.
+pub mod wire {
+    pub use clamator_protocol::{
+        decode_params, is_valid_method, is_valid_service, parse_envelope, parse_envelope_str,
+        to_json, Envelope, Id, Notification, Request, Response,
+    };
+}
+
+/// Contracts and services built by hand (at run time, without the macro), what a running
+/// server reports, call deadlines, and the defaults every transport shares.
+pub mod service {
+    pub use clamator_protocol::{
+        deadline, schema_for, with_deadline, ContractBuilder, LifecycleState, MethodDescriptor,
+        MethodKind, RpcServiceBuilder, ServerStats, DEFAULT_CALL_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
+    };
+}
 
 #[doc = include_str!("../docs/middleware.md")]
-pub use clamator_protocol::middleware;
+pub mod middleware {
+    pub use clamator_protocol::middleware::*;
+    /// Re-exported for layers: `tower::limit`, `tower::timeout`, `tower::buffer`, your own.
+    pub use clamator_protocol::tower;
+    pub use clamator_protocol::{CallKind, IncomingCall, Metadata, OutgoingCall};
+}
 
 #[doc = include_str!("../docs/transport.md")]
 pub use clamator_protocol::transport;
 
-/// Re-exported for middleware: `tower::limit`, `tower::timeout`, `tower::buffer`, your own
-/// layers.
-pub use clamator_protocol::tower;
-
-/// The protocol crate, for transport implementers (server and client cores).
-pub use clamator_protocol as protocol;
+/// What the macros expand to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use clamator_protocol::__private::*;
+}
 
 /// Declares a service contract on a trait.
 ///
@@ -219,7 +244,7 @@ pub use clamator_protocol as protocol;
 /// A panic in a handler is sent as `-32603` too; the server keeps serving.
 ///
 /// **Doc comments** on the trait and its methods become the contract's and the methods'
-/// descriptions ([`Contract::description`], [`MethodDescriptor::description`]); doc comments on
+/// descriptions ([`Contract::description`], [`MethodDescriptor::description`](service::MethodDescriptor::description)); doc comments on
 /// fields of the params/result types go into their JSON Schemas. Contract documents and
 /// generated Python/TypeScript code carry both.
 #[cfg(feature = "macros")]
@@ -245,7 +270,7 @@ pub use clamator_macros::contract;
 ///
 /// let p: Point = clamator::serde_json::from_str(r#"{"x": 1}"#).unwrap();
 /// assert_eq!(p, Point { x: 1.0, y: 0.0 });
-/// let schema = clamator::schema_for::<Point>();
+/// let schema = clamator::service::schema_for::<Point>();
 /// assert_eq!(schema["properties"]["x"]["description"], "Horizontal.");
 /// ```
 ///
@@ -419,15 +444,11 @@ pub mod nats {
     };
 }
 
-/// Re-exported: [`model`] derives through it; `#[derive(clamator::JsonSchema)]` with
+/// Re-exported: [`model`] derives through it; `#[derive(clamator::schemars::JsonSchema)]` with
 /// `#[schemars(crate = "clamator::schemars")]` works too.
 pub use schemars;
-/// Re-exported: `JsonSchema` (trait and derive).
-pub use schemars::JsonSchema;
 /// Re-exported: [`model`] derives through it.
 pub use serde;
-/// Re-exported: `Serialize` / `Deserialize` (traits and derives).
-pub use serde::{Deserialize, Serialize};
 /// Re-exported for raw JSON values: `clamator::serde_json::json!`.
 pub use serde_json;
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use clamator::memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};
 use clamator::{
-    CallError, HandlerError, IntoRpcService, LifecycleState, MethodKind, RpcClient, RpcError,
-    RpcService, ServerError, TransportError,
+    error::{ServerError, TransportError},
+    service::{LifecycleState, MethodKind},
+    CallError, HandlerError, IntoRpcService, RpcClient, RpcError, RpcService,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -605,18 +606,19 @@ async fn hand_built_services_and_dispatch_of_raw_ids() {
     );
     // negative and numeric ids are echoed verbatim
     for id in [json!(-5), json!(0), json!("abc")] {
-        let env = clamator::parse_envelope(
+        let env = clamator::wire::parse_envelope(
             json!({"jsonrpc": "2.0", "method": "calc.add", "params": {"a": 1, "b": 2}, "id": id}),
         )
         .unwrap();
         let reply = svc.dispatch(env).await.unwrap();
         assert_eq!(
-            clamator::to_json(&reply),
+            clamator::wire::to_json(&reply),
             format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"sum":3.0}}}}"#)
         );
     }
     // responses pushed at a service produce nothing
-    let env = clamator::parse_envelope(json!({"jsonrpc": "2.0", "id": "1", "result": 1})).unwrap();
+    let env =
+        clamator::wire::parse_envelope(json!({"jsonrpc": "2.0", "id": "1", "result": 1})).unwrap();
     assert!(svc.dispatch(env).await.is_none());
 
     // bad names and mismatched handlers are errors at definition time

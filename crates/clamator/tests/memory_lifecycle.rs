@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clamator::memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};
-use clamator::{LifecycleState, RpcClient, RpcError, RpcService};
+use clamator::{service::LifecycleState, RpcClient, RpcError, RpcService};
 use serde_json::{json, Value};
 
 /// `echo`; `slow` sets `started`, sleeps 300 ms and sets `finished`.

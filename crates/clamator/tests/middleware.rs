@@ -9,9 +9,13 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use clamator::memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};
+use clamator::middleware::tower::{Layer, Service};
 use clamator::middleware::{ClientLayers, RetryIdempotentLayer, ServerLayers};
-use clamator::tower::{Layer, Service};
-use clamator::{BoxError, CallError, IncomingCall, OutgoingCall, RpcClient, RpcError};
+use clamator::{
+    error::BoxError,
+    middleware::{IncomingCall, OutgoingCall},
+    CallError, RpcClient, RpcError,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -136,7 +140,8 @@ async fn idempotent_methods_are_retried_after_a_timeout_others_are_not() {
 async fn towers_concurrency_limit_bounds_running_handlers() {
     let bus = MemoryBus::new();
     let imp = Impl::default();
-    let layers = ServerLayers::new().layer(clamator::tower::limit::ConcurrencyLimitLayer::new(3));
+    let layers = ServerLayers::new()
+        .layer(clamator::middleware::tower::limit::ConcurrencyLimitLayer::new(3));
     let _server = serve(&bus, &imp, layers).await;
     // every run after the first sleeps 1 ms: make them all slow instead
     imp.runs.store(0, Ordering::SeqCst);
@@ -163,9 +168,9 @@ async fn towers_rate_limit_behind_a_buffer_spaces_calls() {
     let imp = Impl::default();
     // RateLimit is not Clone: put it behind a Buffer, as one layer
     let layers = ServerLayers::new().layer(
-        clamator::tower::ServiceBuilder::new()
-            .layer(clamator::tower::buffer::BufferLayer::new(64))
-            .layer(clamator::tower::limit::RateLimitLayer::new(
+        clamator::middleware::tower::ServiceBuilder::new()
+            .layer(clamator::middleware::tower::buffer::BufferLayer::new(64))
+            .layer(clamator::middleware::tower::limit::RateLimitLayer::new(
                 5,
                 Duration::from_millis(200),
             )),
@@ -244,7 +249,7 @@ async fn layer_errors_are_named_on_both_sides() {
     let _server = serve(&bus, &imp, ServerLayers::new()).await;
     let c = client(
         &bus,
-        ClientLayers::new().layer(clamator::tower::timeout::TimeoutLayer::new(
+        ClientLayers::new().layer(clamator::middleware::tower::timeout::TimeoutLayer::new(
             Duration::from_millis(50),
         )),
     )

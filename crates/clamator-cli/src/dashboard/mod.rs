@@ -293,7 +293,7 @@ impl AppState {
 }
 
 fn check_service(service: &str) -> Result<(), ApiError> {
-    if clamator::protocol::is_valid_service(service) {
+    if clamator::wire::is_valid_service(service) {
         Ok(())
     } else {
         Err(ApiError(
