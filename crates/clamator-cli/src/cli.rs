@@ -271,7 +271,8 @@ pub(crate) struct DashboardArgs {
     /// Show only: no replay, drop or call.
     #[arg(long)]
     pub(crate) read_only: bool,
-    /// A token every request must carry (the page asks for it once).
+    /// A token every request must carry, reads included (the page shows a login form; scripts
+    /// send `Authorization: Bearer <token>`).
     #[arg(long, env = "CLAMATOR_DASHBOARD_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
     /// Contract documents (OpenRPC JSON, a file or a directory) to show each service's
@@ -285,6 +286,11 @@ pub(crate) struct DashboardArgs {
     /// claim idle plus a margin).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub(crate) alive_within: Duration,
+    /// Time between walks of the keyspace for new services and reply streams (one SCAN per
+    /// thousand keys: on a Redis shared with millions of keys, the dashboard's main cost). A
+    /// service page opened for a service not yet listed walks at once.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub(crate) discover_every: Duration,
 }
 
 /// `250ms`, `5s`, `2m`.

@@ -194,30 +194,75 @@ pub async fn inspect_service(
     })
 }
 
+/// Services read at once by [`inspect`] and the dashboard (their commands share round trips on
+/// the multiplexed connection).
+pub const CONCURRENT_READS: usize = 32;
+
 /// The services under `prefix`: the names of its command streams, sorted.
 pub async fn services(conn: &mut RawConn, prefix: &str) -> redis::RedisResult<Vec<String>> {
-    let cmd_prefix = format!("{prefix}:cmds:");
-    let mut names: Vec<String> = conn
-        .scan_match(&format!("{cmd_prefix}*"))
-        .await?
-        .into_iter()
-        .map(|stream| stream[cmd_prefix.len()..].to_owned())
+    Ok(discover(conn, prefix).await?.0)
+}
+
+/// One walk of the keyspace for the streams under `prefix`: the services (names of their
+/// command streams) and the client reply streams, each sorted.
+pub async fn discover(
+    conn: &mut RawConn,
+    prefix: &str,
+) -> redis::RedisResult<(Vec<String>, Vec<String>)> {
+    let (cmds, replies) = (format!("{prefix}:cmds:"), format!("{prefix}:replies:"));
+    let mut services = Vec::new();
+    let mut reply_streams = Vec::new();
+    for key in conn.scan_streams(&format!("{prefix}:*")).await? {
+        if let Some(service) = key.strip_prefix(&cmds) {
+            services.push(service.to_owned());
+        } else if key.starts_with(&replies) {
+            reply_streams.push(key);
+        }
+    }
+    Ok((services, reply_streams))
+}
+
+/// Reads `services` (in that order), [`CONCURRENT_READS`] at a time.
+pub async fn inspect_services(
+    conn: &RawConn,
+    prefix: &str,
+    services: &[String],
+) -> redis::RedisResult<Vec<ServiceInfo>> {
+    use futures::StreamExt;
+    let reads: Vec<_> = services
+        .iter()
+        .map(|service| {
+            let (mut conn, prefix, service) = (conn.clone(), prefix.to_owned(), service.clone());
+            async move { inspect_service(&mut conn, &prefix, &service).await }
+        })
         .collect();
-    names.sort();
-    Ok(names)
+    futures::stream::iter(reads)
+        .buffered(CONCURRENT_READS)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// Reads the layout of `prefix` from Redis.
 pub async fn inspect(conn: &mut RawConn, prefix: &str) -> redis::RedisResult<Report> {
-    let mut services = Vec::new();
-    for service in self::services(conn, prefix).await? {
-        services.push(inspect_service(conn, prefix, &service).await?);
-    }
-    let mut reply_streams = Vec::new();
-    for stream in conn.scan_match(&format!("{prefix}:replies:*")).await? {
-        let length: u64 = conn.xlen(&stream).await.unwrap_or(0);
-        reply_streams.push(ReplyStreamInfo { stream, length });
-    }
+    use futures::StreamExt;
+    let (services, replies) = discover(conn, prefix).await?;
+    let services = inspect_services(conn, prefix, &services).await?;
+    let reads: Vec<_> = replies
+        .into_iter()
+        .map(|stream| {
+            let mut conn = conn.clone();
+            async move {
+                let length: u64 = conn.xlen(&stream).await.unwrap_or(0);
+                ReplyStreamInfo { stream, length }
+            }
+        })
+        .collect();
+    let reply_streams = futures::stream::iter(reads)
+        .buffered(CONCURRENT_READS)
+        .collect()
+        .await;
     Ok(Report {
         prefix: prefix.to_owned(),
         services,

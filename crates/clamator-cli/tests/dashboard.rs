@@ -495,3 +495,204 @@ fn a_public_listener_needs_a_token_or_read_only() {
         "{stderr}"
     );
 }
+
+/// Issue 29: with `--token`, reads need the token too (dead letters can hold personal data):
+/// the API answers 401, a page is the login form, and the login sets a cookie that opens both.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_protects_reads_too() {
+    let redis_server = RedisServer::start();
+    let (_dash, url) = dashboard(&redis_server, &["--token", TOKEN]);
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let get = |path: &str, extra: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n")
+    };
+    for path in [
+        "/api/overview",
+        "/api/events",
+        "/api/services/arith",
+        "/api/services/arith/events",
+    ] {
+        let answer = http(&addr, get(path, "")).await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{path}: {answer}");
+    }
+    let page = http(&addr, get("/services/arith", "")).await;
+    assert!(page.starts_with("HTTP/1.1 401"), "{page}");
+    assert!(
+        page.contains("name=\"token\"") && !page.contains("clamator-csrf"),
+        "{page}"
+    );
+    let bearer = http(
+        &addr,
+        get(
+            "/api/overview",
+            &format!("Authorization: Bearer {TOKEN}\r\n"),
+        ),
+    )
+    .await;
+    assert!(bearer.starts_with("HTTP/1.1 200"), "{bearer}");
+    // the login form: a wrong token is refused, the right one sets the cookie
+    let login = |token: &str| {
+        let body = format!("token={token}&next=%2Fservices%2Farith");
+        format!(
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let wrong = http(&addr, login("nope")).await;
+    assert!(
+        wrong.starts_with("HTTP/1.1 401") && wrong.contains("wrong token"),
+        "{wrong}"
+    );
+    let right = http(&addr, login(TOKEN)).await;
+    assert!(right.starts_with("HTTP/1.1 303"), "{right}");
+    assert!(right.contains("location: /services/arith"), "{right}");
+    let cookie = right
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .expect("a cookie")
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    let with_cookie = http(&addr, get("/api/overview", &format!("Cookie: {pair}\r\n"))).await;
+    assert!(with_cookie.starts_with("HTTP/1.1 200"), "{with_cookie}");
+    // an open redirect is not possible through `next`
+    let body = format!("token={TOKEN}&next=%2F%2Fevil.example");
+    let redirect = http(
+        &addr,
+        format!(
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert!(redirect.contains("location: /\r\n"), "{redirect}");
+}
+
+/// `INFO commandstats` calls of one command.
+async fn calls_of(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// Issue 29: on a Redis shared with many unrelated keys, discovery costs a SCAN per thousand
+/// keys, not per ten, and runs on its own slow cadence; any number of viewers of a service page
+/// cost Redis what one does.
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_and_service_pages_cost_little_on_a_shared_redis() {
+    const UNRELATED: u64 = 100_000;
+    let redis_server = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let client = redis::Client::open(redis_server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(UNRELATED)
+        .arg("unrelated")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for service in ["arith", "billing"] {
+        let _: () = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(format!("{PREFIX}:cmds:{service}"))
+            .arg(service)
+            .arg("$")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    // inspect: one walk, a SCAN per thousand keys (at COUNT 10: 10,000 per walk, and it walked twice)
+    let before = calls_of(&mut conn, "scan").await;
+    let out = tokio::task::spawn_blocking({
+        let url = redis_server.url();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_clamator"))
+                .args(["--redis-url", &url, "--prefix", PREFIX, "inspect", "--json"])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["services"].as_array().unwrap().len(), 2, "{report}");
+    let walk = calls_of(&mut conn, "scan").await - before;
+    assert!(
+        walk <= UNRELATED / 1000 + 5,
+        "inspect sent {walk} SCANs for {UNRELATED} keys"
+    );
+
+    // an idle dashboard: one walk at start, then only the known streams every second
+    let (_dash, url) = dashboard(&redis_server, &[]);
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let overview = get_json(&addr, "/api/overview").await;
+    assert_eq!(
+        overview["services"].as_array().unwrap().len(),
+        2,
+        "{overview}"
+    );
+    let before = calls_of(&mut conn, "scan").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let idle = calls_of(&mut conn, "scan").await - before;
+    assert_eq!(
+        idle, 0,
+        "an idle dashboard walked the keyspace again within 4 s"
+    );
+
+    // viewers of one service page: the range XPENDING of the service page, per second
+    let viewers = |n: usize| {
+        let addr = addr.clone();
+        async move {
+            let mut streams = Vec::new();
+            for _ in 0..n {
+                let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                tokio::io::AsyncWriteExt::write_all(
+                    &mut s,
+                    format!("GET /api/services/arith/events HTTP/1.1\r\nHost: {addr}\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await
+                .unwrap();
+                streams.push(s);
+            }
+            streams
+        }
+    };
+    let mut rate = Vec::new();
+    for n in [1, 20] {
+        let open = viewers(n).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = calls_of(&mut conn, "xpending").await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        rate.push(calls_of(&mut conn, "xpending").await - before);
+        drop(open);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    // the overview's XPENDING summary is in both; per-viewer sampling would make it ~20×
+    assert!(
+        rate[1] <= rate[0] * 3 / 2 + 2,
+        "XPENDING calls in 3 s: 1 viewer {}, 20 viewers {}",
+        rate[0],
+        rate[1]
+    );
+}

@@ -34,6 +34,9 @@ impl ClientTransport for MemoryClientTransport {
         _replies: &'a Replies,
     ) -> Result<Value, CallError> {
         let Some(route) = self.bus.lookup(call.service) else {
+            // An answer without any await point: spend budget like a served call does, so that
+            // a loop of calls to nobody still lets the runtime run its other tasks and timers.
+            tokio::task::coop::consume_budget().await;
             return Err(RpcError::method_not_found().into());
         };
         // The same pipeline as a request over Redis, without building and re-parsing an
@@ -70,6 +73,7 @@ impl ClientTransport for MemoryClientTransport {
                 method = call.method,
                 "notification dropped: service not on the bus"
             );
+            tokio::task::coop::consume_budget().await;
             return Ok(());
         };
         let incoming = IncomingCall::new(
@@ -87,6 +91,8 @@ impl ClientTransport for MemoryClientTransport {
                 () = shutdown.cancelled() => {},
             }
         });
+        // Spawning does not yield: a loop of notifications takes part in the budget too.
+        tokio::task::coop::consume_budget().await;
         Ok(())
     }
 

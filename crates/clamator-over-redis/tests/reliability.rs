@@ -429,6 +429,12 @@ async fn poison_matrix_while_good_calls_keep_succeeding() {
                 .to_vec(),
             Some("u1"), // not JSON (-32700), but the id is recoverable
         ),
+        (
+            // issue 29: not run as svc.echo (0.1.9 would), answered -32601 naming both
+            "another service's method",
+            br#"{"jsonrpc":"2.0","method":"billing.echo","params":{},"id":"o1"}"#.to_vec(),
+            Some("o1"),
+        ),
     ];
     let mut expect_replies = Vec::new();
     for (name, envelope, id) in &cases {
@@ -474,8 +480,19 @@ async fn poison_matrix_while_good_calls_keep_succeeding() {
         .iter()
         .map(|(_, f)| serde_json::from_str::<Value>(&f[1].1).unwrap())
         .inspect(|env| {
-            let code = if env["id"] == "u1" { -32700 } else { -32600 };
+            let code = match env["id"].as_str() {
+                Some("u1") => -32700,
+                Some("o1") => -32601,
+                _ => -32600,
+            };
             assert_eq!(env["error"]["code"], code, "{env}");
+            if code == -32601 {
+                let reason = env["error"]["data"]["reason"].as_str().unwrap_or("");
+                assert!(
+                    reason.contains("billing.echo") && reason.contains("svc"),
+                    "{env}"
+                );
+            }
         })
         .map(|env| env["id"].clone())
         .collect();
@@ -491,7 +508,8 @@ async fn poison_matrix_while_good_calls_keep_succeeding() {
         async move { r.xlen::<_, u64>("r:cmds:svc").await.unwrap() == 0 }
     })
     .await;
-    assert_eq!(s.stats().poison, cases.len() as u64 + 1);
+    // the misrouted request is answered, not poison (and not run: runs stays 200)
+    assert_eq!(s.stats().poison, cases.len() as u64);
     assert_eq!(runs.load(Ordering::SeqCst), 200);
     s.stop().await;
 }

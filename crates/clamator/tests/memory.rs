@@ -656,3 +656,46 @@ async fn hand_built_services_and_dispatch_of_raw_ids() {
     .into_rpc_service();
     assert_eq!(s.name(), "arith");
 }
+
+/// Issue 29: a loop of calls (and notifications) to a service nobody serves on the bus takes
+/// part in tokio's budget like calls that are served: a timeout around it fires. Run on a
+/// thread of its own, so that a starved runtime fails the test instead of hanging it.
+#[test]
+fn a_loop_of_calls_to_nobody_lets_a_timeout_fire() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let bus = MemoryBus::new();
+            let client = MemoryRpcClient::new(&bus);
+            client.start().await.unwrap();
+            let calls = tokio::time::timeout(Duration::from_millis(200), async {
+                loop {
+                    let e = client
+                        .call_value("nobody", "home", json!({}), None)
+                        .await
+                        .unwrap_err();
+                    assert_eq!(rpc(e).code, -32601);
+                }
+            })
+            .await;
+            let notifies = tokio::time::timeout(Duration::from_millis(200), async {
+                loop {
+                    client
+                        .notify_value("nobody", "home", json!({}))
+                        .await
+                        .unwrap();
+                }
+            })
+            .await;
+            done.send((calls.is_err(), notifies.is_err())).unwrap();
+        });
+    });
+    let fired = finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the runtime was starved: the 200 ms timeouts never fired");
+    assert_eq!(fired, (true, true));
+}

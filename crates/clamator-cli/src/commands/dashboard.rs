@@ -34,6 +34,7 @@ pub(crate) async fn exec(args: &DashboardArgs, target: &Target) -> Result<ExitCo
         token: args.token.clone(),
         interval: args.interval.max(Duration::from_millis(100)),
         alive_within: args.alive_within,
+        discover_every: args.discover_every.max(Duration::from_secs(1)),
         history: 300,
         docs,
     };

@@ -91,7 +91,15 @@ async fn stream_counters(conn: &mut RawConn, key: &str) -> (Option<u64>, Option<
     (as_u64(field(&info, "entries-added")), last_ms)
 }
 
-/// Keeps the counters between samples to turn them into rates.
+/// How often, by default, the overview walks the keyspace for new services and reply streams
+/// (one `SCAN` pass, `COUNT 1000 TYPE stream`: about half a second of Redis CPU per million
+/// keys); in between, the streams it knows are sampled every interval, at a cost that does not
+/// depend on how many unrelated keys Redis holds. A service page asked for a service not yet
+/// known makes the next sample walk again.
+pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Keeps the counters between samples to turn them into rates, and the streams found by the
+/// last discovery.
 #[derive(Debug)]
 pub struct Sampler {
     prefix: String,
@@ -99,6 +107,26 @@ pub struct Sampler {
     history_len: usize,
     last: HashMap<String, (u64, u64)>,
     history: HashMap<String, VecDeque<f64>>,
+    services: Vec<String>,
+    reply_streams: Vec<String>,
+    discovered_at: Option<std::time::Instant>,
+    discover_every: Duration,
+}
+
+/// `XINFO STREAM` counters of `keys`, in order, read [`inspect::CONCURRENT_READS`] at a time.
+async fn counters_of(conn: &RawConn, keys: Vec<String>) -> Vec<(Option<u64>, Option<u64>)> {
+    use futures::StreamExt;
+    let reads: Vec<_> = keys
+        .into_iter()
+        .map(|key| {
+            let mut conn = conn.clone();
+            async move { stream_counters(&mut conn, &key).await }
+        })
+        .collect();
+    futures::stream::iter(reads)
+        .buffered(inspect::CONCURRENT_READS)
+        .collect()
+        .await
 }
 
 impl Sampler {
@@ -110,17 +138,42 @@ impl Sampler {
             history_len,
             last: HashMap::new(),
             history: HashMap::new(),
+            services: Vec::new(),
+            reply_streams: Vec::new(),
+            discovered_at: None,
+            discover_every: DISCOVERY_INTERVAL,
         }
     }
 
-    /// Reads one sample.
+    /// Walks the keyspace every `every` instead of [`DISCOVERY_INTERVAL`].
+    #[must_use]
+    pub fn discover_every(mut self, every: Duration) -> Self {
+        self.discover_every = every;
+        self
+    }
+
+    /// Makes the next sample walk the keyspace again.
+    pub fn rediscover(&mut self) {
+        self.discovered_at = None;
+    }
+
+    /// Reads one sample: discovery when it is due, then every known stream.
     pub async fn sample(&mut self, conn: &mut RawConn) -> redis::RedisResult<Overview> {
-        let report = inspect::inspect(conn, &self.prefix).await?;
+        if self
+            .discovered_at
+            .is_none_or(|at| at.elapsed() >= self.discover_every)
+        {
+            let (services, reply_streams) = inspect::discover(conn, &self.prefix).await?;
+            self.services = services;
+            self.reply_streams = reply_streams;
+            self.discovered_at = Some(std::time::Instant::now());
+        }
+        let infos = inspect::inspect_services(conn, &self.prefix, &self.services).await?;
+        let counters = counters_of(conn, infos.iter().map(|s| s.stream.clone()).collect()).await;
         let now = inspect::now_ms();
         let alive_ms = self.alive_within.as_millis() as u64;
-        let mut services = Vec::with_capacity(report.services.len());
-        for s in report.services {
-            let (added, _) = stream_counters(conn, &s.stream).await;
+        let mut services = Vec::with_capacity(infos.len());
+        for (s, (added, _)) in infos.into_iter().zip(counters) {
             let rate = match (added, self.last.get(&s.service)) {
                 (Some(added), Some(&(before, at))) if now > at && added >= before => {
                     (added - before) as f64 * 1000.0 / (now - at) as f64
@@ -159,13 +212,36 @@ impl Sampler {
         let names: Vec<&str> = services.iter().map(|s| s.service.as_str()).collect();
         self.history.retain(|k, _| names.contains(&k.as_str()));
         self.last.retain(|k, _| names.contains(&k.as_str()));
-        let mut reply_streams = Vec::with_capacity(report.reply_streams.len());
-        for r in report.reply_streams {
-            let (_, last_ms) = stream_counters(conn, &r.stream).await;
+        let lengths = {
+            use futures::StreamExt;
+            let reads: Vec<_> = self
+                .reply_streams
+                .iter()
+                .map(|key| {
+                    let (mut conn, key) = (conn.clone(), key.clone());
+                    async move {
+                        let length: Option<u64> =
+                            redis::AsyncCommands::xlen(&mut conn, &key).await.ok();
+                        length
+                    }
+                })
+                .collect();
+            futures::stream::iter(reads)
+                .buffered(inspect::CONCURRENT_READS)
+                .collect::<Vec<_>>()
+                .await
+        };
+        let last = counters_of(conn, self.reply_streams.clone()).await;
+        let mut reply_streams = Vec::with_capacity(self.reply_streams.len());
+        for ((stream, length), (_, last_ms)) in self.reply_streams.iter().zip(lengths).zip(last) {
+            // A reply stream that is gone (its client stopped) leaves the list at once.
+            if length.unwrap_or(0) == 0 && last_ms.is_none() {
+                continue;
+            }
             reply_streams.push(ReplyRow {
                 age_ms: last_ms.map(|ms| now.saturating_sub(ms)),
-                stream: r.stream,
-                length: r.length,
+                stream: stream.clone(),
+                length: length.unwrap_or(0),
             });
         }
         Ok(Overview {

@@ -9,13 +9,16 @@
 //! Safe by default: it binds loopback and then answers only requests whose `Host` is a loopback
 //! name (a DNS-rebinding page cannot reach it); every mutating request is a `POST` that must
 //! carry the page's CSRF token in `X-Clamator-Csrf` (a header another origin cannot set without a
-//! CORS preflight, which is never granted), the `--token` when one is set
-//! (`Authorization: Bearer …`), and `--read-only` removes the actions altogether. Redis URLs and
-//! passwords never reach the page.
+//! CORS preflight, which is never granted), and `--read-only` removes the actions altogether.
+//! With `--token`, every request but the login page and the static assets needs the token, reads
+//! included (dead letters can hold personal data): `Authorization: Bearer …`, or the HttpOnly,
+//! `SameSite=Strict` cookie the login page sets. Redis URLs and passwords never reach the page.
 
 pub mod data;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +28,7 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Form, Json, Router};
 use clamator::redis::RedisRpcClient;
 use clamator::{CallError, RpcClient};
 use serde::Deserialize;
@@ -38,6 +41,7 @@ use data::{MethodRow, Overview, Sampler};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
+const LOGIN_HTML: &str = include_str!("assets/login.html");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 
 /// How the dashboard runs.
@@ -55,6 +59,8 @@ pub struct Options {
     pub interval: Duration,
     /// Consumers idle for less than this count as alive.
     pub alive_within: Duration,
+    /// Time between walks of the keyspace for new services and reply streams.
+    pub discover_every: Duration,
     /// Samples kept per service for the sparklines.
     pub history: usize,
     /// Contract documents by service (from `--docs`).
@@ -69,7 +75,15 @@ struct AppState {
     client: Option<RedisRpcClient>,
     overview: watch::Receiver<Arc<Overview>>,
     csrf: String,
+    /// One sampler per service page, shared by all its viewers (see [`page_feed`]).
+    pages: std::sync::Mutex<HashMap<String, Arc<watch::Sender<Option<PageSample>>>>>,
+    /// Set when a page asks for a service the overview does not know: the next overview sample
+    /// walks the keyspace again.
+    rediscover: Arc<AtomicBool>,
 }
+
+/// What a service page's sampler publishes: the detail, or why Redis could not be read.
+type PageSample = Result<Arc<data::ServiceDetail>, String>;
 
 type Shared = Arc<AppState>;
 
@@ -139,6 +153,112 @@ async fn guard_host(
     next.run(request).await
 }
 
+/// The cookie the login page sets when `--token` is given.
+const TOKEN_COOKIE: &str = "clamator_token";
+
+/// Whether a request carries the `--token` (header or cookie); always when none is set.
+fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(token) = &state.options.token else {
+        return true;
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == TOKEN_COOKIE)
+        .map(|(_, value)| value);
+    [bearer, cookie]
+        .into_iter()
+        .flatten()
+        .any(|given| same_secret(given, token))
+}
+
+/// With `--token`: every request needs it, except the login page and the static assets; a page
+/// asked for without it gets the login form, an API request a 401.
+async fn guard_token(
+    State(state): State<Shared>,
+    request: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if path == "/login" || path.starts_with("/assets/") || authorized(&state, request.headers()) {
+        return next.run(request).await;
+    }
+    if path.starts_with("/api/") {
+        return ApiError(
+            StatusCode::UNAUTHORIZED,
+            "this dashboard needs its --token (Authorization: Bearer <token>, or log in at /login)"
+                .into(),
+        )
+        .into_response();
+    }
+    let next_path = path.to_owned();
+    login_page(StatusCode::UNAUTHORIZED, &next_path, None)
+}
+
+fn login_page(status: StatusCode, next: &str, failure: Option<&str>) -> Response {
+    let html = LOGIN_HTML
+        .replace("{{next}}", &escape_attr(next))
+        .replace("{{failure}}", &failure.map(escape_attr).unwrap_or_default());
+    (
+        status,
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'self'; img-src data:; form-action 'self'; frame-ancestors 'none'; \
+                 base-uri 'none'",
+            ),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct Login {
+    token: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `GET /login`: the form.
+async fn login_form() -> Response {
+    login_page(StatusCode::OK, "/", None)
+}
+
+/// `POST /login`: the right token sets the cookie and goes back to the page asked for.
+async fn login(State(state): State<Shared>, Form(login): Form<Login>) -> Response {
+    // only a path of this server (`/…`, not `//host`)
+    let next = if login.next.starts_with('/') && !login.next.starts_with("//") {
+        login.next
+    } else {
+        "/".to_owned()
+    };
+    match &state.options.token {
+        Some(token) if same_secret(&login.token, token) => (
+            StatusCode::SEE_OTHER,
+            [
+                (
+                    header::SET_COOKIE,
+                    format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"),
+                ),
+                (header::LOCATION, next),
+            ],
+        )
+            .into_response(),
+        Some(_) => login_page(StatusCode::UNAUTHORIZED, &next, Some("wrong token")),
+        None => (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response(),
+    }
+}
+
 /// Mutating requests: not read-only, the CSRF header, the token when one is set, and an
 /// `Origin` (when the browser sends one) naming this server.
 fn check_mutation(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -166,17 +286,12 @@ fn check_mutation(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError>
             "missing or wrong X-Clamator-Csrf header (reload the page)".into(),
         ));
     }
-    if let Some(token) = &state.options.token {
-        let given = header("authorization")
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !same_secret(given, token) {
-            return Err(ApiError(
-                StatusCode::UNAUTHORIZED,
-                "this dashboard needs its --token for actions (Authorization: Bearer <token>)"
-                    .into(),
-            ));
-        }
+    if !authorized(state, headers) {
+        return Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "this dashboard needs its --token (Authorization: Bearer <token>, or log in at /login)"
+                .into(),
+        ));
     }
     Ok(())
 }
@@ -196,14 +311,6 @@ async fn page(State(state): State<Shared>) -> Response {
         .replace(
             "{{read_only}}",
             if state.options.read_only {
-                "true"
-            } else {
-                "false"
-            },
-        )
-        .replace(
-            "{{token_required}}",
-            if state.options.token.is_some() {
                 "true"
             } else {
                 "false"
@@ -292,6 +399,66 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Asks for a discovery when `service` is not in the overview yet.
+    fn note_service(&self, service: &str) {
+        if !self
+            .overview
+            .borrow()
+            .services
+            .iter()
+            .any(|s| s.service == service)
+        {
+            self.rediscover.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A subscription to the sampler of `service`'s page, started by its first viewer and ended
+/// when its last viewer leaves: any number of viewers cost Redis what one does.
+fn page_feed(state: &Shared, service: &str) -> watch::Receiver<Option<PageSample>> {
+    let mut pages = state
+        .pages
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(feed) = pages.get(service) {
+        return feed.subscribe();
+    }
+    let (tx, rx) = watch::channel(None);
+    let tx = Arc::new(tx);
+    pages.insert(service.to_owned(), Arc::clone(&tx));
+    tokio::spawn(page_sampler(Arc::clone(state), service.to_owned(), tx));
+    rx
+}
+
+/// Reads one service page every interval (at least 1 s) while it has viewers.
+async fn page_sampler(state: Shared, service: String, tx: Arc<watch::Sender<Option<PageSample>>>) {
+    let every = state.options.interval.max(Duration::from_secs(1));
+    loop {
+        {
+            let mut pages = state
+                .pages
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if tx.receiver_count() == 0 {
+                if pages.get(&service).is_some_and(|t| Arc::ptr_eq(t, &tx)) {
+                    pages.remove(&service);
+                }
+                return;
+            }
+        }
+        let sample = match state.detail(&service).await {
+            Ok(detail) => Ok(Arc::new(detail)),
+            Err(e) => Err(format!("reading Redis failed: {e}")),
+        };
+        tx.send_replace(Some(sample));
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = state.stop.cancelled() => return,
+        }
+    }
+}
+
 fn check_service(service: &str) -> Result<(), ApiError> {
     if clamator::wire::is_valid_service(service) {
         Ok(())
@@ -308,31 +475,35 @@ async fn api_service(
     Path(service): Path<String>,
 ) -> Result<Json<data::ServiceDetail>, ApiError> {
     check_service(&service)?;
+    state.note_service(&service);
     Ok(Json(state.detail(&service).await.map_err(redis_error)?))
 }
 
-/// The service page's live updates: its detail every interval (at least 1 s), read from Redis
-/// for this stream; dead letters only when they changed since the previous event.
+/// The service page's live updates: its detail every interval (at least 1 s), from the page's
+/// one shared sampler; dead letters only when they changed since this viewer's previous event.
 async fn api_service_events(
     State(state): State<Shared>,
     Path(service): Path<String>,
 ) -> Result<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
     check_service(&service)?;
-    let every = state.options.interval.max(Duration::from_secs(1));
+    state.note_service(&service);
+    let mut feed = page_feed(&state, &service);
+    feed.mark_changed(); // the current sample first, if there is one
+    let stop = state.stop.clone();
     let stream = futures::stream::unfold(
-        (state, service, None::<Vec<String>>, true),
-        move |(state, service, mut shown, first)| async move {
-            if !first {
+        (feed, stop, None::<Vec<String>>),
+        |(mut feed, stop, mut shown)| async move {
+            let sample = loop {
                 tokio::select! {
-                    () = tokio::time::sleep(every) => {}
-                    () = state.stop.cancelled() => return None,
+                    changed = feed.changed() => changed.ok()?,
+                    () = stop.cancelled() => return None,
                 }
-            }
-            if state.stop.is_cancelled() {
-                return None;
-            }
-            let event = match state.detail(&service).await {
-                Ok(mut detail) => {
+                if let Some(sample) = feed.borrow_and_update().clone() {
+                    break sample;
+                }
+            };
+            let event = match sample {
+                Ok(detail) => {
                     let ids: Vec<String> = detail
                         .dead_letters
                         .iter()
@@ -340,18 +511,18 @@ async fn api_service_events(
                         .map(|d| d.id.clone())
                         .collect();
                     if shown.as_ref() == Some(&ids) {
+                        let mut detail = (*detail).clone();
                         detail.dead_letters = None;
+                        Event::default().event("service").json_data(&detail)
                     } else {
                         shown = Some(ids);
+                        Event::default().event("service").json_data(&*detail)
                     }
-                    Event::default().event("service").json_data(&detail)
                 }
-                Err(e) => Ok(Event::default()
-                    .event("failure")
-                    .data(format!("reading Redis failed: {e}"))),
+                Err(reason) => Ok(Event::default().event("failure").data(reason)),
             }
             .unwrap_or_else(|e| Event::default().event("failure").data(e.to_string()));
-            Some((Ok(event), (state, service, shown, false)))
+            Some((Ok(event), (feed, stop, shown)))
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
@@ -451,14 +622,19 @@ async fn sample_loop(
     options: Options,
     tx: watch::Sender<Arc<Overview>>,
     stop: CancellationToken,
+    rediscover: Arc<AtomicBool>,
 ) {
-    let mut sampler = Sampler::new(&options.prefix, options.alive_within, options.history);
+    let mut sampler = Sampler::new(&options.prefix, options.alive_within, options.history)
+        .discover_every(options.discover_every);
     let mut tick = tokio::time::interval(options.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
+        }
+        if rediscover.swap(false, Ordering::Relaxed) {
+            sampler.rediscover();
         }
         let next = match sampler.sample(&mut conn).await {
             Ok(mut o) => {
@@ -494,6 +670,8 @@ fn router(state: Shared) -> Router {
             post(api_dead_letters),
         )
         .route("/api/call", post(api_call))
+        .route("/login", get(login_form).post(login))
+        .layer(middleware::from_fn_with_state(state.clone(), guard_token))
         .layer(middleware::from_fn_with_state(state.clone(), guard_host))
         .with_state(state)
 }
@@ -514,7 +692,14 @@ pub async fn serve(
         ..Overview::default()
     }));
     let stop = CancellationToken::new();
-    let sampler = tokio::spawn(sample_loop(conn.clone(), options.clone(), tx, stop.clone()));
+    let rediscover = Arc::new(AtomicBool::new(false));
+    let sampler = tokio::spawn(sample_loop(
+        conn.clone(),
+        options.clone(),
+        tx,
+        stop.clone(),
+        Arc::clone(&rediscover),
+    ));
     let state = Arc::new(AppState {
         options,
         stop: stop.clone(),
@@ -522,6 +707,8 @@ pub async fn serve(
         client,
         overview: rx,
         csrf: random_token(),
+        pages: std::sync::Mutex::default(),
+        rediscover,
     });
     on_listening(local);
     let result = axum::serve(listener, router(state))

@@ -25,6 +25,32 @@ use crate::observe;
 use crate::server::{ServerCore, Services, DEFAULT_SHUTDOWN_GRACE};
 use crate::service::{CallIds, IntoRpcService, RpcService};
 
+/// The answer to an envelope that names another service than the one whose stream or subject
+/// it came from (`billing.add` written into `arith`'s stream): not run (it would run
+/// `arith.add`, which the sender did not ask for), a request answered `-32601` naming both;
+/// `None` when it names `service`. The 0.1.9 servers dispatch on the method part alone.
+fn misrouted(service: &RpcService, envelope: &Envelope) -> Option<Option<Response>> {
+    let (named, method, id) = match envelope {
+        Envelope::Request(r) => (&r.service, &r.method, Some(&r.id)),
+        Envelope::Notification(n) => (&n.service, &n.method, None),
+        Envelope::Response(_) => return None,
+    };
+    if named == service.name() {
+        return None;
+    }
+    let reason = format!(
+        "{named}.{method} was sent to the stream of service {:?}: it names another service, so it is not run",
+        service.name()
+    );
+    tracing::warn!(service = service.name(), named = %named, method = %method, "{reason}");
+    Some(id.map(|id| {
+        Response::error(
+            id.to_value(),
+            RpcError::method_not_found().with_data(serde_json::json!({ "reason": reason })),
+        )
+    }))
+}
+
 /// A call as server middleware and the dispatch pipeline see it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -340,6 +366,9 @@ impl Intake {
             metadata,
             message_id,
         } = delivery;
+        if let Some(misrouted) = misrouted(service, &envelope) {
+            return Either::Left(std::future::ready(misrouted));
+        }
         let (call, reply_id) = match envelope {
             Envelope::Response(_) => return Either::Left(std::future::ready(None)),
             Envelope::Request(r) => {
@@ -588,6 +617,38 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     struct NoWire;
+
+    /// An envelope naming another service (`billing.add` in `s`'s stream) is not run as `s.add`:
+    /// `-32601` naming both (issue 29; 0.1.9 servers dispatch on the method part alone).
+    #[tokio::test]
+    async fn an_envelope_for_another_service_is_not_run() {
+        let server = intake();
+        let intake = server.intake();
+        let service = intake.service("s").unwrap().clone();
+        let request = crate::parse_envelope_str(
+            r#"{"jsonrpc":"2.0","method":"billing.m","params":{},"id":7}"#,
+        )
+        .unwrap();
+        let response = intake
+            .handle(&service, request, Delivery::default())
+            .await
+            .expect("a request is answered");
+        let error = response.outcome.expect_err("an error");
+        assert_eq!(error.code, crate::codes::METHOD_NOT_FOUND);
+        let reason = error.data["reason"].as_str().unwrap().to_owned();
+        assert!(
+            reason.contains("billing.m") && reason.contains("\"s\""),
+            "{reason}"
+        );
+        let same =
+            crate::parse_envelope_str(r#"{"jsonrpc":"2.0","method":"s.m","params":{},"id":8}"#)
+                .unwrap();
+        let response = intake
+            .handle(&service, same, Delivery::default())
+            .await
+            .unwrap();
+        assert!(response.outcome.is_ok(), "{response:?}");
+    }
 
     impl ServerTransport for NoWire {
         async fn start(&self, _: &Intake) -> Result<(), ServerError> {

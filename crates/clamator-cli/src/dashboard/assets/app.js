@@ -6,7 +6,6 @@ const meta = (name) => document.querySelector(`meta[name="${name}"]`).content;
 const PREFIX = meta("clamator-prefix");
 const CSRF = meta("clamator-csrf");
 const READ_ONLY = meta("clamator-read-only") === "true";
-const TOKEN_REQUIRED = meta("clamator-token-required") === "true";
 
 // el("tag#id.class.class", {attr: v}, child, "text", …)
 function el(spec, attrs, ...children) {
@@ -69,23 +68,12 @@ function sparkline(values) {
   return svg;
 }
 
-function token() {
-  if (!TOKEN_REQUIRED) return null;
-  let t = sessionStorage.getItem("clamator-token");
-  if (!t) {
-    t = window.prompt("This dashboard needs its token (--token) for actions:") || "";
-    if (t) sessionStorage.setItem("clamator-token", t);
-  }
-  return t;
-}
-
 async function post(path, body) {
+  // With --token, the login cookie goes along (same origin) and authorizes the action too.
   const headers = { "Content-Type": "application/json", "X-Clamator-Csrf": CSRF };
-  const t = token();
-  if (t) headers.Authorization = `Bearer ${t}`;
   const res = await fetch(path, { method: "POST", headers, body: JSON.stringify(body), credentials: "same-origin" });
   const data = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
-  if (res.status === 401) sessionStorage.removeItem("clamator-token");
+  if (res.status === 401) window.location.reload(); // the login page
   if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
   return data;
 }
