@@ -413,8 +413,9 @@ impl ServerCounters {
                     return;
                 }
                 _ => {
+                    let suppressed = log.1;
                     *log = (Some(Instant::now()), 0);
-                    log.1
+                    suppressed
                 }
             }
         };
@@ -478,6 +479,54 @@ impl ServerCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 29: a flood of poison messages logs the first at once, then one line per interval
+    /// that counts the rest, not one line each.
+    #[test]
+    fn a_poison_flood_logs_the_first_then_a_count() {
+        #[derive(Clone, Default)]
+        struct Lines(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer({
+                let lines = lines.clone();
+                move || lines.clone()
+            })
+            .with_ansi(false)
+            .finish();
+        let counters = ServerCounters::new("test");
+        tracing::subscriber::with_default(subscriber, || {
+            for i in 0..1000 {
+                counters.poison("svc", &format!("m{i}"), &"not JSON");
+            }
+            // the interval passes
+            counters.poison_log.lock().unwrap().0 =
+                Some(Instant::now() - POISON_LOG_INTERVAL - Duration::from_millis(1));
+            counters.poison("svc", "m1000", &"not JSON");
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let logged: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("poison message"))
+            .collect();
+        assert_eq!(logged.len(), 2, "{text}");
+        assert!(logged[0].contains("message=m0"), "{}", logged[0]);
+        assert!(
+            logged[1].contains("message=m1000") && logged[1].contains("and 999 more"),
+            "{}",
+            logged[1]
+        );
+        assert_eq!(counters.snapshot().poison, 1001);
+    }
 
     #[test]
     fn deadlines_on_the_broker_clock() {
