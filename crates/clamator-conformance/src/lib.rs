@@ -2,9 +2,9 @@
 //!
 //! The behaviour every clamator transport must show, as a test suite any transport runs:
 //! implement [`Harness`] (build and start a server and a client on your transport) and
-//! expand [`conformance_suite!`] in a test file. The memory and Redis transports run it, and
-//! so does a test transport over tokio channels written on the public traits alone
-//! (`tests/mpsc_transport.rs`).
+//! expand [`conformance_suite!`] in a test file. The memory, Redis (and Valkey) and NATS transports run
+//! it, and so does a test transport over tokio channels written on the public traits alone
+//! (`tests/mpsc_transport.rs`). Transports with a broker also expand [`fault_suite!`].
 //!
 //! The cases: round trip, params validation (`-32602` with paths), unknown method
 //! (`-32601`), handler errors verbatim and panics as `-32603`, a request to a notification

@@ -1,6 +1,7 @@
 //! # clamator
 //!
-//! Typed JSON-RPC 2.0 services in Rust, over an in-process bus or Redis Streams, wire-compatible
+//! Typed JSON-RPC 2.0 services in Rust, over an in-process bus, Redis Streams or NATS JetStream;
+//! over Redis wire-compatible
 //! with the Python and TypeScript clamator 0.1.9 packages: Rust, Python and TypeScript servers
 //! and clients share one Redis, and Rust servers join the same worker pools.
 //!
@@ -84,7 +85,7 @@
 //! | [`nats`] | `nats` | NATS JetStream work-queue streams, competing pull consumers (Rust only) |
 //!
 //! All run the same dispatch pipeline (method lookup, params validation, handler, error
-//! mapping, result serialisation), so a service behaves the same over either. Every client and
+//! mapping, result serialisation), so a service behaves the same over any of them. Every client and
 //! server has one lifecycle: `start` (idempotent), `stop` (drains: running handlers finish up
 //! to a grace period), and dropping the last handle stops it at once.
 //!
