@@ -198,6 +198,23 @@ pub async fn inspect_service(
 /// the multiplexed connection).
 pub const CONCURRENT_READS: usize = 32;
 
+/// `read(conn, item)` for every item, [`CONCURRENT_READS`] at a time, results in order.
+pub async fn read_each<T, R, F, Fut>(conn: &RawConn, items: Vec<T>, read: F) -> Vec<R>
+where
+    F: Fn(RawConn, T) -> Fut,
+    Fut: std::future::Future<Output = R>,
+{
+    use futures::StreamExt;
+    let reads: Vec<Fut> = items
+        .into_iter()
+        .map(|item| read(conn.clone(), item))
+        .collect();
+    futures::stream::iter(reads)
+        .buffered(CONCURRENT_READS)
+        .collect()
+        .await
+}
+
 /// The services under `prefix`: the names of its command streams, sorted.
 pub async fn services(conn: &mut RawConn, prefix: &str) -> redis::RedisResult<Vec<String>> {
     Ok(discover(conn, prefix).await?.0)
@@ -228,41 +245,24 @@ pub async fn inspect_services(
     prefix: &str,
     services: &[String],
 ) -> redis::RedisResult<Vec<ServiceInfo>> {
-    use futures::StreamExt;
-    let reads: Vec<_> = services
-        .iter()
-        .map(|service| {
-            let (mut conn, prefix, service) = (conn.clone(), prefix.to_owned(), service.clone());
-            async move { inspect_service(&mut conn, &prefix, &service).await }
-        })
-        .collect();
-    futures::stream::iter(reads)
-        .buffered(CONCURRENT_READS)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect()
+    read_each(conn, services.to_vec(), |mut conn, service| {
+        let prefix = prefix.to_owned();
+        async move { inspect_service(&mut conn, &prefix, &service).await }
+    })
+    .await
+    .into_iter()
+    .collect()
 }
 
 /// Reads the layout of `prefix` from Redis.
 pub async fn inspect(conn: &mut RawConn, prefix: &str) -> redis::RedisResult<Report> {
-    use futures::StreamExt;
     let (services, replies) = discover(conn, prefix).await?;
     let services = inspect_services(conn, prefix, &services).await?;
-    let reads: Vec<_> = replies
-        .into_iter()
-        .map(|stream| {
-            let mut conn = conn.clone();
-            async move {
-                let length: u64 = conn.xlen(&stream).await.unwrap_or(0);
-                ReplyStreamInfo { stream, length }
-            }
-        })
-        .collect();
-    let reply_streams = futures::stream::iter(reads)
-        .buffered(CONCURRENT_READS)
-        .collect()
-        .await;
+    let reply_streams = read_each(conn, replies, |mut conn, stream| async move {
+        let length: u64 = conn.xlen(&stream).await.unwrap_or(0);
+        ReplyStreamInfo { stream, length }
+    })
+    .await;
     Ok(Report {
         prefix: prefix.to_owned(),
         services,

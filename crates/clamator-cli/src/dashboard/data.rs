@@ -115,18 +115,10 @@ pub struct Sampler {
 
 /// `XINFO STREAM` counters of `keys`, in order, read [`inspect::CONCURRENT_READS`] at a time.
 async fn counters_of(conn: &RawConn, keys: Vec<String>) -> Vec<(Option<u64>, Option<u64>)> {
-    use futures::StreamExt;
-    let reads: Vec<_> = keys
-        .into_iter()
-        .map(|key| {
-            let mut conn = conn.clone();
-            async move { stream_counters(&mut conn, &key).await }
-        })
-        .collect();
-    futures::stream::iter(reads)
-        .buffered(inspect::CONCURRENT_READS)
-        .collect()
-        .await
+    inspect::read_each(conn, keys, |mut conn, key| async move {
+        stream_counters(&mut conn, &key).await
+    })
+    .await
 }
 
 impl Sampler {
@@ -212,25 +204,16 @@ impl Sampler {
         let names: Vec<&str> = services.iter().map(|s| s.service.as_str()).collect();
         self.history.retain(|k, _| names.contains(&k.as_str()));
         self.last.retain(|k, _| names.contains(&k.as_str()));
-        let lengths = {
-            use futures::StreamExt;
-            let reads: Vec<_> = self
-                .reply_streams
-                .iter()
-                .map(|key| {
-                    let (mut conn, key) = (conn.clone(), key.clone());
-                    async move {
-                        let length: Option<u64> =
-                            redis::AsyncCommands::xlen(&mut conn, &key).await.ok();
-                        length
-                    }
-                })
-                .collect();
-            futures::stream::iter(reads)
-                .buffered(inspect::CONCURRENT_READS)
-                .collect::<Vec<_>>()
-                .await
-        };
+        let lengths = inspect::read_each(
+            conn,
+            self.reply_streams.clone(),
+            |mut conn, key| async move {
+                redis::AsyncCommands::xlen::<_, u64>(&mut conn, &key)
+                    .await
+                    .ok()
+            },
+        )
+        .await;
         let last = counters_of(conn, self.reply_streams.clone()).await;
         let mut reply_streams = Vec::with_capacity(self.reply_streams.len());
         for ((stream, length), (_, last_ms)) in self.reply_streams.iter().zip(lengths).zip(last) {
