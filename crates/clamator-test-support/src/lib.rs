@@ -98,28 +98,54 @@ impl RedisServerBuilder {
         self
     }
 
-    /// Starts the server and waits until it answers `PING`.
+    /// Starts the server and waits until it answers `PING`. A port found free can be taken by
+    /// another test before the server binds it (or, in cluster mode, its bus port `port + 10000`
+    /// can be in use): a server that exits before it is ready is started again on another port.
     pub fn start(self) -> RedisServer {
-        let port = free_port();
         static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "clamator-redis-{port}-{}-{}",
-            std::process::id(),
-            STARTED.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create redis dir");
-        let mut server = RedisServer {
-            port,
-            child: None,
-            extra_args: self.extra_args,
-            dir,
-            engine: self.engine,
-            persistent: self.persistent,
-        };
-        server.spawn(&[]);
-        server.wait_ready();
-        server
+        let cluster = self.extra_args.iter().any(|a| a == "--cluster-enabled");
+        let mut exits = Vec::new();
+        for _ in 0..5 {
+            let port = loop {
+                let port = free_port();
+                // the cluster bus listens on port + 10000
+                if !cluster
+                    || (port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok())
+                {
+                    break port;
+                }
+            };
+            let dir = std::env::temp_dir().join(format!(
+                "clamator-redis-{port}-{}-{}",
+                std::process::id(),
+                STARTED.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create redis dir");
+            let mut server = RedisServer {
+                port,
+                child: None,
+                extra_args: self.extra_args.clone(),
+                dir,
+                engine: self.engine,
+                persistent: self.persistent,
+            };
+            server.spawn(&[]);
+            match server.wait_ready_or_exit() {
+                None => return server,
+                Some(status) => {
+                    let log =
+                        std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
+                    let last = log.lines().last().unwrap_or("").to_owned();
+                    exits.push(format!("port {port}: exited with {status}: {last}"));
+                }
+            }
+        }
+        panic!(
+            "{} did not start on 5 free ports ({})",
+            self.engine.binary().display(),
+            exits.join("; ")
+        );
     }
 }
 
@@ -172,7 +198,14 @@ impl RedisServer {
             .arg(&self.dir)
             .args(&self.extra_args)
             .args(once)
-            .stdout(Stdio::null())
+            // its log, for the reason when it does not start (see `start`)
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.join("server.log"))
+                    .map_or_else(|_| Stdio::null(), Stdio::from),
+            )
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
@@ -184,21 +217,48 @@ impl RedisServer {
         self.child = Some(child);
     }
 
+    /// [`RedisServer::wait_ready`], or the exit status of a server that ended before it was
+    /// ready (its port taken between `free_port` and its bind).
+    fn wait_ready_or_exit(&mut self) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Some(status);
+            }
+            if self.answers_ping() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("server on port {} did not become ready", self.port);
+    }
+
+    /// Whether the server answers `PING` with `PONG` (or `NOAUTH`).
+    fn answers_ping(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        if stream.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut line = String::new();
+        BufReader::new(&stream).read_line(&mut line).is_ok()
+            && (line.starts_with("+PONG") || line.starts_with("-NOAUTH"))
+    }
+
     /// Waits until the server answers `PING` with `PONG` (or `NOAUTH`), i.e. it has finished
     /// loading its data.
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
-                let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-                if stream.write_all(b"PING\r\n").is_ok() {
-                    let mut line = String::new();
-                    if BufReader::new(&stream).read_line(&mut line).is_ok()
-                        && (line.starts_with("+PONG") || line.starts_with("-NOAUTH"))
-                    {
-                        return;
-                    }
-                }
+            if self.answers_ping() {
+                return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
