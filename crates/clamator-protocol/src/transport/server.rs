@@ -252,6 +252,10 @@ impl Intake {
         A: Future<Output = ()> + Send + 'static,
     {
         let mut work = Box::pin(work);
+        // Counted by the drain from here, not only once it is a task: a stop that begins
+        // during the inline poll below waits for this work instead of finding an empty
+        // tracker and abandoning a handler that has started.
+        let counted = self.tracker().token();
         let inner = &self.inner;
         let average = inner.inline_poll_ns.load(Ordering::Relaxed);
         if average <= INLINE_POLL_LIMIT_NS
@@ -277,6 +281,7 @@ impl Intake {
                 () = work => {}
             }
         });
+        drop(counted);
     }
 
     /// Runs a call through the middleware and the dispatch pipeline (method lookup, params
@@ -666,6 +671,42 @@ mod tests {
             .build()
             .unwrap();
         Server::builder(NoWire).service(service).build().unwrap()
+    }
+
+    /// A stop that begins while work is in its first (inline) poll waits for it: the drain
+    /// counts work from before that poll, not only once it is a task (CI flake of
+    /// `server_stop_drains`: the stop found an empty tracker, cancelled, and the handler
+    /// that had started was abandoned at its next step).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stop_during_the_inline_poll_waits_for_the_work() {
+        let server = intake();
+        server.start().await.unwrap();
+        let intake = server.intake().clone();
+        let (ran, abandoned) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let reader = {
+            let (ran, abandoned) = (Arc::clone(&ran), Arc::clone(&abandoned));
+            tokio::spawn(async move {
+                intake.spawn(
+                    async move {
+                        let _ = started_tx.send(());
+                        // The rest of the first poll: long enough for the stop's drain to
+                        // look at the tracker meanwhile.
+                        std::thread::sleep(Duration::from_millis(300));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        ran.fetch_add(1, Ordering::SeqCst);
+                    },
+                    move || async move {
+                        abandoned.fetch_add(1, Ordering::SeqCst);
+                    },
+                );
+            })
+        };
+        started_rx.await.unwrap();
+        server.stop_with_grace(Duration::from_secs(5)).await;
+        reader.await.unwrap();
+        assert_eq!(abandoned.load(Ordering::SeqCst), 0, "the work was abandoned");
+        assert_eq!(ran.load(Ordering::SeqCst), 1, "the work did not finish");
     }
 
     /// Quick work runs inline (no task); work that computes for a while without awaiting
