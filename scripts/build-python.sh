@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the clamator-rs wheel (crates/clamator-py: PyO3 + maturin) into target/wheels/.
+# maturin comes from PyPI into .tools/maturin (crates/clamator-py/build-requirements.txt).
+# Usage: bash scripts/build-python.sh [--dev]   (--dev: the debug profile, as the test suite
+# uses it: shares the workspace's debug build and is quicker; benchmarks use the default,
+# release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+TOOLS=.tools/maturin
+REQ=crates/clamator-py/build-requirements.txt
+exec 9>".tools.maturin.lock"
+flock 9
+want=$(sha256sum "$REQ" | cut -d' ' -f1)
+if ! [ -x "$TOOLS/bin/maturin" ] || [ "$(cat "$TOOLS/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  rm -rf "$TOOLS"
+  "$PY" -m venv "$TOOLS"
+  "$TOOLS/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"
+  echo "$want" > "$TOOLS/.requirements.sha256"
+fi
+profile=(--release)
+[ "${1:-}" = "--dev" ] && profile=(--profile dev)
+rm -f target/wheels/clamator_rs-*.whl
+# --compatibility linux: a wheel for this machine (no manylinux audit; it links only libc).
+"$TOOLS/bin/maturin" build --quiet "${profile[@]}" -m crates/clamator-py/Cargo.toml \
+  --interpreter "$PY" --compatibility linux --out target/wheels >&2
+ls target/wheels/clamator_rs-*.whl
