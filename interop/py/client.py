@@ -10,7 +10,10 @@ import signal
 import sys
 import time
 
-from clamator_over_redis import RedisRpcClient
+if os.environ.get("CLAMATOR_PY_IMPL") == "rs":  # the clamator-rs wheel (Rust engine), same API
+    from clamator_rs.over_redis import RedisRpcClient
+else:
+    from clamator_over_redis import RedisRpcClient
 from clamator_protocol import ClamatorTransportError, RpcError
 
 

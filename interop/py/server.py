@@ -11,7 +11,11 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "generated", "py"))
 
-from clamator_over_redis import RedisRpcServer
+IMPL_RS = os.environ.get("CLAMATOR_PY_IMPL") == "rs"
+if IMPL_RS:  # the clamator-rs wheel (Rust engine), same API
+    from clamator_rs.over_redis import RedisRpcServer
+else:
+    from clamator_over_redis import RedisRpcServer
 from clamator_protocol import RpcError
 
 from arith import (  # noqa: E402  (generated)
@@ -67,15 +71,16 @@ async def main() -> None:
     server = RedisRpcServer(
         redis=cluster, redis_url=None if cluster else args.redis_url, key_prefix=args.prefix,
         instance_id=args.instance_id, consumer_claim_idle_ms=args.claim_idle_ms,
+        **({"concurrency": args.concurrency} if args.concurrency and IMPL_RS else {}),
     )
     server.register_service(arith_contract, fixture)
     server.register_service(notifications_contract, fixture)
-    await server.start()
-    print("READY", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before READY: a signal right after it counts
         loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    print("READY", flush=True)
     await stop.wait()
     await server.stop()
     if cluster is not None:

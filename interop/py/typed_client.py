@@ -10,7 +10,10 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "generated", "py"))
 
-from clamator_over_redis import RedisRpcClient  # noqa: E402
+if os.environ.get("CLAMATOR_PY_IMPL") == "rs":  # the clamator-rs wheel (Rust engine), same API
+    from clamator_rs.over_redis import RedisRpcClient
+else:
+    from clamator_over_redis import RedisRpcClient
 from clamator_protocol import RpcError  # noqa: E402
 
 from arith import AddParams, ArithClient, EchoText, SlowAddParams  # noqa: E402

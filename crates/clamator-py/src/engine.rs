@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clamator_over_memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};
 use clamator_over_nats::{NatsRpcClient, NatsRpcServer};
-use clamator_over_redis::{RedisRpcClient, RedisRpcServer};
+use clamator_over_redis::{RedisConnection, RedisRpcClient, RedisRpcServer};
 use clamator_protocol::{CallError, HandlerError, RpcClient, RpcError, RpcService};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -69,18 +69,21 @@ impl Bus {
 #[derive(Debug, Clone)]
 enum Wire {
     Memory(MemoryBus),
-    Redis(String),
+    Redis(RedisConnection),
     Nats(Vec<String>),
+}
+
+fn list(urls: &str) -> Vec<String> {
+    urls.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect()
 }
 
 impl Wire {
     fn from_py(transport: &str, url: Option<String>, bus: Option<&Bus>) -> PyResult<Self> {
         match (transport, url, bus) {
             ("memory", _, Some(bus)) => Ok(Self::Memory(bus.bus.clone())),
-            ("redis", Some(url), _) => Ok(Self::Redis(url)),
-            ("nats", Some(url), _) => Ok(Self::Nats(
-                url.split(',').map(|u| u.trim().to_owned()).collect(),
-            )),
+            ("redis", Some(url), _) => Ok(Self::Redis(RedisConnection::url(url))),
+            ("redis-cluster", Some(urls), _) => Ok(Self::Redis(RedisConnection::cluster(list(&urls)))),
+            ("nats", Some(urls), _) => Ok(Self::Nats(list(&urls))),
             (other, _, _) => Err(PyValueError::new_err(format!(
                 "transport {other:?} needs a url (redis, nats) or a bus (memory)"
             ))),
@@ -168,9 +171,9 @@ impl AnyServer {
                 }
                 b.build().map(Self::Memory)
             }
-            Wire::Redis(url) => {
+            Wire::Redis(connection) => {
                 let mut b = RedisRpcServer::builder()
-                    .url(url)
+                    .connection(connection.clone())
                     .shutdown_grace(s.grace)
                     .concurrency(s.concurrency);
                 if let Some(p) = &s.key_prefix {
@@ -475,9 +478,9 @@ impl AnyClient {
                 .default_timeout(s.default_timeout)
                 .build()
                 .map(Self::Memory),
-            Wire::Redis(url) => {
+            Wire::Redis(connection) => {
                 let mut b = RedisRpcClient::builder()
-                    .url(url)
+                    .connection(connection.clone())
                     .default_timeout(s.default_timeout);
                 if let Some(p) = &s.key_prefix {
                     b = b.key_prefix(p);

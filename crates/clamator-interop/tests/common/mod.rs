@@ -35,7 +35,14 @@ pub fn root() -> PathBuf {
 
 /// Runs `scripts/setup-python.sh` (the released Python clamator 0.1.9 in `.venv`) and returns
 /// the venv's python.
+///
+/// `CLAMATOR_INTEROP_PYTHON=<python>` uses that interpreter instead (with
+/// `CLAMATOR_PY_IMPL=rs`, the harness runs on the clamator-rs wheel installed there:
+/// `scripts/test-python.sh`).
 pub fn setup_python() -> PathBuf {
+    if let Some(python) = std::env::var_os("CLAMATOR_INTEROP_PYTHON") {
+        return PathBuf::from(python);
+    }
     let root = root();
     let status = Command::new("bash")
         .arg(root.join("scripts/setup-python.sh"))

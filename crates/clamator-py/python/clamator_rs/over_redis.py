@@ -16,37 +16,35 @@ __all__ = [
 ]
 
 
-def _target(redis: Any, redis_url: str | None) -> str:
-    """The URL to connect to: `redis_url`, the connection target of a `redis.asyncio.Redis`
-    (or `RedisCluster`: its first node; the engine discovers the rest), `$REDIS_URL`, or
-    localhost — as 0.1.9 resolves it."""
+def _url(kwargs: dict[str, Any], host: str, port: int) -> str:
+    scheme = "rediss" if kwargs.get("ssl") else "redis"
+    user, password = kwargs.get("username"), kwargs.get("password")
+    auth = f"{quote(user or '', safe='')}:{quote(str(password), safe='')}@" if password else ""
+    return f"{scheme}://{auth}{host}:{port}/{kwargs.get('db') or 0}"
+
+
+def _target(redis: Any, redis_url: str | None) -> tuple[str, str]:
+    """`(transport, url)` to connect to, as 0.1.9 resolves it: `redis_url`, `$REDIS_URL` or
+    localhost; or the connection target of a `redis.asyncio.Redis` (host, port, db,
+    credentials, TLS) or of a `RedisCluster` (its nodes, comma-separated), taken over: the
+    engine opens its own connections there."""
     if redis is not None and redis_url is not None:
         raise ClamatorTransportError("provide either `redis` or `redis_url`, not both")
     if redis is None:
-        return redis_url or os.environ.get("REDIS_URL") or "redis://localhost:6379"
-    nodes = getattr(redis, "startup_nodes", None)
-    if nodes:
-        node = nodes[0]
-        kwargs = dict(getattr(redis, "connection_kwargs", {}) or {})
-        kwargs.setdefault("host", node.host)
-        kwargs["port"] = node.port
-    else:
-        pool = getattr(redis, "connection_pool", None)
-        kwargs = dict(getattr(pool, "connection_kwargs", {}) or {})
+        return "redis", redis_url or os.environ.get("REDIS_URL") or "redis://localhost:6379"
+    manager = getattr(redis, "nodes_manager", None)
+    if manager is not None:  # redis.asyncio.cluster.RedisCluster
+        kwargs = dict(getattr(manager, "connection_kwargs", {}) or {})
+        nodes = list(redis.get_nodes()) or list(manager.startup_nodes.values())
+        return "redis-cluster", ",".join(_url(kwargs, n.host, n.port) for n in nodes)
+    kwargs = dict(redis.connection_pool.connection_kwargs)
     if kwargs.get("path"):
         raise ClamatorTransportError(
-            "a unix-socket Redis connection cannot be taken over: pass redis_url=\"redis+unix://…\""
+            "a unix-socket Redis connection cannot be taken over: pass redis_url=..."
         )
-    scheme = "rediss" if kwargs.get("ssl") or "SSL" in type(getattr(
-        getattr(redis, "connection_pool", None), "connection_class", object)).__name__ else "redis"
-    user, password = kwargs.get("username"), kwargs.get("password")
-    auth = ""
-    if password is not None:
-        auth = f"{quote(user or '', safe='')}:{quote(str(password), safe='')}@"
-    host = kwargs.get("host", "localhost")
-    port = kwargs.get("port", 6379)
-    db = kwargs.get("db", 0) or 0
-    return f"{scheme}://{auth}{host}:{port}/{db}"
+    if "SSL" in redis.connection_pool.connection_class.__name__:
+        kwargs["ssl"] = True
+    return "redis", _url(kwargs, kwargs.get("host", "localhost"), kwargs.get("port", 6379))
 
 
 class RedisRpcServer(EngineServerCore):
@@ -70,10 +68,11 @@ class RedisRpcServer(EngineServerCore):
         ordered: bool = False,
         max_deliveries: int | None = None,
     ) -> None:
+        transport, url = _target(redis, redis_url)
         super().__init__(
-            "redis",
+            transport,
             ordered=ordered,
-            url=_target(redis, redis_url),
+            url=url,
             key_prefix=key_prefix,
             instance_id=instance_id,
             consumer_claim_idle_ms=consumer_claim_idle_ms,
@@ -94,9 +93,10 @@ class RedisRpcClient(EngineClientCore):
         instance_id: str | None = None,
         default_timeout_ms: int = 30_000,
     ) -> None:
+        transport, url = _target(redis, redis_url)
         super().__init__(
-            "redis",
-            url=_target(redis, redis_url),
+            transport,
+            url=url,
             key_prefix=key_prefix,
             instance_id=instance_id,
             default_timeout_ms=default_timeout_ms,

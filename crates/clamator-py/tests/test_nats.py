@@ -1,0 +1,43 @@
+"""clamator_rs.over_nats: the same server and client API over NATS JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from arith import AddParams, ArithClient, SlowAddParams, arith_contract
+from clamator_protocol import ClamatorTransportError, RpcError
+from clamator_rs.over_nats import NatsRpcClient, NatsRpcServer
+from notifications import NotificationsClient, PingParams, notifications_contract
+from test_behaviour import Fixture
+
+
+async def test_round_trip_errors_notifications_timeouts(nats_url, prefix):
+    server = NatsRpcServer(nats_url=nats_url, key_prefix=prefix)
+    fixture = Fixture()
+    server.register_service(arith_contract, fixture)
+    server.register_service(notifications_contract, fixture)
+    client = NatsRpcClient(nats_url=nats_url, key_prefix=prefix)
+    await server.start()
+    await client.start()
+    arith = ArithClient(client)
+    results = await asyncio.gather(*(arith.add(AddParams(a=i, b=1)) for i in range(500)))
+    assert [r.sum for r in results] == [i + 1.0 for i in range(500)]
+    with pytest.raises(RpcError) as e:
+        await arith.divide(AddParams(a=1, b=0))
+    assert (e.value.code, e.value.message) == (-32000, "division by zero")
+    with pytest.raises(RpcError) as e:
+        await client.call("arith", "add", {"a": 1})
+    assert e.value.code == -32602
+    await NotificationsClient(client).ping(PingParams(tag="n"))
+    await asyncio.wait_for(fixture.ping_seen.wait(), 5)
+    with pytest.raises(ClamatorTransportError, match="call timeout"):
+        await arith.slow_add(SlowAddParams(a=1, b=1, sleepMs=2000), timeout_ms=200)
+    await client.stop()
+    await server.stop()
+
+
+async def test_unreachable_nats_names_the_url(prefix):
+    client = NatsRpcClient(nats_url="nats://127.0.0.1:1", key_prefix=prefix)
+    with pytest.raises(ClamatorTransportError, match="127.0.0.1:1"):
+        await client.start()
