@@ -33,7 +33,7 @@ fi
 
 echo "== the published crates package (metadata, licence files, no dev-dependency cycles)"
 cargo package --quiet --workspace --exclude clamator-interop --exclude clamator-bench \
-  --exclude clamator-test-support --exclude clamator-examples --no-verify --allow-dirty
+  --exclude clamator-test-support --exclude clamator-examples --exclude clamator-py --no-verify --allow-dirty
 
 echo "== python venv with clamator 0.1.9 (interop/requirements.txt)"
 bash scripts/setup-python.sh
@@ -55,6 +55,9 @@ cargo test --workspace --all-features -- --skip interop_suite
 
 echo "== interop suite (Rust <-> Python clamator 0.1.9 over Redis)"
 cargo test -p clamator-interop --test interop -- --nocapture interop_suite
+
+echo "== clamator-rs wheel (crates/clamator-py): built, installed into a fresh venv, pytest on it beside 0.1.9, the interop suite with the Python harness on it"
+bash scripts/test-python.sh
 
 echo "== on Valkey 8.1 too: the Redis transport tests (cluster and Sentinel included), the fault tests and the interop suite (CLAMATOR_TEST_SERVER=valkey)"
 export CLAMATOR_TEST_SERVER=valkey

@@ -143,12 +143,9 @@ impl Bridge {
                     let none = py.None().into_bound(py);
                     let (kind, a, b, c) = match outcome {
                         Outcome::Ok(None) => (0, none.clone(), none.clone(), none),
-                        Outcome::Ok(Some(bytes)) => (
-                            0,
-                            PyBytes::new(py, &bytes).into_any(),
-                            none.clone(),
-                            none,
-                        ),
+                        Outcome::Ok(Some(bytes)) => {
+                            (0, PyBytes::new(py, &bytes).into_any(), none.clone(), none)
+                        }
                         Outcome::Rpc {
                             code,
                             message,

@@ -30,9 +30,7 @@ pub(crate) fn runtime() -> PyResult<&'static Runtime> {
         let threads = std::env::var("CLAMATOR_RS_THREADS")
             .ok()
             .and_then(|t| t.parse().ok())
-            .unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(2, |n| n.get().min(4))
-            });
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get().min(4)));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("clamator-rs")
@@ -74,7 +72,10 @@ enum Wire {
 }
 
 fn list(urls: &str) -> Vec<String> {
-    urls.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect()
+    urls.split(',')
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect()
 }
 
 impl Wire {
@@ -82,7 +83,9 @@ impl Wire {
         match (transport, url, bus) {
             ("memory", _, Some(bus)) => Ok(Self::Memory(bus.bus.clone())),
             ("redis", Some(url), _) => Ok(Self::Redis(RedisConnection::url(url))),
-            ("redis-cluster", Some(urls), _) => Ok(Self::Redis(RedisConnection::cluster(list(&urls)))),
+            ("redis-cluster", Some(urls), _) => {
+                Ok(Self::Redis(RedisConnection::cluster(list(&urls))))
+            }
             ("nats", Some(urls), _) => Ok(Self::Nats(list(&urls))),
             (other, _, _) => Err(PyValueError::new_err(format!(
                 "transport {other:?} needs a url (redis, nats) or a bus (memory)"
@@ -433,8 +436,11 @@ impl EngineServer {
         service: &Arc<str>,
         method: &str,
         is_request: bool,
-    ) -> impl Fn(Value) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, HandlerError>> + Send>>
-           + Send
+    ) -> impl Fn(
+        Value,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Value, HandlerError>> + Send>,
+    > + Send
            + Sync
            + Clone
            + 'static {

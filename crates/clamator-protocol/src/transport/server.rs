@@ -705,7 +705,11 @@ mod tests {
         started_rx.await.unwrap();
         server.stop_with_grace(Duration::from_secs(5)).await;
         reader.await.unwrap();
-        assert_eq!(abandoned.load(Ordering::SeqCst), 0, "the work was abandoned");
+        assert_eq!(
+            abandoned.load(Ordering::SeqCst),
+            0,
+            "the work was abandoned"
+        );
         assert_eq!(ran.load(Ordering::SeqCst), 1, "the work did not finish");
     }
 
