@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::prelude::*;
@@ -24,6 +25,12 @@ pub(crate) enum Event {
     },
     /// An operation the loop started (start, stop, call, notify) has finished.
     Done { token: u64, outcome: Outcome },
+    /// A line of the engine's log, for Python's `logging` (see `crate::logs`).
+    Log {
+        level: u8,
+        target: String,
+        message: String,
+    },
 }
 
 /// How an operation ended, in the terms the Python side raises.
@@ -50,6 +57,8 @@ pub(crate) enum Outcome {
 pub(crate) struct Shared {
     queue: Mutex<Vec<Event>>,
     wake: UnixStream,
+    /// Whether a loop watches this bridge (log lines go only to such bridges).
+    listening: AtomicBool,
 }
 
 impl Shared {
@@ -65,6 +74,10 @@ impl Shared {
             // A full socket buffer means the loop has wake-ups pending already.
             let _ = (&self.wake).write(&[1]);
         }
+    }
+
+    pub(crate) fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
     }
 
     pub(crate) fn done(&self, token: u64, outcome: Outcome) {
@@ -94,13 +107,18 @@ impl Bridge {
         let (wake, readable) = UnixStream::pair()?;
         wake.set_nonblocking(true)?;
         readable.set_nonblocking(true)?;
-        Ok(Self {
-            shared: Arc::new(Shared {
-                queue: Mutex::new(Vec::new()),
-                wake,
-            }),
-            readable,
-        })
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Vec::new()),
+            wake,
+            listening: AtomicBool::new(false),
+        });
+        crate::logs::register(Arc::downgrade(&shared));
+        Ok(Self { shared, readable })
+    }
+
+    /// Says whether a loop watches this bridge now (`loop.add_reader` / `remove_reader`).
+    fn listen(&self, on: bool) {
+        self.shared.listening.store(on, Ordering::Relaxed);
     }
 
     /// The descriptor that becomes readable when events are waiting.
@@ -110,7 +128,8 @@ impl Bridge {
 
     /// Takes every waiting event, as tuples:
     /// `("q", token, service, method, params: bytes, is_request)` for a handler to run,
-    /// `("d", token, kind, a, b, c)` for a finished operation (see `Outcome`).
+    /// `("d", token, kind, a, b, c)` for a finished operation (see `Outcome`),
+    /// `("l", level, target, message)` for a log line.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         let mut sink = [0u8; 256];
         while matches!((&self.readable).read(&mut sink), Ok(n) if n > 0) {}
@@ -139,6 +158,11 @@ impl Bridge {
                     is_request,
                 )
                     .into_pyobject(py),
+                Event::Log {
+                    level,
+                    target,
+                    message,
+                } => ("l", level, target, message).into_pyobject(py),
                 Event::Done { token, outcome } => {
                     let none = py.None().into_bound(py);
                     let (kind, a, b, c) = match outcome {

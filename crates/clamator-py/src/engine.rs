@@ -27,6 +27,7 @@ static RUNTIME: OnceLock<(Runtime, u32)> = OnceLock::new();
 /// may fork before it uses clamator_rs). A forked child cannot use its parent's runtime.
 pub(crate) fn runtime() -> PyResult<&'static Runtime> {
     let (runtime, pid) = RUNTIME.get_or_init(|| {
+        crate::logs::install();
         let threads = std::env::var("CLAMATOR_RS_THREADS")
             .ok()
             .and_then(|t| t.parse().ok())

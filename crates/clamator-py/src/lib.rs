@@ -7,6 +7,7 @@
 mod bench;
 mod bridge;
 mod engine;
+mod logs;
 
 use pyo3::prelude::*;
 

@@ -5,6 +5,7 @@ processes (interop/py/server.py on this wheel); Redis is the test's own redis-se
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -56,9 +57,11 @@ async def test_server_sigkill_under_load(rs, redis_url, prefix):
         await client.stop()
 
 
-async def test_redis_restart(rs, redis_server, prefix):
+async def test_redis_restart(rs, redis_server, prefix, caplog):
     """Redis killed and started again on its port (empty: no persistence): calls made after it
-    is back are answered; the server recreates its stream and group."""
+    is back are answered; the server recreates its stream and group, and says so through
+    Python's logging (the engine's warnings, under `clamator_rs.<crate>`)."""
+    caplog.set_level(logging.WARNING)
     url = redis_server.url
     server = rs.redis.RedisRpcServer(redis_url=url, key_prefix=prefix)
     server.register_service(arith_contract, Fixture())
@@ -82,6 +85,10 @@ async def test_redis_restart(rs, redis_server, prefix):
     assert [r.sum for r in results] == [float(i) for i in range(100)]
     await client.stop()
     await server.stop()
+    engine = [(r.name, r.levelname, r.getMessage()) for r in caplog.records
+              if r.name.startswith("clamator_rs.")]
+    assert any(name == "clamator_rs.clamator_over_redis" and level == "WARNING"
+               for name, level, _ in engine), engine
 
 
 async def test_stop_with_calls_in_flight(rs, redis_url, prefix):

@@ -52,6 +52,7 @@ class _Ops:
         if self._loop is not loop:
             self._detach()
             loop.add_reader(self.bridge.fileno(), self._drain)
+            self.bridge.listen(True)
             self._loop = loop
         token = self._next
         self._next += 1
@@ -62,6 +63,7 @@ class _Ops:
     def _detach(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(self.bridge.fileno())
+        self.bridge.listen(False)
         self._loop = None
 
     def close(self) -> None:
@@ -74,6 +76,9 @@ class _Ops:
         for event in self.bridge.drain():
             if event[0] == "q":
                 on_request(event[1], event[2], event[3], event[4], event[5])
+                continue
+            if event[0] == "l":
+                logging.getLogger(f"clamator_rs.{event[2]}").log(event[1], event[3])
                 continue
             fut = pending.pop(event[1], None)
             if fut is None or fut.done():
