@@ -31,7 +31,7 @@ pub use client::{
     DEFAULT_CALL_TIMEOUT, MAX_CALL_TIMEOUT,
 };
 pub use contract::{schema_for, Contract, ContractBuilder, MethodDescriptor, MethodKind, NoParams};
-pub use deadline::{deadline, remaining, with_deadline};
+pub use deadline::{deadline, remaining, request_id, with_deadline};
 pub use envelope::{
     parse_envelope, parse_envelope_slice, parse_envelope_str, to_json, Envelope, EnvelopeError, Id,
     Notification, Request, Response,

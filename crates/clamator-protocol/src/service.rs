@@ -297,7 +297,7 @@ impl RpcService {
         let service = self.clone();
         async move {
             let entry = prepared?;
-            run(entry.handler, params, deadline)
+            run(entry.handler, params, deadline, ids.id.clone())
                 .await
                 .map_err(|failure| {
                     log_failure(service.name(), &entry.name, &ids, &failure);
@@ -362,8 +362,14 @@ async fn run(
     handler: Handler,
     params: Value,
     deadline: Option<std::time::Instant>,
+    id: Option<crate::Id>,
 ) -> Result<Value, MethodFailure> {
-    AssertUnwindSafe(crate::with_deadline(deadline, handler.call(params)))
+    // The handler is called inside both scopes, so that its synchronous part sees them too.
+    let call = crate::deadline::with_request_id(
+        id,
+        crate::with_deadline(deadline, async move { handler.call(params).await }),
+    );
+    AssertUnwindSafe(call)
         .catch_unwind()
         .await
         .unwrap_or_else(|p| Err(panic_failure(&*p)))

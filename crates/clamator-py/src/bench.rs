@@ -125,6 +125,7 @@ impl BenchDriver {
                     method: Arc::clone(&method),
                     params: token.to_le_bytes().to_vec(),
                     is_request: true,
+                    id: None,
                 });
                 tasks.push(tokio::spawn(async move {
                     let _ = rx.await;

@@ -22,6 +22,8 @@ pub(crate) enum Event {
         method: Arc<str>,
         params: Vec<u8>,
         is_request: bool,
+        /// The request id (for the handler's log lines), as text.
+        id: Option<String>,
     },
     /// An operation the loop started (start, stop, call, notify) has finished.
     Done { token: u64, outcome: Outcome },
@@ -127,7 +129,7 @@ impl Bridge {
     }
 
     /// Takes every waiting event, as tuples:
-    /// `("q", token, service, method, params: bytes, is_request)` for a handler to run,
+    /// `("q", token, service, method, params: bytes, is_request, id)` for a handler to run,
     /// `("d", token, kind, a, b, c)` for a finished operation (see `Outcome`),
     /// `("l", level, target, message)` for a log line.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
@@ -149,6 +151,7 @@ impl Bridge {
                     method,
                     params,
                     is_request,
+                    id,
                 } => (
                     "q",
                     token,
@@ -156,6 +159,7 @@ impl Bridge {
                     &*method,
                     PyBytes::new(py, &params),
                     is_request,
+                    id,
                 )
                     .into_pyobject(py),
                 Event::Log {

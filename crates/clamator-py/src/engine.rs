@@ -456,6 +456,7 @@ impl EngineServer {
                 method: Arc::clone(&method),
                 params: serde_json::to_vec(&params).unwrap_or_default(),
                 is_request,
+                id: clamator_protocol::request_id().map(|id| id.to_string()),
             });
             Box::pin(async move {
                 let _forget = forget;

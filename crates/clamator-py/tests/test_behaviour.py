@@ -223,6 +223,9 @@ async def test_logging_names(impl, redis_url, prefix, caplog):
     raised = next(r for r in caplog.records if r.getMessage().startswith("RPC handler raised"))
     assert raised.exc_info is not None and raised.exc_info[0] is KeyError
     assert raised.clamator["service"] == "arith"
+    # the request id names the call, as in 0.1.9 (a UUID from the client)
+    assert len(str(raised.clamator["rpc_id"])) == 36, raised.getMessage()
+    assert raised.getMessage().endswith(f"id={raised.clamator['rpc_id']}")
 
 
 async def test_many_in_flight(impl, redis_url, prefix):

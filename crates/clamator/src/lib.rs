@@ -169,8 +169,9 @@ pub mod wire {
 /// server reports, call deadlines, and the defaults every transport shares.
 pub mod service {
     pub use clamator_protocol::{
-        deadline, schema_for, with_deadline, ContractBuilder, LifecycleState, MethodDescriptor,
-        MethodKind, RpcServiceBuilder, ServerStats, DEFAULT_CALL_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
+        deadline, request_id, schema_for, with_deadline, ContractBuilder, LifecycleState,
+        MethodDescriptor, MethodKind, RpcServiceBuilder, ServerStats, DEFAULT_CALL_TIMEOUT,
+        DEFAULT_SHUTDOWN_GRACE,
     };
 }
 

@@ -75,7 +75,7 @@ class _Ops:
         pending = self._pending
         for event in self.bridge.drain():
             if event[0] == "q":
-                on_request(event[1], event[2], event[3], event[4], event[5])
+                on_request(event[1], event[2], event[3], event[4], event[5], event[6])
                 continue
             if event[0] == "l":
                 logging.getLogger(f"clamator_rs.{event[2]}").log(event[1], event[3])
@@ -149,10 +149,11 @@ class EngineServerCore:
         self._ops.close()
 
     def _on_request(
-        self, token: int, service: str, method: str, params: bytes, is_request: bool
+        self, token: int, service: str, method: str, params: bytes, is_request: bool,
+        rpc_id: str | None,
     ) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._run(token, service, method, params, is_request)
+            self._run(token, service, method, params, is_request, rpc_id)
         )
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -161,7 +162,8 @@ class EngineServerCore:
         self._engine.complete(token, _RPC, code, message, _dumps(data))
 
     async def _run(  # noqa: PLR0911  # one branch per 0.1.9 error reply
-        self, token: int, service: str, method: str, raw: bytes, is_request: bool
+        self, token: int, service: str, method: str, raw: bytes, is_request: bool,
+        rpc_id: str | None,
     ) -> None:
         contract, instance = self._services[service]
         entry = contract.methods[method]
@@ -169,9 +171,9 @@ class EngineServerCore:
             params = entry.params_model.model_validate_json(raw)
         except ValidationError as e:
             logger.warning(
-                "RPC params validation failed: %s.%s id=%s", service, method, None,
+                "RPC params validation failed: %s.%s id=%s", service, method, rpc_id,
                 extra={"clamator": {
-                    "service": service, "method": method, "rpc_id": None, "errors": e.errors(),
+                    "service": service, "method": method, "rpc_id": rpc_id, "errors": e.errors(),
                 }},
             )
             if is_request:
@@ -196,8 +198,8 @@ class EngineServerCore:
             return
         except Exception as e:  # noqa: BLE001  # every handler failure is an error reply
             logger.exception(
-                "RPC handler raised: %s.%s id=%s", service, method, None,
-                extra={"clamator": {"service": service, "method": method, "rpc_id": None}},
+                "RPC handler raised: %s.%s id=%s", service, method, rpc_id,
+                extra={"clamator": {"service": service, "method": method, "rpc_id": rpc_id}},
             )
             if is_request:
                 self._error(token, -32603, "Internal error", exception_to_error_data(e))
@@ -212,9 +214,9 @@ class EngineServerCore:
         except ValidationError as e:
             logger.error(
                 "RPC result validation failed: %s.%s id=%s errors=%s",
-                service, method, None, e.errors(),
+                service, method, rpc_id, e.errors(),
                 extra={"clamator": {
-                    "service": service, "method": method, "rpc_id": None, "errors": e.errors(),
+                    "service": service, "method": method, "rpc_id": rpc_id, "errors": e.errors(),
                 }},
             )
             self._error(token, -32603, "Result validation failed", {"errors": e.errors()})
