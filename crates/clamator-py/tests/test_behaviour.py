@@ -67,7 +67,7 @@ async def stop_client(impl, client):
     so that the suite measures behaviour rather than that wait (README: differences)."""
     if impl.name == "released":
         try:
-            await asyncio.wait_for(client.stop(), 3)
+            await asyncio.wait_for(client.stop(), 1)
         except TimeoutError:
             pass
     else:
