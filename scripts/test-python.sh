@@ -4,7 +4,8 @@
 # 0.1.9 packages, runs the pytest suite there (behaviour of both implementations side by side,
 # interop with 0.1.9 both ways and in one pool, faults, NATS), then the Rust interop suite
 # with its Python harness on the wheel (Python client on clamator-rs -> Rust server, Rust
-# client -> Python server on clamator-rs).
+# client -> Python server on clamator-rs), and the Redis Cluster test the same way (a
+# redis.asyncio RedisCluster handed to clamator-rs, whose nodes it takes over).
 # Usage: bash scripts/test-python.sh [--release]   (default: the debug profile, as CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,3 +25,6 @@ echo "== pytest (crates/clamator-py/tests) on $(basename "$wheel")"
 echo "== Rust interop suite, the Python harness on clamator-rs (CLAMATOR_PY_IMPL=rs)"
 CLAMATOR_PY_IMPL=rs CLAMATOR_INTEROP_PYTHON="$PWD/$VENV/bin/python" \
   cargo test -q -p clamator-interop --test interop -- --nocapture interop_suite
+echo "== Redis Cluster, the Python harness on clamator-rs"
+CLAMATOR_PY_IMPL=rs CLAMATOR_INTEROP_PYTHON="$PWD/$VENV/bin/python" \
+  cargo test -q -p clamator-interop --test cluster
