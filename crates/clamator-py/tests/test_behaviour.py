@@ -262,3 +262,64 @@ async def test_handler_objects_of_custom_contracts(impl, redis_url, prefix):
     assert await client.call("sums", "total", {"items": [1, 2, 3]}) == {"total": 6}
     await stop_client(impl, client)
     await server.stop()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_call_after_stop(impl, transport, redis_url, prefix):
+    server, client = make(impl, transport, redis_url, prefix)
+    server.register_service(arith_contract, Fixture())
+    await server.start()
+    await client.start()
+    await stop_client(impl, client)
+    with pytest.raises(ClamatorTransportError, match=r"transport not started \(state=stopped\)"):
+        await client.call("arith", "add", {"a": 1, "b": 2})
+    await server.stop()
+
+
+async def test_memory_service_nobody_serves(impl):
+    bus = impl.memory.MemoryBus()
+    client = impl.memory.MemoryRpcClient(bus=bus, default_timeout_ms=2000)
+    await client.start()
+    with pytest.raises(RpcError) as e:
+        await client.call("arith", "add", {"a": 1, "b": 2})
+    assert e.value.code == -32601
+    await client.stop()
+
+
+async def test_two_memory_servers_one_service(impl):
+    """Two servers of one bus cannot both serve `arith`: the second start() fails."""
+    bus = impl.memory.MemoryBus()
+    first, second = impl.memory.MemoryRpcServer(bus=bus), impl.memory.MemoryRpcServer(bus=bus)
+    first.register_service(arith_contract, Fixture())
+    second.register_service(arith_contract, Fixture())
+    await first.start()
+    expected = ValueError if impl.name == "released" else ClamatorTransportError
+    with pytest.raises(expected, match="arith"):
+        await second.start()
+    await first.stop()
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_ordered_runs_one_handler_at_a_time(rs, redis_url, prefix, ordered):
+    """clamator-rs runs handlers concurrently; `ordered=True` keeps 0.1.9's one at a time."""
+    running = peak = 0
+
+    class Counting(Fixture):
+        async def slow_add(self, p):
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.02)
+            running -= 1
+            return AddResult(sum=p.a + p.b)
+
+    server = rs.redis.RedisRpcServer(redis_url=redis_url, key_prefix=prefix, ordered=ordered)
+    server.register_service(arith_contract, Counting())
+    client = rs.redis.RedisRpcClient(redis_url=redis_url, key_prefix=prefix)
+    await server.start()
+    await client.start()
+    arith = ArithClient(client)
+    await asyncio.gather(*(arith.slow_add(SlowAddParams(a=i, b=0, sleepMs=0)) for i in range(20)))
+    assert peak == 1 if ordered else peak > 1, peak
+    await client.stop()
+    await server.stop()
