@@ -25,6 +25,9 @@ pub(crate) enum Event {
         /// The request id (for the handler's log lines), as text.
         id: Option<String>,
     },
+    /// The server gave up on request `token` (abandoned after the stop grace): cancel its
+    /// handler.
+    Cancel { token: u64 },
     /// An operation the loop started (start, stop, call, notify) has finished.
     Done { token: u64, outcome: Outcome },
     /// A line of the engine's log, for Python's `logging` (see `crate::logs`).
@@ -131,7 +134,7 @@ impl Bridge {
     /// Takes every waiting event, as tuples:
     /// `("q", token, service, method, params: bytes, is_request, id)` for a handler to run,
     /// `("d", token, kind, a, b, c)` for a finished operation (see `Outcome`),
-    /// `("l", level, target, message)` for a log line.
+    /// `("l", level, target, message)` for a log line, `("c", token)` to cancel a handler.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         let mut sink = [0u8; 256];
         while matches!((&self.readable).read(&mut sink), Ok(n) if n > 0) {}
@@ -167,6 +170,7 @@ impl Bridge {
                     target,
                     message,
                 } => ("l", level, target, message).into_pyobject(py),
+                Event::Cancel { token } => ("c", token).into_pyobject(py),
                 Event::Done { token, outcome } => {
                     let none = py.None().into_bound(py);
                     let (kind, a, b, c) = match outcome {

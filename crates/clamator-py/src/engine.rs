@@ -139,12 +139,15 @@ impl Waiting {
     }
 }
 
-/// Forgets a waiting call whose Rust side was dropped (deadline, stop).
-struct Forget(Arc<Waiting>, u64);
+/// Forgets a waiting call whose Rust side was dropped before Python answered (the server
+/// abandoned it after its stop grace), and has Python cancel the handler's task.
+struct Forget(Arc<Waiting>, Arc<Shared>, u64);
 
 impl Drop for Forget {
     fn drop(&mut self) {
-        self.0.lock().remove(&self.1);
+        if self.0.lock().remove(&self.2).is_some() {
+            self.1.push(Event::Cancel { token: self.2 });
+        }
     }
 }
 
@@ -449,7 +452,7 @@ impl EngineServer {
         let (service, method): (Arc<str>, Arc<str>) = (Arc::clone(service), Arc::from(method));
         move |params: Value| {
             let (token, reply) = waiting.open();
-            let forget = Forget(Arc::clone(&waiting), token);
+            let forget = Forget(Arc::clone(&waiting), Arc::clone(&bridge), token);
             bridge.push(Event::Request {
                 token,
                 service: Arc::clone(&service),

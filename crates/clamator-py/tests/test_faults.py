@@ -110,12 +110,17 @@ async def test_stop_with_calls_in_flight(rs, redis_url, prefix):
 
 async def test_handler_never_returning(rs, redis_url, prefix):
     """A handler that never returns: its caller gets "call timeout"; stop(grace_ms=…) returns
-    after the grace, other calls keep being served meanwhile."""
+    after the grace and cancels the handler; other calls keep being served meanwhile."""
     never = asyncio.Event()
+    cancelled = asyncio.Event()
 
     class Stuck(Fixture):
         async def slow_add(self, p):
-            await never.wait()
+            try:
+                await never.wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
 
     server = rs.redis.RedisRpcServer(redis_url=redis_url, key_prefix=prefix)
     server.register_service(arith_contract, Stuck())
@@ -130,6 +135,8 @@ async def test_handler_never_returning(rs, redis_url, prefix):
     started = time.monotonic()
     await server.stop(grace_ms=300)
     assert time.monotonic() - started < 3
+    # after the grace the handler is cancelled (as 0.1.9's stop cancels it), not left pending
+    await asyncio.wait_for(cancelled.wait(), 2)
     await client.stop()
 
 

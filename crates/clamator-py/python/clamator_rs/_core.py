@@ -46,6 +46,7 @@ class _Ops:
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._next = 0
         self.on_request: Any = None
+        self.on_cancel: Any = None
 
     def begin(self) -> tuple[int, asyncio.Future[Any]]:
         loop = asyncio.get_running_loop()
@@ -80,6 +81,9 @@ class _Ops:
             if event[0] == "l":
                 logging.getLogger(f"clamator_rs.{event[2]}").log(event[1], event[3])
                 continue
+            if event[0] == "c":
+                self.on_cancel(event[1])
+                continue
             fut = pending.pop(event[1], None)
             if fut is None or fut.done():
                 continue
@@ -105,10 +109,11 @@ class EngineServerCore:
             engine["concurrency"] = 1
         self._ops = _Ops()
         self._ops.on_request = self._on_request
+        self._ops.on_cancel = self._on_cancel
         self._engine = EngineServer(self._ops.bridge, transport, **engine)
         self._services: dict[str, tuple[Contract, Any]] = {}
         self._state = "idle"
-        self._inflight: set[asyncio.Task[Any]] = set()
+        self._inflight: dict[int, asyncio.Task[Any]] = {}
 
     def register_service(self, contract: Contract, instance: Any) -> None:
         if contract.service in self._services:
@@ -155,8 +160,15 @@ class EngineServerCore:
         task = asyncio.get_running_loop().create_task(
             self._run(token, service, method, params, is_request, rpc_id)
         )
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        self._inflight[token] = task
+        task.add_done_callback(lambda _: self._inflight.pop(token, None))
+
+    def _on_cancel(self, token: int) -> None:
+        """The engine abandoned request `token` (still running after the stop grace): cancel
+        its handler, as 0.1.9's stop does."""
+        task = self._inflight.get(token)
+        if task is not None:
+            task.cancel()
 
     def _error(self, token: int, code: int, message: str, data: Any = None) -> None:
         self._engine.complete(token, _RPC, code, message, _dumps(data))
