@@ -54,10 +54,10 @@ async def serve(impl: str, url: str, prefix: str) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     await server.start()
     print("READY", flush=True)
-    cpu0 = time.thread_time()
+    cpu0, proc0 = time.thread_time(), time.process_time()
     await stop.wait()
-    cpu = time.thread_time() - cpu0
-    print(f"{handler.handled} {cpu}", flush=True)
+    cpu, proc = time.thread_time() - cpu0, time.process_time() - proc0
+    print(f"{handler.handled} {cpu} {proc}", flush=True)
     os._exit(0)  # the 0.1.9 stop can wait a minute (see the README); the numbers are out
 
 
@@ -85,10 +85,13 @@ async def load(impl: str, url: str, prefix: str, in_flight: int, seconds: float)
     await asyncio.gather(*(worker() for _ in range(min(in_flight, 16))))
     done = errors = 0
     started = time.perf_counter()
+    cpu0, proc0 = time.thread_time(), time.process_time()
     deadline = started + seconds
     await asyncio.gather(*(worker() for _ in range(in_flight)))
     rate = done / (time.perf_counter() - started)
-    return rate, errors, first_error
+    cpu = (time.thread_time() - cpu0) / max(done, 1) * 1e6
+    proc = (time.process_time() - proc0) / max(done, 1) * 1e6
+    return rate, errors, first_error, cpu, proc
 
 
 def run_row(server_impl: str, client_impl: str, url: str, in_flight: int, seconds: float):
@@ -96,12 +99,13 @@ def run_row(server_impl: str, client_impl: str, url: str, in_flight: int, second
     proc = subprocess.Popen([sys.executable, __file__, "serve", server_impl, url, prefix],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "READY"
-    rate, errors, first_error = asyncio.run(load(client_impl, url, prefix, in_flight, seconds))
+    rate, errors, first_error, c_cpu, c_proc = asyncio.run(
+        load(client_impl, url, prefix, in_flight, seconds))
     proc.send_signal(signal.SIGTERM)
-    handled, cpu = proc.stdout.readline().split()
+    handled, cpu, total = proc.stdout.readline().split()
     proc.wait(30)
-    us_per_call = float(cpu) / max(int(handled), 1) * 1e6
-    return rate, errors, first_error, us_per_call
+    n = max(int(handled), 1)
+    return rate, errors, first_error, float(cpu) / n * 1e6, float(total) / n * 1e6, c_cpu, c_proc
 
 
 def main() -> None:
@@ -114,18 +118,20 @@ def main() -> None:
         ("0.1.9", "rs", 48), ("0.1.9", "rs", 256),
     ]
     print(f"Python handler arith.add over Redis {url}; {seconds:.0f} s per row")
+    print("µs/call: CPU per call of the server's and the client's Python (asyncio) thread, and of"
+          " their whole process (tokio threads included)")
     print(f"{'server':<8}{'client':<8}{'in flight':>10}{'calls/s':>10}{'x best 0.1.9':>14}"
-          f"{'errors':>8}{'server µs/call (Python thread)':>32}")
+          f"{'errors':>8}{'srv py':>9}{'srv all':>9}{'cli py':>9}{'cli all':>9}")
     best = None
     for server_impl, client_impl, in_flight in rows:
         s = "rs" if server_impl == "rs" else "released"
         c = "rs" if client_impl == "rs" else "released"
-        rate, errors, first_error, us = run_row(s, c, url, in_flight, seconds)
+        rate, errors, first_error, s_py, s_all, c_py, c_all = run_row(s, c, url, in_flight, seconds)
         if server_impl == client_impl == "0.1.9":
             best = max(best or 0, rate)
         ratio = f"{rate / best:.1f}x" if best else "-"
         print(f"{server_impl:<8}{client_impl:<8}{in_flight:>10}{rate:>10,.0f}{ratio:>14}"
-              f"{errors:>8}{us:>32.1f}", flush=True)
+              f"{errors:>8}{s_py:>9.1f}{s_all:>9.1f}{c_py:>9.1f}{c_all:>9.1f}", flush=True)
         if first_error:
             print(f"        first error: {first_error[:160]}")
 
