@@ -61,6 +61,20 @@ class _Ops:
         self._pending[token] = fut
         return token, fut
 
+    async def run(self, op: Any, *args: Any) -> Any:
+        """Starts the engine's operation `op(token, *args)` and waits for its outcome."""
+        token, fut = self.begin()
+        op(token, *args)
+        return await fut
+
+    async def start(self, op: Any) -> None:
+        """`run(op)` for a start: if it fails, the loop stops watching the bridge."""
+        try:
+            await self.run(op)
+        except BaseException:
+            self.close()
+            raise
+
     def _detach(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(self.bridge.fileno())
@@ -133,13 +147,7 @@ class EngineServerCore:
             return
         if self._state == "stopped":
             raise RuntimeError("server has been stopped")
-        token, fut = self._ops.begin()
-        self._engine.start(token)
-        try:
-            await fut
-        except ClamatorTransportError:
-            self._ops.close()
-            raise
+        await self._ops.start(self._engine.start)
         self._state = "started"
 
     async def stop(self, *, grace_ms: int | None = None) -> None:
@@ -147,9 +155,7 @@ class EngineServerCore:
             self._state = "stopped"
             return
         self._state = "stopping"
-        token, fut = self._ops.begin()
-        self._engine.stop(token, grace_ms)
-        await fut
+        await self._ops.run(self._engine.stop, grace_ms)
         self._state = "stopped"
         self._ops.close()
 
@@ -246,42 +252,32 @@ class EngineClientCore:
         )
         self._state = "idle"
 
+    def _check(self, service: str, method: str) -> None:
+        """What 0.1.9 checks before sending, with its errors."""
+        if not SERVICE_RE.match(service):
+            raise ValueError(f"invalid service \"{service}\"")
+        if not METHOD_RE.match(method):
+            raise ValueError(f"invalid method \"{method}\"")
+        if self._state != "started":
+            raise ClamatorTransportError(f"transport not started (state={self._state})")
+
     async def call(
         self, service: str, method: str, params: Any, *, timeout_ms: int | None = None,
     ) -> Any:
-        if not SERVICE_RE.match(service):
-            raise ValueError(f"invalid service \"{service}\"")
-        if not METHOD_RE.match(method):
-            raise ValueError(f"invalid method \"{method}\"")
-        if self._state != "started":
-            raise ClamatorTransportError(f"transport not started (state={self._state})")
-        token, fut = self._ops.begin()
-        self._engine.call(token, service, method, _dumps(params), timeout_ms)
-        return json.loads(await fut)
+        self._check(service, method)
+        raw = await self._ops.run(self._engine.call, service, method, _dumps(params), timeout_ms)
+        return json.loads(raw)
 
     async def notify(self, service: str, method: str, params: Any) -> None:
-        if not SERVICE_RE.match(service):
-            raise ValueError(f"invalid service \"{service}\"")
-        if not METHOD_RE.match(method):
-            raise ValueError(f"invalid method \"{method}\"")
-        if self._state != "started":
-            raise ClamatorTransportError(f"transport not started (state={self._state})")
-        token, fut = self._ops.begin()
-        self._engine.notify(token, service, method, _dumps(params))
-        await fut
+        self._check(service, method)
+        await self._ops.run(self._engine.notify, service, method, _dumps(params))
 
     async def start(self) -> None:
         if self._state == "stopped":
             raise RuntimeError("client has been stopped")
         if self._state == "started":
             return
-        token, fut = self._ops.begin()
-        self._engine.start(token)
-        try:
-            await fut
-        except ClamatorTransportError:
-            self._ops.close()
-            raise
+        await self._ops.start(self._engine.start)
         self._state = "started"
 
     async def stop(self) -> None:
@@ -289,7 +285,5 @@ class EngineClientCore:
             self._state = "stopped"
             return
         self._state = "stopped"
-        token, fut = self._ops.begin()
-        self._engine.stop(token)
-        await fut
+        await self._ops.run(self._engine.stop)
         self._ops.close()
