@@ -126,6 +126,7 @@ impl BenchDriver {
                     params: token.to_le_bytes().to_vec(),
                     is_request: true,
                     id: None,
+                    remaining: None,
                 });
                 tasks.push(tokio::spawn(async move {
                     let _ = rx.await;

@@ -22,8 +22,10 @@ pub(crate) enum Event {
         method: Arc<str>,
         params: Vec<u8>,
         is_request: bool,
-        /// The request id (for the handler's log lines), as text.
+        /// The request id (for the handler's log lines and `clamator_rs.request_id()`), as text.
         id: Option<String>,
+        /// Seconds left until the caller stops waiting, when it said (`clamator_rs.deadline()`).
+        remaining: Option<f64>,
     },
     /// The server gave up on request `token` (abandoned after the stop grace): cancel its
     /// handler.
@@ -132,7 +134,8 @@ impl Bridge {
     }
 
     /// Takes every waiting event, as tuples:
-    /// `("q", token, service, method, params: bytes, is_request, id)` for a handler to run,
+    /// `("q", token, service, method, params: bytes, is_request, id, remaining_s)` for a
+    /// handler to run,
     /// `("d", token, kind, a, b, c)` for a finished operation (see `Outcome`),
     /// `("l", level, target, message)` for a log line, `("c", token)` to cancel a handler.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
@@ -155,6 +158,7 @@ impl Bridge {
                     params,
                     is_request,
                     id,
+                    remaining,
                 } => (
                     "q",
                     token,
@@ -163,6 +167,7 @@ impl Bridge {
                     PyBytes::new(py, &params),
                     is_request,
                     id,
+                    remaining,
                 )
                     .into_pyobject(py),
                 Event::Log {

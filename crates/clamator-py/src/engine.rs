@@ -463,6 +463,7 @@ impl EngineServer {
                 params: serde_json::to_vec(&params).unwrap_or_default(),
                 is_request,
                 id: clamator_protocol::request_id().map(|id| id.to_string()),
+                remaining: clamator_protocol::remaining().map(|left| left.as_secs_f64()),
             });
             Box::pin(async move {
                 let _forget = forget;

@@ -323,3 +323,98 @@ async def test_ordered_runs_one_handler_at_a_time(rs, redis_url, prefix, ordered
     assert peak == 1 if ordered else peak > 1, peak
     await client.stop()
     await server.stop()
+
+
+@pytest.mark.parametrize("transport", [*TRANSPORTS, "nats"])
+async def test_a_handler_knows_its_deadline_and_request_id(rs, released, transport, redis_url,
+                                                          prefix, request):
+    """Added by clamator-rs: `clamator_rs.deadline()` (when the caller stops waiting, on the
+    loop's clock) and `clamator_rs.request_id()`, each handler its own; `None` where there is
+    none (outside handlers, notifications, 0.1.9 callers' deadlines: they send no timeout;
+    ids over memory: in process there is no envelope)."""
+    import clamator_rs
+
+    seen: list[tuple[float | None, str | None]] = []
+    stopped_after: list[float] = []
+
+    class Seeing(Fixture):
+        async def add(self, p):
+            d = clamator_rs.deadline()
+            seen.append((None if d is None else d - asyncio.get_running_loop().time(),
+                         clamator_rs.request_id()))
+            await asyncio.sleep(0.05)  # the other calls run meanwhile: each keeps its own
+            assert clamator_rs.deadline() == d
+            return AddResult(sum=p.a + p.b)
+
+        async def slow_add(self, p):
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            try:
+                async with asyncio.timeout_at(clamator_rs.deadline()):
+                    await asyncio.sleep(p.sleep_ms / 1000)
+            finally:
+                stopped_after.append(loop.time() - began)
+            return AddResult(sum=p.a + p.b)
+
+        async def ping(self, p):
+            seen.append((clamator_rs.deadline(), clamator_rs.request_id()))
+            self.ping_seen.set()
+
+    assert clamator_rs.deadline() is None and clamator_rs.request_id() is None
+    if transport == "nats":
+        from clamator_rs.over_nats import NatsRpcClient, NatsRpcServer
+
+        url = request.getfixturevalue("nats_url")
+        server = NatsRpcServer(nats_url=url, key_prefix=prefix)
+        client = NatsRpcClient(nats_url=url, key_prefix=prefix)
+    else:
+        server, client = make(rs, transport, redis_url, prefix)
+    fixture = Seeing()
+    server.register_service(arith_contract, fixture)
+    server.register_service(notifications_contract, fixture)
+    await server.start()
+    await client.start()
+    try:
+        arith = ArithClient(client)
+        await asyncio.gather(
+            client.call("arith", "add", {"a": 1, "b": 2}, timeout_ms=1500),
+            client.call("arith", "add", {"a": 1, "b": 2}, timeout_ms=4000),
+        )
+        left = sorted(s[0] for s in seen)
+        assert 1.0 < left[0] <= 1.5 and 3.5 < left[1] <= 4.0, seen
+        ids = [s[1] for s in seen]
+        if transport == "memory":
+            assert ids == [None, None]  # in process there is no envelope, hence no id
+        else:
+            assert all(isinstance(i, str) and i for i in ids) and ids[0] != ids[1], ids
+        # A handler that bounds its work by the deadline stops when its caller gives up (which
+        # of the two the caller sees first, its timeout or the handler's TimeoutError, is a race).
+        with pytest.raises((ClamatorTransportError, RpcError)):
+            await arith.slow_add(SlowAddParams(a=1, b=2, sleepMs=10_000), timeout_ms=300)
+        for _ in range(100):
+            if stopped_after:
+                break
+            await asyncio.sleep(0.02)
+        assert stopped_after and stopped_after[0] < 0.4, stopped_after
+        seen.clear()
+        await NotificationsClient(client).ping(PingParams(tag="x"))
+        await asyncio.wait_for(fixture.ping_seen.wait(), 5)
+        assert seen == [(None, None)]
+    finally:
+        await client.stop()
+        await server.stop()
+    if transport != "redis":
+        return
+    # A 0.1.9 caller sends no timeout: no deadline; the id is there.
+    seen.clear()
+    server = rs.redis.RedisRpcServer(redis_url=redis_url, key_prefix=prefix)
+    server.register_service(arith_contract, fixture)
+    old = released.redis.RedisRpcClient(redis_url=redis_url, key_prefix=prefix)
+    await server.start()
+    await old.start()
+    try:
+        assert (await ArithClient(old).add(AddParams(a=1, b=2))).sum == 3
+        assert len(seen) == 1 and seen[0][0] is None and seen[0][1], seen
+    finally:
+        await stop_client(released, old)
+        await server.stop()

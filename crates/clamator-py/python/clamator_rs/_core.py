@@ -9,6 +9,7 @@ in a batched bridge: tokio queues events and wakes the loop through a socket wat
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 from typing import Any
@@ -31,6 +32,28 @@ from ._native import Bridge, EngineClient, EngineServer
 logger = logging.getLogger("clamator_protocol.server_core")
 
 _OK, _RPC, _TRANSPORT, _PROTOCOL, _VALUE = range(5)
+
+# What a running handler can ask about its request (`clamator_rs.deadline()`,
+# `clamator_rs.request_id()`); set in the handler's own task, so each handler sees its own.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "clamator_rs_deadline", default=None)
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "clamator_rs_request_id", default=None)
+
+
+def deadline() -> float | None:
+    """When the caller of the request this handler serves stops waiting, on the running
+    loop's clock (``loop.time()``), or ``None`` (no handler running, a notification, or a caller
+    that did not say: the 0.1.9 clients). Use it as ``async with asyncio.timeout_at(deadline()):``
+    to stop work nobody waits for, or to pass what is left to the calls the handler makes."""
+    return _deadline.get()
+
+
+def request_id() -> str | None:
+    """The JSON-RPC id of the request this handler serves, as text: the ``id=`` of
+    clamator-rs's log lines, for your own. ``None`` outside a handler, for notifications, and
+    over memory (an in-process call has no envelope, hence no id)."""
+    return _request_id.get()
 
 
 def _dumps(value: Any) -> bytes:
@@ -90,7 +113,7 @@ class _Ops:
         pending = self._pending
         for event in self.bridge.drain():
             if event[0] == "q":
-                on_request(event[1], event[2], event[3], event[4], event[5], event[6])
+                on_request(event[1], event[2], event[3], event[4], event[5], event[6], event[7])
                 continue
             if event[0] == "l":
                 logging.getLogger(f"clamator_rs.{event[2]}").log(event[1], event[3])
@@ -161,11 +184,11 @@ class EngineServerCore:
 
     def _on_request(
         self, token: int, service: str, method: str, params: bytes, is_request: bool,
-        rpc_id: str | None,
+        rpc_id: str | None, remaining: float | None,
     ) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self._run(token, service, method, params, is_request, rpc_id)
-        )
+        loop = asyncio.get_running_loop()
+        at = None if remaining is None else loop.time() + remaining
+        task = loop.create_task(self._run(token, service, method, params, is_request, rpc_id, at))
         self._inflight[token] = task
         task.add_done_callback(lambda _: self._inflight.pop(token, None))
 
@@ -181,8 +204,10 @@ class EngineServerCore:
 
     async def _run(  # noqa: PLR0911  # one branch per 0.1.9 error reply
         self, token: int, service: str, method: str, raw: bytes, is_request: bool,
-        rpc_id: str | None,
+        rpc_id: str | None, at: float | None,
     ) -> None:
+        _deadline.set(at)  # this task's own context: seen by this handler only
+        _request_id.set(rpc_id)
         contract, instance = self._services[service]
         entry = contract.methods[method]
         try:
