@@ -104,6 +104,8 @@ struct Settings {
     wire: Wire,
     key_prefix: Option<String>,
     instance_id: Option<String>,
+    /// The liveness window: Redis `consumer_claim_idle`, NATS `ack_wait`. Running handlers'
+    /// requests are refreshed every third of it (the heartbeat).
     claim_idle: Option<Duration>,
     reply_stream_maxlen: Option<usize>,
     grace: Duration,
@@ -219,6 +221,9 @@ impl AnyServer {
                 }
                 if let Some(n) = s.max_deliveries {
                     b = b.max_deliveries(n);
+                }
+                if let Some(wait) = s.claim_idle {
+                    b = b.ack_wait(wait);
                 }
                 for service in services {
                     b = b.service(service);

@@ -418,3 +418,43 @@ async def test_a_handler_knows_its_deadline_and_request_id(rs, released, transpo
     finally:
         await stop_client(released, old)
         await server.stop()
+
+
+async def test_a_handler_longer_than_the_claim_idle_runs_once(impl, redis_url, prefix):
+    """The heartbeat: clamator-rs refreshes the entries its handlers run (every third of
+    `consumer_claim_idle_ms`), so a handler may take longer than the claim idle. 0.1.9 has no
+    heartbeat: its own reclaim loop claims the running entry and runs it again (the spec's
+    1000 ms / 2.5 s case)."""
+    runs = 0
+
+    class Slow(Fixture):
+        async def slow_add(self, p):
+            nonlocal runs
+            runs += 1
+            await asyncio.sleep(p.sleep_ms / 1000)
+            return AddResult(sum=p.a + p.b)
+
+    if impl.name == "rs":  # the keyword reaches the engine
+        too_short = impl.redis.RedisRpcServer(redis_url=redis_url, key_prefix=prefix,
+                                              consumer_claim_idle_ms=50)
+        too_short.register_service(arith_contract, Slow())
+        with pytest.raises(ValueError, match="claim"):
+            await too_short.start()
+    server = impl.redis.RedisRpcServer(redis_url=redis_url, key_prefix=prefix,
+                                       consumer_claim_idle_ms=1000)
+    server.register_service(arith_contract, Slow())
+    client = impl.redis.RedisRpcClient(redis_url=redis_url, key_prefix=prefix)
+    await server.start()
+    await client.start()
+    try:
+        result = await ArithClient(client).slow_add(SlowAddParams(a=1, b=2, sleepMs=2500),
+                                                    timeout_ms=10_000)
+        assert result.sum == 3
+        await asyncio.sleep(0.3)
+        if impl.name == "released":
+            assert runs >= 2, runs
+        else:
+            assert runs == 1, runs
+    finally:
+        await stop_client(impl, client)
+        await server.stop()

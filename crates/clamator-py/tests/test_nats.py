@@ -41,3 +41,35 @@ async def test_unreachable_nats_names_the_url(prefix):
     client = NatsRpcClient(nats_url="nats://127.0.0.1:1", key_prefix=prefix)
     with pytest.raises(ClamatorTransportError, match="127.0.0.1:1"):
         await client.start()
+
+
+async def test_a_handler_longer_than_the_ack_wait_runs_once(nats_url, prefix):
+    """`ack_wait_ms` is the time to notice a dead server; running handlers keep their requests
+    with in-progress acks (the heartbeat), so a longer handler is not delivered again."""
+    runs = 0
+
+    class Slow(Fixture):
+        async def slow_add(self, p):
+            nonlocal runs
+            runs += 1
+            await asyncio.sleep(p.sleep_ms / 1000)
+            return await super().add(p)
+
+    too_short = NatsRpcServer(nats_url=nats_url, key_prefix=prefix, ack_wait_ms=100)
+    too_short.register_service(arith_contract, Slow())
+    with pytest.raises(ValueError, match="ack_wait must be at least 300ms"):
+        await too_short.start()  # the keyword reaches the engine
+    server = NatsRpcServer(nats_url=nats_url, key_prefix=prefix, ack_wait_ms=500)
+    server.register_service(arith_contract, Slow())
+    client = NatsRpcClient(nats_url=nats_url, key_prefix=prefix)
+    await server.start()
+    await client.start()
+    try:
+        result = await ArithClient(client).slow_add(SlowAddParams(a=1, b=2, sleepMs=2000),
+                                                    timeout_ms=10_000)
+        assert result.sum == 3
+        await asyncio.sleep(0.6)
+        assert runs == 1, runs
+    finally:
+        await client.stop()
+        await server.stop()

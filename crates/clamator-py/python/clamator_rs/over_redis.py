@@ -55,6 +55,10 @@ class RedisRpcServer(EngineServerCore):
     Added: ``concurrency`` (handlers at once, default 64), ``ordered`` (``True``: one at a time
     per server, 0.1.9's order), ``max_deliveries`` (deliveries before a request is
     dead-lettered).
+
+    The heartbeat is not a keyword: it is always on, and follows ``consumer_claim_idle_ms``
+    (the entries running handlers hold are refreshed every third of it), so a handler may run
+    longer than the claim idle without another server running it again (0.1.9 ran it again).
     """
 
     def __init__(
