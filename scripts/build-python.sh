@@ -21,7 +21,9 @@ fi
 profile=(--release)
 [ "${1:-}" = "--dev" ] && profile=(--profile dev)
 rm -f target/wheels/clamator_rs-*.whl
-# --compatibility linux: a wheel for this machine (no manylinux audit; it links only libc).
+# manylinux_2_34: maturin audits the wheel (it links only libc/libm, symbols up to GLIBC_2.34:
+# installs on Debian 12, Ubuntu 22.04, RHEL 9 and later). manylinux2014 (glibc 2.17) would need
+# a build against an older glibc (a manylinux container, or maturin --zig).
 "$TOOLS/bin/maturin" build --quiet "${profile[@]}" -m crates/clamator-py/Cargo.toml \
-  --interpreter "$PY" --compatibility linux --out target/wheels >&2
+  --interpreter "$PY" --compatibility manylinux_2_34 --out target/wheels >&2
 ls target/wheels/clamator_rs-*.whl
