@@ -23,3 +23,6 @@ echo "== bridge: per-call futures vs batched (crates/clamator-py/bench/bridge.py
 echo
 echo "== end to end over Redis (crates/clamator-py/bench/e2e.py)"
 "$VENV/bin/python" crates/clamator-py/bench/e2e.py "redis://127.0.0.1:$port" "${1:-5}"
+echo
+echo "== a 0.1.9 server behind each client (crates/clamator-py/bench/mixed.py)"
+(cd crates/clamator-py/bench && "../../../$VENV/bin/python" mixed.py "redis://127.0.0.1:$port" 3 "${1:-5}")
