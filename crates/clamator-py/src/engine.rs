@@ -82,11 +82,48 @@ fn list(urls: &str) -> Vec<String> {
         .collect()
 }
 
+/// The TLS material a `redis=` client object named (PEM bytes), for `redis::Client::build_with_tls`.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct Tls {
+    ca: Option<Vec<u8>>,
+    cert: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
+}
+
 impl Wire {
-    fn from_py(transport: &str, url: Option<String>, bus: Option<&Bus>) -> PyResult<Self> {
+    fn from_py(
+        transport: &str,
+        url: Option<String>,
+        bus: Option<&Bus>,
+        tls: Option<Tls>,
+    ) -> PyResult<Self> {
         match (transport, url, bus) {
             ("memory", _, Some(bus)) => Ok(Self::Memory(bus.bus.clone())),
-            ("redis", Some(url), _) => Ok(Self::Redis(RedisConnection::url(url))),
+            ("redis", Some(url), _) => match tls {
+                None => Ok(Self::Redis(RedisConnection::url(url))),
+                Some(Tls { ca, cert, key }) => {
+                    let client_tls = match (cert, key) {
+                        (Some(client_cert), Some(client_key)) => Some(redis::ClientTlsConfig {
+                            client_cert,
+                            client_key,
+                        }),
+                        (None, None) => None,
+                        _ => {
+                            return Err(PyValueError::new_err(
+                                "a TLS client certificate needs its key (ssl_certfile and ssl_keyfile)",
+                            ))
+                        }
+                    };
+                    let certificates = redis::TlsCertificates {
+                        client_tls,
+                        root_cert: ca,
+                    };
+                    redis::Client::build_with_tls(url.as_str(), certificates)
+                        .map(|client| Self::Redis(RedisConnection::client(client)))
+                        .map_err(|e| PyValueError::new_err(format!("redis TLS settings: {e}")))
+                }
+            },
             ("redis-cluster", Some(urls), _) => {
                 Ok(Self::Redis(RedisConnection::cluster(list(&urls))))
             }
@@ -269,7 +306,7 @@ impl EngineServer {
     #[new]
     #[pyo3(signature = (bridge, transport, *, url=None, bus=None, key_prefix=None,
         instance_id=None, consumer_claim_idle_ms=None, reply_stream_maxlen=None,
-        shutdown_grace_ms=5000, concurrency=64, max_deliveries=None))]
+        shutdown_grace_ms=5000, concurrency=64, max_deliveries=None, tls=None))]
     fn new(
         bridge: &Bridge,
         transport: &str,
@@ -282,13 +319,14 @@ impl EngineServer {
         shutdown_grace_ms: u64,
         concurrency: usize,
         max_deliveries: Option<u32>,
+        tls: Option<Tls>,
     ) -> PyResult<Self> {
         let concurrency = NonZeroUsize::new(concurrency)
             .ok_or_else(|| PyValueError::new_err("concurrency must be at least 1"))?;
         Ok(Self {
             bridge: bridge.shared(),
             settings: Settings {
-                wire: Wire::from_py(transport, url, bus.as_deref())?,
+                wire: Wire::from_py(transport, url, bus.as_deref(), tls)?,
                 key_prefix,
                 instance_id,
                 claim_idle: consumer_claim_idle_ms.map(ms),
@@ -578,11 +616,12 @@ impl std::fmt::Debug for EngineClient {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the Python constructor's keywords
 #[pymethods]
 impl EngineClient {
     #[new]
     #[pyo3(signature = (bridge, transport, *, url=None, bus=None, key_prefix=None,
-        instance_id=None, default_timeout_ms=30000))]
+        instance_id=None, default_timeout_ms=30000, tls=None))]
     fn new(
         bridge: &Bridge,
         transport: &str,
@@ -591,11 +630,12 @@ impl EngineClient {
         key_prefix: Option<String>,
         instance_id: Option<String>,
         default_timeout_ms: u64,
+        tls: Option<Tls>,
     ) -> PyResult<Self> {
         Ok(Self {
             bridge: bridge.shared(),
             settings: Settings {
-                wire: Wire::from_py(transport, url, bus.as_deref())?,
+                wire: Wire::from_py(transport, url, bus.as_deref(), tls)?,
                 key_prefix,
                 instance_id,
                 claim_idle: None,

@@ -85,6 +85,43 @@ def redis_url(redis_server: RedisProcess) -> str:
     return redis_server.url
 
 
+@dataclass
+class TlsRedis:
+    port: int
+    ca: str  # the CA that signed the server's certificate (PEM file)
+
+
+@pytest.fixture(scope="session")
+def tls_redis():
+    """A redis-server answering TLS only, with a certificate for 127.0.0.1 signed by a CA made
+    here (openssl, as the Rust tests make theirs)."""
+    store = Path(tempfile.mkdtemp(prefix="clamator-rs-tls-"))
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=store, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.crt", "-days", "2", "-subj", "/CN=clamator-rs-test-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+            "server.csr", "-subj", "/CN=127.0.0.1")
+    (store / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+    port = free_port()
+    binary = os.environ.get("CLAMATOR_REDIS_SERVER", "redis-server")
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--tls-port", str(port), "--tls-cert-file", "server.crt",
+         "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.crt",
+         "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+        cwd=store, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_port(port, proc, "redis-server (TLS)")
+    yield TlsRedis(port, str(store / "ca.crt"))
+    proc.kill()
+    proc.wait()
+    shutil.rmtree(store, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def nats_url():
     if shutil.which("nats-server") is None:

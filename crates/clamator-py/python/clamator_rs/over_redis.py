@@ -23,28 +23,65 @@ def _url(kwargs: dict[str, Any], host: str, port: int) -> str:
     return f"{scheme}://{auth}{host}:{port}/{kwargs.get('db') or 0}"
 
 
-def _target(redis: Any, redis_url: str | None) -> tuple[str, str]:
-    """`(transport, url)` to connect to, as 0.1.9 resolves it: `redis_url`, `$REDIS_URL` or
-    localhost; or the connection target of a `redis.asyncio.Redis` (host, port, db,
-    credentials, TLS) or of a `RedisCluster` (its nodes, comma-separated), taken over: the
-    engine opens its own connections there."""
+def _read(path: Any) -> bytes | None:
+    if path is None:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _tls(kwargs: dict[str, Any], cluster: bool) -> dict[str, bytes | None] | None:
+    """The TLS material of a redis-py TLS connection (its CA and client certificate), for the
+    engine; `None` when it names none (the system's roots then verify the server)."""
+    if str(kwargs.get("ssl_cert_reqs", "required")).lower() in ("none", "0", "certnone",
+                                                               "verifymode.cert_none"):
+        raise ValueError(
+            "ssl_cert_reqs='none': clamator_rs always verifies the Redis server's certificate; "
+            "give the CA that signed it (ssl_ca_certs=...) instead"
+        )
+    ca = _read(kwargs.get("ssl_ca_certs"))
+    if ca is None and kwargs.get("ssl_ca_data"):
+        data = kwargs["ssl_ca_data"]
+        ca = data.encode() if isinstance(data, str) else bytes(data)
+    tls = {"ca": ca, "cert": _read(kwargs.get("ssl_certfile")),
+           "key": _read(kwargs.get("ssl_keyfile"))}
+    if not any(tls.values()):
+        return None
+    if cluster:
+        raise ValueError(
+            "a private CA or client certificate for a Redis Cluster is not supported by "
+            "clamator_rs yet: put the CA into the system's store (or SSL_CERT_FILE)"
+        )
+    return tls
+
+
+def _target(redis: Any, redis_url: str | None) -> tuple[str, str, dict[str, Any] | None]:
+    """`(transport, url, tls)` to connect to, as 0.1.9 resolves it: `redis_url`, `$REDIS_URL`
+    or localhost; or the connection target of a `redis.asyncio.Redis` (host, port, db,
+    credentials, TLS with its CA and client certificate) or of a `RedisCluster` (its nodes,
+    comma-separated), taken over: the engine opens its own connections there. `rediss://`
+    URLs are verified against the system's roots (`SSL_CERT_FILE` is honoured)."""
     if redis is not None and redis_url is not None:
         raise ClamatorTransportError("provide either `redis` or `redis_url`, not both")
     if redis is None:
-        return "redis", redis_url or os.environ.get("REDIS_URL") or "redis://localhost:6379"
+        url = redis_url or os.environ.get("REDIS_URL") or "redis://localhost:6379"
+        return "redis", url, None
     manager = getattr(redis, "nodes_manager", None)
     if manager is not None:  # redis.asyncio.cluster.RedisCluster
         kwargs = dict(getattr(manager, "connection_kwargs", {}) or {})
         nodes = list(redis.get_nodes()) or list(manager.startup_nodes.values())
-        return "redis-cluster", ",".join(_url(kwargs, n.host, n.port) for n in nodes)
+        tls = _tls(kwargs, cluster=True) if kwargs.get("ssl") else None
+        return "redis-cluster", ",".join(_url(kwargs, n.host, n.port) for n in nodes), tls
     kwargs = dict(redis.connection_pool.connection_kwargs)
     if kwargs.get("path"):
         raise ClamatorTransportError(
             "a unix-socket Redis connection cannot be taken over: pass redis_url=..."
         )
+    tls = None
     if "SSL" in redis.connection_pool.connection_class.__name__:
         kwargs["ssl"] = True
-    return "redis", _url(kwargs, kwargs.get("host", "localhost"), kwargs.get("port", 6379))
+        tls = _tls(kwargs, cluster=False)
+    return "redis", _url(kwargs, kwargs.get("host", "localhost"), kwargs.get("port", 6379)), tls
 
 
 class RedisRpcServer(EngineServerCore):
@@ -72,11 +109,12 @@ class RedisRpcServer(EngineServerCore):
         ordered: bool = False,
         max_deliveries: int | None = None,
     ) -> None:
-        transport, url = _target(redis, redis_url)
+        transport, url, tls = _target(redis, redis_url)
         super().__init__(
             transport,
             ordered=ordered,
             url=url,
+            tls=tls,
             key_prefix=key_prefix,
             instance_id=instance_id,
             consumer_claim_idle_ms=consumer_claim_idle_ms,
@@ -97,10 +135,11 @@ class RedisRpcClient(EngineClientCore):
         instance_id: str | None = None,
         default_timeout_ms: int = 30_000,
     ) -> None:
-        transport, url = _target(redis, redis_url)
+        transport, url, tls = _target(redis, redis_url)
         super().__init__(
             transport,
             url=url,
+            tls=tls,
             key_prefix=key_prefix,
             instance_id=instance_id,
             default_timeout_ms=default_timeout_ms,
