@@ -109,11 +109,9 @@ impl Wire {
                             client_key,
                         }),
                         (None, None) => None,
-                        _ => {
-                            return Err(PyValueError::new_err(
-                                "a TLS client certificate needs its key (ssl_certfile and ssl_keyfile)",
-                            ))
-                        }
+                        _ => return Err(PyValueError::new_err(
+                            "a TLS client certificate needs its key (ssl_certfile and ssl_keyfile)",
+                        )),
                     };
                     let certificates = redis::TlsCertificates {
                         client_tls,
