@@ -122,6 +122,9 @@ impl Wire {
                         .map_err(|e| PyValueError::new_err(format!("redis TLS settings: {e}")))
                 }
             },
+            ("redis-cluster", Some(_), _) if tls.is_some() => Err(PyValueError::new_err(
+                "a private CA or client certificate for a Redis Cluster is not supported yet",
+            )),
             ("redis-cluster", Some(urls), _) => {
                 Ok(Self::Redis(RedisConnection::cluster(list(&urls))))
             }
