@@ -27,6 +27,7 @@ class Fixture(ArithService, NotificationsService):
     def __init__(self) -> None:
         self.pings: list[str | None] = []
         self.ping_seen = asyncio.Event()
+        self.slow_runs = 0
 
     async def add(self, p):
         return AddResult(sum=p.a + p.b)
@@ -44,6 +45,7 @@ class Fixture(ArithService, NotificationsService):
         return EchoText(text=p.text)
 
     async def slow_add(self, p):
+        self.slow_runs += 1
         await asyncio.sleep(p.sleep_ms / 1000)
         return AddResult(sum=p.a + p.b)
 
@@ -433,24 +435,16 @@ async def test_a_handler_longer_than_the_claim_idle_runs_once(impl, redis_url, p
     `consumer_claim_idle_ms`), so a handler may take longer than the claim idle. 0.1.9 has no
     heartbeat: its own reclaim loop claims the running entry and runs it again (the spec's
     1000 ms / 2.5 s case)."""
-    runs = 0
-
-    class Slow(Fixture):
-        async def slow_add(self, p):
-            nonlocal runs
-            runs += 1
-            await asyncio.sleep(p.sleep_ms / 1000)
-            return AddResult(sum=p.a + p.b)
-
+    fixture = Fixture()
     if impl.name == "rs":  # the keyword reaches the engine
         too_short = impl.redis.RedisRpcServer(redis_url=redis_url, key_prefix=prefix,
                                               consumer_claim_idle_ms=50)
-        too_short.register_service(arith_contract, Slow())
+        too_short.register_service(arith_contract, fixture)
         with pytest.raises(ValueError, match="claim"):
             await too_short.start()
     server = impl.redis.RedisRpcServer(redis_url=redis_url, key_prefix=prefix,
                                        consumer_claim_idle_ms=1000)
-    server.register_service(arith_contract, Slow())
+    server.register_service(arith_contract, fixture)
     client = impl.redis.RedisRpcClient(redis_url=redis_url, key_prefix=prefix)
     await server.start()
     await client.start()
@@ -460,9 +454,9 @@ async def test_a_handler_longer_than_the_claim_idle_runs_once(impl, redis_url, p
         assert result.sum == 3
         await asyncio.sleep(0.3)
         if impl.name == "released":
-            assert runs >= 2, runs
+            assert fixture.slow_runs >= 2, fixture.slow_runs
         else:
-            assert runs == 1, runs
+            assert fixture.slow_runs == 1, fixture.slow_runs
     finally:
         await stop_client(impl, client)
         await server.stop()

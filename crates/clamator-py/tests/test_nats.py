@@ -46,21 +46,13 @@ async def test_unreachable_nats_names_the_url(prefix):
 async def test_a_handler_longer_than_the_ack_wait_runs_once(nats_url, prefix):
     """`ack_wait_ms` is the time to notice a dead server; running handlers keep their requests
     with in-progress acks (the heartbeat), so a longer handler is not delivered again."""
-    runs = 0
-
-    class Slow(Fixture):
-        async def slow_add(self, p):
-            nonlocal runs
-            runs += 1
-            await asyncio.sleep(p.sleep_ms / 1000)
-            return await super().add(p)
-
+    fixture = Fixture()
     too_short = NatsRpcServer(nats_url=nats_url, key_prefix=prefix, ack_wait_ms=100)
-    too_short.register_service(arith_contract, Slow())
+    too_short.register_service(arith_contract, fixture)
     with pytest.raises(ValueError, match="ack_wait must be at least 300ms"):
         await too_short.start()  # the keyword reaches the engine
     server = NatsRpcServer(nats_url=nats_url, key_prefix=prefix, ack_wait_ms=500)
-    server.register_service(arith_contract, Slow())
+    server.register_service(arith_contract, fixture)
     client = NatsRpcClient(nats_url=nats_url, key_prefix=prefix)
     await server.start()
     await client.start()
@@ -69,7 +61,7 @@ async def test_a_handler_longer_than_the_ack_wait_runs_once(nats_url, prefix):
                                                     timeout_ms=10_000)
         assert result.sum == 3
         await asyncio.sleep(0.6)
-        assert runs == 1, runs
+        assert fixture.slow_runs == 1, fixture.slow_runs
     finally:
         await client.stop()
         await server.stop()
