@@ -128,6 +128,9 @@ impl RawConn {
         let first = redis::IntoConnectionInfo::into_connection_info(sentinels[0].as_str())?;
         let node = redis::sentinel::SentinelNodeConnectionInfo::default()
             .set_redis_connection_info(first.redis_settings().clone());
+        // redis takes a `String` here, or `impl AsRef<str>` when its `tls-rustls` feature is on
+        // (a workspace build that includes clamator-py): a `String` fits both.
+        #[allow(clippy::unnecessary_to_owned)]
         let mut client = redis::sentinel::SentinelClient::build(
             sentinels.to_vec(),
             master.to_owned(),
