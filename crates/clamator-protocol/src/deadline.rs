@@ -5,15 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::envelope::Id;
 
-/// What a handler can ask about the call it serves. One task-local for both, so that a served
-/// call enters one scope, not two.
-struct Current {
-    deadline: Option<Instant>,
-    id: Option<Id>,
-}
-
 tokio::task_local! {
-    static CURRENT: Current;
+    static DEADLINE: Option<Instant>;
+    static REQUEST_ID: Option<Id>;
 }
 
 /// The deadline of the call the current handler serves, if the transport knows it (the Rust
@@ -31,7 +25,7 @@ tokio::task_local! {
 /// # }
 /// ```
 pub fn deadline() -> Option<Instant> {
-    CURRENT.try_with(|c| c.deadline).ok().flatten()
+    DEADLINE.try_with(|d| *d).ok().flatten()
 }
 
 /// Time left until [`deadline`] (zero once passed), if there is one.
@@ -39,11 +33,9 @@ pub fn remaining() -> Option<Duration> {
     deadline().map(|d| d.saturating_duration_since(Instant::now()))
 }
 
-/// Runs `fut` with `deadline` visible to [`deadline`] and [`remaining`] (the [`request_id`]
-/// stays what it was).
+/// Runs `fut` with `deadline` visible to [`deadline`] and [`remaining`].
 pub async fn with_deadline<F: Future>(deadline: Option<Instant>, fut: F) -> F::Output {
-    let id = request_id();
-    CURRENT.scope(Current { deadline, id }, fut).await
+    DEADLINE.scope(deadline, fut).await
 }
 
 /// The JSON-RPC id of the request the current handler serves (`None` in a notification's
@@ -65,17 +57,12 @@ pub async fn with_deadline<F: Future>(deadline: Option<Instant>, fut: F) -> F::O
 /// # }
 /// ```
 pub fn request_id() -> Option<Id> {
-    CURRENT.try_with(|c| c.id.clone()).ok().flatten()
+    REQUEST_ID.try_with(Clone::clone).ok().flatten()
 }
 
-/// Runs `fut` with `deadline` and `id` visible to [`deadline`] and [`request_id`] (what servers
-/// do around a handler).
-pub(crate) async fn with_call<F: Future>(
-    deadline: Option<Instant>,
-    id: Option<Id>,
-    fut: F,
-) -> F::Output {
-    CURRENT.scope(Current { deadline, id }, fut).await
+/// Runs `fut` with `id` visible to [`request_id`] (what servers do around a handler).
+pub(crate) async fn with_request_id<F: Future>(id: Option<Id>, fut: F) -> F::Output {
+    REQUEST_ID.scope(id, fut).await
 }
 
 #[cfg(test)]

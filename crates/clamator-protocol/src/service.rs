@@ -364,8 +364,11 @@ async fn run(
     deadline: Option<std::time::Instant>,
     id: Option<crate::Id>,
 ) -> Result<Value, MethodFailure> {
-    // The handler is called inside the scope, so that its synchronous part sees it too.
-    let call = crate::deadline::with_call(deadline, id, async move { handler.call(params).await });
+    // The handler is called inside both scopes, so that its synchronous part sees them too.
+    let call = crate::deadline::with_request_id(
+        id,
+        crate::with_deadline(deadline, async move { handler.call(params).await }),
+    );
     AssertUnwindSafe(call)
         .catch_unwind()
         .await
