@@ -6,6 +6,7 @@
 //! `scripts/setup-valkey.sh` installs), or a test asks for one with [`RedisServer::builder`].
 
 pub mod nats;
+pub mod proxy;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

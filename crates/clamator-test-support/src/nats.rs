@@ -184,6 +184,22 @@ impl NatsServer {
         }
     }
 
+    /// SIGTERM, and waits until it has exited: JetStream writes everything to its store first.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// The store directory (`-sd`): `<store>/jetstream/$G/streams/<stream>/` holds a stream
+    /// of the default account, `msgs/` its messages and `obs/` its consumers' state.
+    pub fn store_dir(&self) -> &std::path::Path {
+        &self.store
+    }
+
     /// Starts it again on the same port with the same store (what JetStream stored is back).
     pub fn restart(&mut self) {
         self.kill();
