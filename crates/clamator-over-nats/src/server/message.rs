@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::header::HeaderMap;
+use async_nats::jetstream::stream::{DeleteMessageErrorKind, RawMessageErrorKind};
 use async_nats::jetstream::{self, message::AckKind};
 use async_nats::{client::Request, RequestErrorKind};
 use clamator_protocol::transport::pipeline::{
@@ -19,8 +20,9 @@ use clamator_protocol::{to_json, Intake, Metadata, RpcService};
 
 use super::Settings;
 use crate::names::{
-    dead_letter_subject, is_metadata_header, is_reply_subject_of, HEADER_DEAD_DELIVERIES,
-    HEADER_DEAD_REASON, HEADER_DEAD_SEQUENCE, HEADER_MSG_ID, HEADER_REPLY_TO, HEADER_TIMEOUT_MS,
+    command_subject, dead_letter_subject, is_metadata_header, is_reply_subject_of,
+    HEADER_DEAD_DELIVERIES, HEADER_DEAD_REASON, HEADER_DEAD_SEQUENCE, HEADER_MSG_ID,
+    HEADER_REPLY_TO, HEADER_TIMEOUT_MS,
 };
 
 /// How long the server retries a dead letter's publish before leaving the request to be
@@ -63,7 +65,7 @@ pub(super) struct ServiceCtx {
     /// lower (read again after each reconnect, [`ServiceCtx::refresh_limits`]).
     pub(super) max_reply_bytes: AtomicUsize,
     /// A check for requests acked but not deleted is under way.
-    pub(super) purging: std::sync::atomic::AtomicBool,
+    pub(super) cleaning: std::sync::atomic::AtomicBool,
     /// The connection count last seen, and when (Unix ms, this machine's clock) it was seen
     /// to change (or the server started).
     pub(super) seen_connects: std::sync::atomic::AtomicU64,
@@ -493,10 +495,18 @@ impl ServiceCtx {
 
     /// After this server reconnected (a NATS server restart): removes requests its consumer has
     /// acked (below its ack floor) that the stream still holds. A restarted nats-server can
-    /// keep work-queue messages whose deletion it had not synced when it died, while the
-    /// consumer's ack floor has moved past them: nobody would ever deliver or delete them
-    /// (seen with nats-server 2.9 in `scripts/chaos.sh --nats`). `Ok(n)`: how many were removed.
-    pub(super) async fn purge_acked(&self) -> Result<u64, String> {
+    /// keep work-queue messages whose deletion it had not written when it died, while the
+    /// consumer's ack floor, which it had written, has moved past them: nobody would ever
+    /// deliver or delete them (seen with nats-server 2.9 in `scripts/chaos.sh --nats`).
+    ///
+    /// Each is found (`STREAM.MSG.GET` next by subject) and deleted (`STREAM.MSG.DELETE`) on
+    /// its own, never with a stream purge: nats-server 2.9 (2.9.10 as Debian 12 ships it)
+    /// clears the pending deliveries of every consumer of a purged stream, so a request then
+    /// running on a server that dies before its ack is never delivered again. That lost 13–27
+    /// calls in half of the chaos runs (issue 35;
+    /// `faults::nats_a_server_killed_while_another_cleans_the_stream_loses_no_call`).
+    /// `Ok(n)`: how many were removed.
+    pub(super) async fn remove_acked(&self) -> Result<u64, String> {
         let mut stream = self
             .js
             .get_stream(&self.stream)
@@ -527,18 +537,43 @@ impl ServiceCtx {
         if floor == 0 || first > floor {
             return Ok(0);
         }
-        // Everything up to the ack floor was acked: purge keeps sequence `floor + 1` onwards.
-        let purged = stream
-            .purge()
-            .sequence(floor + 1)
-            .await
-            .map_err(|e| e.to_string())?
-            .purged;
-        if purged > 0 {
-            tracing::info!(service = self.name(), stream = %self.stream, purged, ack_floor = floor,
+        // Everything up to the ack floor was acked (the floor only moves up): what is stored
+        // there is removed one by one, nothing above it.
+        let subject = command_subject(&self.settings.wire.prefix, self.name());
+        let (mut next, mut removed) = (first, 0);
+        while next <= floor {
+            let found = stream
+                .raw_message_builder()
+                .sequence(next)
+                .next_by_subject(subject.as_str())
+                .send()
+                .await;
+            let sequence = match found {
+                Ok(m) => m.sequence,
+                Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => break,
+                Err(e) => return Err(e.to_string()),
+            };
+            if sequence > floor {
+                break;
+            }
+            match stream.delete_message(sequence).await {
+                Ok(true) => removed += 1,
+                // Removed meanwhile (another server's check, or the NATS server itself).
+                Ok(false) => {}
+                Err(e) => {
+                    if !matches!(e.kind(), DeleteMessageErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::SEQUENCE_NOT_FOUND)
+                    {
+                        return Err(e.to_string());
+                    }
+                }
+            }
+            next = sequence + 1;
+        }
+        if removed > 0 {
+            tracing::info!(service = self.name(), stream = %self.stream, removed, ack_floor = floor,
                 "removed requests the NATS server kept after they were acked (it lost their deletion in a restart)");
         }
-        Ok(purged)
+        Ok(removed)
     }
 
     /// Checks the service's stream and consumer after a pull found them missing (`why`), and

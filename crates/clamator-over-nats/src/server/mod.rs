@@ -164,7 +164,7 @@ impl ServerTransport for NatsServerTransport {
                 slots: Slots::new(settings.concurrency),
                 progress_every: (ack_wait / 3).max(Duration::from_millis(50)),
                 running: Mutex::default(),
-                purging: std::sync::atomic::AtomicBool::new(false),
+                cleaning: std::sync::atomic::AtomicBool::new(false),
                 seen_connects: std::sync::atomic::AtomicU64::new(
                     client
                         .statistics()

@@ -200,7 +200,7 @@ impl Puller {
                     self.pull(taken).await;
                 }
                 () = tokio::time::sleep_until(next_purge_check.unwrap_or_else(Instant::now)), if next_purge_check.is_some() => {
-                    self.purge_acked();
+                    self.remove_acked();
                     purge_checks = purge_checks
                         .map(|(_, until)| (Instant::now() + PURGE_CHECK_EVERY, until))
                         .filter(|(next, until)| next < until);
@@ -250,20 +250,20 @@ impl Puller {
 
     /// Checks the stream for requests acked but not deleted (in the background; one check at a
     /// time).
-    fn purge_acked(&self) {
+    fn remove_acked(&self) {
         if self
             .ctx
-            .purging
+            .cleaning
             .swap(true, std::sync::atomic::Ordering::AcqRel)
         {
             return;
         }
         let ctx = Arc::clone(&self.ctx);
         tokio::spawn(async move {
-            if let Err(error) = ctx.purge_acked().await {
+            if let Err(error) = ctx.remove_acked().await {
                 tracing::debug!(service = ctx.service.name(), %error, "could not check the stream for acked requests after a reconnect");
             }
-            ctx.purging
+            ctx.cleaning
                 .store(false, std::sync::atomic::Ordering::Release);
         });
     }
