@@ -388,6 +388,58 @@ async fn nats_restarted_twice_under_load_loses_no_reply() {
     s.stop().await;
 }
 
+/// The at-most-once window the issue-28 note left open (issue 35): only the *client's*
+/// connection drops (a flaky network, a NAT timeout) while its server's stays up, and the
+/// handler finishes meanwhile: the server publishes the reply, sees no reason to confirm it
+/// (its own connection never broke) and acks the request; NATS drops the reply, since nobody
+/// is subscribed to the client's subject. The call must still be answered: the client sends
+/// its calls again after its own reconnect (execution is at least once: the handler runs
+/// twice here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_sent_while_only_the_client_is_disconnected_still_reaches_it() {
+    use clamator_test_support::proxy::TcpProxy;
+    let nats = NatsServer::start();
+    let proxy = TcpProxy::to(nats.port());
+    let runs = Arc::new(AtomicUsize::new(0));
+    let s = server(&[nats.url()], "cut", &runs);
+    s.start().await.unwrap();
+    let client = client(&[proxy.nats_url()], "cut").await;
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .call_value(
+                    "work",
+                    "slow",
+                    json!({"ms": 1500, "n": 7}),
+                    Some(Duration::from_secs(15)),
+                )
+                .await
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while runs.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the handler never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The client is cut off until well after the handler finished and its reply was sent.
+    proxy.hold();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    proxy.release();
+    let out = call
+        .await
+        .unwrap()
+        .expect("the call must be answered after the client reconnects");
+    assert_eq!(out, json!({"n": 7}));
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the request is sent again once after the reconnect, and runs again"
+    );
+    client.stop().await;
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_r3_cluster_loses_its_stream_leader_under_load_and_calls_continue() {
     let mut cluster = NatsCluster::start(3);
