@@ -3,6 +3,7 @@
 //! subject `<prefix>.replies.<client-id>`.
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -15,8 +16,9 @@ use clamator_protocol::{
     build_notification, build_request, to_json, Call, CallError, Client, ClientTransport,
     LifecycleState, Metadata, Replies, RpcClient, TransportError, DEFAULT_CALL_TIMEOUT,
 };
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::Value as Json;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -31,10 +33,32 @@ use clamator_protocol::transport::Backoff;
 /// How long one publish waits for JetStream's acknowledgement before it is sent again (with
 /// the same `Nats-Msg-Id`, so a stored first attempt is not stored twice).
 const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the client looks whether its connection was made again (async-nats counts its
+/// connects; a change means the reply subscription had a gap).
+const RECONNECT_POLL: Duration = Duration::from_millis(50);
 
 struct Connected {
     client: async_nats::Client,
     js: jetstream::Context,
+    /// How many times the connection has been made (async-nats's count, seen every
+    /// [`RECONNECT_POLL`]): when it grows, every call waiting for a reply sends its request
+    /// again (see [`NatsClientTransport::request`]).
+    connects: watch::Receiver<u64>,
+}
+
+impl Connected {
+    fn connects(&self) -> u64 {
+        self.client.statistics().connects.load(Ordering::Relaxed)
+    }
+}
+
+/// A request JetStream stored.
+struct Stored {
+    /// The connection it was stored on, when that is known to be one whose reply subscription
+    /// was made before it: the attempt was sent while disconnected (so it went out on the next
+    /// connection, after that connection subscribed again), it was not a duplicate of an
+    /// earlier attempt, and exactly one connection was made since.
+    after_resubscribe: Option<u64>,
 }
 
 /// The NATS JetStream [`ClientTransport`] that [`NatsRpcClient`] is built on.
@@ -269,12 +293,11 @@ impl NatsClientTransport {
         c: &Connected,
         service: &str,
         msg_id: &str,
-        envelope: String,
+        payload: bytes::Bytes,
         headers: HeaderMap,
         until: Instant,
-    ) -> Result<(), TransportError> {
+    ) -> Result<Stored, TransportError> {
         let subject = command_subject(&self.wire.prefix, service);
-        let payload = bytes::Bytes::from(envelope);
         let mut backoff = Backoff::new();
         let mut checked_stream = false;
         loop {
@@ -282,12 +305,20 @@ impl NatsClientTransport {
                 .payload(payload.clone())
                 .headers(headers.clone())
                 .message_id(msg_id);
+            let offline = c.client.connection_state() != async_nats::connection::State::Connected;
+            let connects = c.connects();
             let outcome = match c.js.send_publish(subject.clone(), message).await {
                 Ok(ack) => ack.await,
                 Err(e) => Err(e),
             };
             let error = match outcome {
-                Ok(_) => return Ok(()),
+                Ok(ack) => {
+                    let next = connects + 1;
+                    return Ok(Stored {
+                        after_resubscribe: (offline && !ack.duplicate && c.connects() == next)
+                            .then_some(next),
+                    });
+                }
                 Err(e) => e,
             };
             match error.kind() {
@@ -379,10 +410,28 @@ impl ClientTransport for NatsClientTransport {
             }
             let _ = sub.unsubscribe().await;
         });
+        let (statistics, stopped) = (client.statistics(), self.stopped.clone());
+        let (seen, connects) = watch::channel(statistics.connects.load(Ordering::Relaxed));
+        self.tasks.spawn(async move {
+            while stopped
+                .run_until_cancelled(tokio::time::sleep(RECONNECT_POLL))
+                .await
+                .is_some()
+            {
+                seen.send_if_modified(|n| {
+                    let now = statistics.connects.load(Ordering::Relaxed);
+                    std::mem::replace(n, now) != now
+                });
+            }
+        });
         *self
             .connected
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Connected { client, js }));
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Connected {
+            client,
+            js,
+            connects,
+        }));
         tracing::debug!(urls = ?self.wire.connection.urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(), reply_subject = %self.reply_subject, "nats client started");
         Ok(())
     }
@@ -405,9 +454,62 @@ impl ClientTransport for NatsClientTransport {
         );
         let id = request.id.to_string();
         let waiter = replies.expect(id.clone());
-        self.publish(&c, call.service, &id, envelope, headers, until)
+        let payload = bytes::Bytes::from(envelope);
+        let mut connects = c.connects.clone();
+        // The connection the request is known to have been stored on with the reply
+        // subscription in place; a later one means a reply may have been missed.
+        let mut baseline = c.connects();
+        let stored = self
+            .publish(
+                &c,
+                call.service,
+                &id,
+                payload.clone(),
+                headers.clone(),
+                until,
+            )
             .await?;
-        waiter.reply().await
+        baseline = stored.after_resubscribe.unwrap_or(baseline);
+        // A reply travels once, over core NATS: one published while this client's connection
+        // was down (or lost in a NATS server that died after taking it) is gone, although the
+        // request was acked. So after each reconnect the request is stored again, under a new
+        // `Nats-Msg-Id` (the first is still in the duplicate window) and with the time left as
+        // its timeout, and runs again (at least once); the first reply of either copy answers
+        // the call, later ones are dropped.
+        let reply = waiter.reply();
+        tokio::pin!(reply);
+        let resend = futures::future::Fuse::terminated();
+        tokio::pin!(resend);
+        let mut copies = 0u32;
+        let mut watching = true;
+        loop {
+            tokio::select! {
+                out = &mut reply => return out,
+                now = connects.wait_for(|&n| n > baseline), if watching => {
+                    let Ok(now) = now.map(|n| *n) else {
+                        watching = false;
+                        continue;
+                    };
+                    baseline = now;
+                    copies += 1;
+                    let left = until.saturating_duration_since(Instant::now());
+                    let mut headers = headers.clone();
+                    headers.insert(HEADER_TIMEOUT_MS, left.as_millis().max(1).to_string().as_str());
+                    tracing::debug!(id = %id, copy = copies, "connection made again while waiting for a reply: request sent again");
+                    let msg_id = format!("{id}.{copies}");
+                    let (c, payload) = (Arc::clone(&c), payload.clone());
+                    let publish = async move {
+                        self.publish(&c, call.service, &msg_id, payload, headers, until).await
+                    };
+                    resend.set(publish.boxed().fuse());
+                }
+                sent = &mut resend => match sent {
+                    Ok(stored) => baseline = stored.after_resubscribe.unwrap_or(baseline).max(baseline),
+                    // The first copy may still be answered; the call's timeout bounds the wait.
+                    Err(error) => tracing::debug!(id = %id, %error, "request not sent again"),
+                },
+            }
+        }
     }
 
     async fn notify<'a>(&'a self, call: Call<'a>) -> Result<(), CallError> {
@@ -418,7 +520,7 @@ impl ClientTransport for NatsClientTransport {
         let headers = call_headers(call.metadata)?;
         let msg_id = uuid::Uuid::new_v4().to_string();
         let until = Instant::now() + call.timeout;
-        self.publish(&c, call.service, &msg_id, envelope, headers, until)
+        self.publish(&c, call.service, &msg_id, envelope.into(), headers, until)
             .await?;
         Ok(())
     }

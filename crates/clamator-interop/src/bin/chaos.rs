@@ -315,8 +315,13 @@ fn read_exec_log(path: &Path) -> HashMap<u64, Vec<Execution>> {
     by_call
 }
 
-/// Why a call ran again (`second`) after `first`.
-fn why_again(first: &Execution, second: &Execution, events: &[Event]) -> &'static str {
+/// Why a call made at `called` ran again (`second`) after `first`.
+fn why_again(
+    called: u128,
+    first: &Execution,
+    second: &Execution,
+    events: &[Event],
+) -> &'static str {
     let (from, until) = (first.start, second.start);
     for e in events {
         match *e {
@@ -341,6 +346,15 @@ fn why_again(first: &Execution, second: &Execution, events: &[Event]) -> &'stati
                 return "the consumer was deleted while it ran (its ack went with it)";
             }
             _ => {}
+        }
+    }
+    // NATS: a client whose connection is made again while it waits sends its request again
+    // (a reply may have been lost meanwhile), so both copies may run after the restart.
+    for e in events {
+        if let Event::BrokerRestart { from: r, .. } = *e {
+            if r >= called && r <= until {
+                return "the client's connection broke while it waited (broker restart): it sent the request again";
+            }
         }
     }
     "UNEXPLAINED"
@@ -530,7 +544,7 @@ async fn main() {
     let started_ms = now_ms();
     let stop_at = started + o.duration;
     let next = Arc::new(AtomicU64::new(0));
-    let outcomes: Arc<Mutex<BTreeMap<u64, Outcome>>> = Arc::default();
+    let outcomes: Arc<Mutex<BTreeMap<u64, (Outcome, u128)>>> = Arc::default();
     let workers: Vec<_> = (0..o.in_flight)
         .map(|_| {
             let (client, next, outcomes) = (client.clone(), next.clone(), outcomes.clone());
@@ -546,13 +560,17 @@ async fn main() {
                     } else {
                         ("add", json!({"a": n, "b": 0}))
                     };
+                    let called = now_ms();
                     let outcome = match client.call(method, params).await {
                         Ok(v) if v["sum"] == json!(n as f64) => Outcome::Ok,
                         Ok(v) => Outcome::Failed(format!("wrong result {v}")),
                         Err(CallError::Transport(e)) if e.is_timeout() => Outcome::Lost,
                         Err(e) => Outcome::Failed(e.to_string()),
                     };
-                    outcomes.lock().expect("outcomes").insert(n, outcome);
+                    outcomes
+                        .lock()
+                        .expect("outcomes")
+                        .insert(n, (outcome, called));
                 }
             })
         })
@@ -657,7 +675,7 @@ async fn main() {
     let mut ok_without_execution = 0usize;
     let mut runs_hist: BTreeMap<&str, usize> = BTreeMap::new();
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
-    for (n, outcome) in &outcomes {
+    for (n, (outcome, called)) in &outcomes {
         let runs = executions.get(n).map_or(&[][..], Vec::as_slice);
         match outcome {
             Outcome::Ok => {
@@ -693,7 +711,7 @@ async fn main() {
         };
         *runs_hist.entry(bucket).or_default() += 1;
         for pair in runs.windows(2) {
-            let why = why_again(&pair[0], &pair[1], &events);
+            let why = why_again(*called, &pair[0], &pair[1], &events);
             if why.starts_with("UNEXPLAINED") {
                 eprintln!("unexplained duplicate of call {n}: {runs:?}; events: {events:?}");
             }
