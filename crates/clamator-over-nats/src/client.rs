@@ -294,7 +294,7 @@ impl NatsClientTransport {
         service: &str,
         msg_id: &str,
         payload: bytes::Bytes,
-        headers: HeaderMap,
+        headers: &HeaderMap,
         until: Instant,
     ) -> Result<Stored, TransportError> {
         let subject = command_subject(&self.wire.prefix, service);
@@ -465,7 +465,7 @@ impl ClientTransport for NatsClientTransport {
                 call.service,
                 &id,
                 payload.clone(),
-                headers.clone(),
+                &headers,
                 until,
             )
             .await?;
@@ -499,7 +499,7 @@ impl ClientTransport for NatsClientTransport {
                     let msg_id = format!("{id}.{copies}");
                     let (c, payload) = (Arc::clone(&c), payload.clone());
                     let publish = async move {
-                        self.publish(&c, call.service, &msg_id, payload, headers, until).await
+                        self.publish(&c, call.service, &msg_id, payload, &headers, until).await
                     };
                     resend.set(publish.boxed().fuse());
                 }
@@ -520,7 +520,7 @@ impl ClientTransport for NatsClientTransport {
         let headers = call_headers(call.metadata)?;
         let msg_id = uuid::Uuid::new_v4().to_string();
         let until = Instant::now() + call.timeout;
-        self.publish(&c, call.service, &msg_id, envelope.into(), headers, until)
+        self.publish(&c, call.service, &msg_id, envelope.into(), &headers, until)
             .await?;
         Ok(())
     }
