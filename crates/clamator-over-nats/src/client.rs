@@ -36,6 +36,11 @@ const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the client looks whether its connection was made again (async-nats counts its
 /// connects; a change means the reply subscription had a gap).
 const RECONNECT_POLL: Duration = Duration::from_millis(50);
+/// How long a call waits for its reply after its client's connection was made again before it
+/// sends its request again: a server whose own connection broke too (a NATS restart) confirms
+/// the replies it could not deliver, which usually arrive within this, and the request then
+/// does not run twice. A reply lost while only the client was cut off costs this much more.
+const RESEND_AFTER_RECONNECT: Duration = Duration::from_secs(1);
 
 struct Connected {
     client: async_nats::Client,
@@ -55,10 +60,11 @@ impl Connected {
 /// A request JetStream stored.
 struct Stored {
     /// The connection it was stored on, when that is known to be one whose reply subscription
-    /// was made before it: the attempt was sent while disconnected (so it went out on the next
-    /// connection, after that connection subscribed again), it was not a duplicate of an
-    /// earlier attempt, and exactly one connection was made since.
-    after_resubscribe: Option<u64>,
+    /// was in place before it (so a reply to it is lost only if that connection breaks): the
+    /// attempt that stored it (not a duplicate of an earlier one) went out on a connection
+    /// that was up when it was sent and still is, or, sent while disconnected, on the next
+    /// one, which subscribed again before sending it.
+    stored_on: Option<u64>,
 }
 
 /// The NATS JetStream [`ClientTransport`] that [`NatsRpcClient`] is built on.
@@ -313,10 +319,9 @@ impl NatsClientTransport {
             };
             let error = match outcome {
                 Ok(ack) => {
-                    let next = connects + 1;
+                    let on = if offline { connects + 1 } else { connects };
                     return Ok(Stored {
-                        after_resubscribe: (offline && !ack.duplicate && c.connects() == next)
-                            .then_some(next),
+                        stored_on: (!ack.duplicate && c.connects() == on).then_some(on),
                     });
                 }
                 Err(e) => e,
@@ -460,16 +465,9 @@ impl ClientTransport for NatsClientTransport {
         // subscription in place; a later one means a reply may have been missed.
         let mut baseline = c.connects();
         let stored = self
-            .publish(
-                &c,
-                call.service,
-                &id,
-                payload.clone(),
-                &headers,
-                until,
-            )
+            .publish(&c, call.service, &id, payload.clone(), &headers, until)
             .await?;
-        baseline = stored.after_resubscribe.unwrap_or(baseline);
+        baseline = stored.stored_on.unwrap_or(baseline);
         // A reply travels once, over core NATS: one published while this client's connection
         // was down (or lost in a NATS server that died after taking it) is gone, although the
         // request was acked. So after each reconnect the request is stored again, under a new
@@ -480,6 +478,9 @@ impl ClientTransport for NatsClientTransport {
         tokio::pin!(reply);
         let resend = futures::future::Fuse::terminated();
         tokio::pin!(resend);
+        // Set when the connection was made again: the request is sent again at this time
+        // unless the reply came first.
+        let mut resend_at: Option<tokio::time::Instant> = None;
         let mut copies = 0u32;
         let mut watching = true;
         loop {
@@ -491,11 +492,15 @@ impl ClientTransport for NatsClientTransport {
                         continue;
                     };
                     baseline = now;
+                    resend_at.get_or_insert_with(|| tokio::time::Instant::now() + RESEND_AFTER_RECONNECT);
+                }
+                () = tokio::time::sleep_until(resend_at.unwrap_or_else(tokio::time::Instant::now)), if resend_at.is_some() => {
+                    resend_at = None;
                     copies += 1;
                     let left = until.saturating_duration_since(Instant::now());
                     let mut headers = headers.clone();
                     headers.insert(HEADER_TIMEOUT_MS, left.as_millis().max(1).to_string().as_str());
-                    tracing::debug!(id = %id, copy = copies, "connection made again while waiting for a reply: request sent again");
+                    tracing::debug!(id = %id, copy = copies, "no reply since the connection was made again: request sent again");
                     let msg_id = format!("{id}.{copies}");
                     let (c, payload) = (Arc::clone(&c), payload.clone());
                     let publish = async move {
@@ -504,7 +509,7 @@ impl ClientTransport for NatsClientTransport {
                     resend.set(publish.boxed().fuse());
                 }
                 sent = &mut resend => match sent {
-                    Ok(stored) => baseline = stored.after_resubscribe.unwrap_or(baseline).max(baseline),
+                    Ok(stored) => baseline = stored.stored_on.unwrap_or(baseline).max(baseline),
                     // The first copy may still be answered; the call's timeout bounds the wait.
                     Err(error) => tracing::debug!(id = %id, %error, "request not sent again"),
                 },
@@ -542,5 +547,12 @@ impl ClientTransport for NatsClientTransport {
 
     fn server_address(&self) -> Option<String> {
         self.wire.connection.urls.first().map(|u| redact_url(u))
+    }
+}
+
+impl From<NatsRpcClient> for clamator_protocol::AnyClient {
+    /// The same client behind the handle every transport shares.
+    fn from(value: NatsRpcClient) -> Self {
+        Self::new(value.client)
     }
 }

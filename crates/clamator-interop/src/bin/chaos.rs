@@ -349,10 +349,12 @@ fn why_again(
         }
     }
     // NATS: a client whose connection is made again while it waits sends its request again
-    // (a reply may have been lost meanwhile), so both copies may run after the restart.
+    // (a reply may have been lost meanwhile), so both copies may run after the restart. Its
+    // reconnect comes up to a few seconds after the broker is back (async-nats's backoff).
+    const RECONNECT_SLACK_MS: u128 = 5_000;
     for e in events {
-        if let Event::BrokerRestart { from: r, .. } = *e {
-            if r >= called && r <= until {
+        if let Event::BrokerRestart { from: r, to } = *e {
+            if r <= until && to + RECONNECT_SLACK_MS >= called {
                 return "the client's connection broke while it waited (broker restart): it sent the request again";
             }
         }
