@@ -7,10 +7,9 @@ use std::time::Duration;
 use clamator::nats::async_nats::jetstream;
 use clamator::nats::{NatsConnection, NatsRpcClient};
 use clamator::redis::{redact_url, RedisConnection, RedisRpcClient};
-use clamator::{CallError, RpcClient};
+use clamator::AnyClient;
 use clamator_cli::conn::RawConn;
 use clamator_cli::diagnose::Readers;
-use serde_json::Value;
 
 use crate::cli::ConnArgs;
 
@@ -43,49 +42,6 @@ pub(crate) enum RedisTarget {
 pub(crate) struct Target {
     pub(crate) prefix: String,
     pub(crate) backend: Backend,
-}
-
-/// A client over either broker.
-#[derive(Clone)]
-pub(crate) enum AnyClient {
-    Redis(RedisRpcClient),
-    Nats(NatsRpcClient),
-}
-
-impl AnyClient {
-    pub(crate) async fn stop(&self) {
-        match self {
-            Self::Redis(c) => c.stop().await,
-            Self::Nats(c) => c.stop().await,
-        }
-    }
-}
-
-impl RpcClient for AnyClient {
-    async fn call_value(
-        &self,
-        service: &str,
-        method: &str,
-        params: Value,
-        timeout: Option<Duration>,
-    ) -> Result<Value, CallError> {
-        match self {
-            Self::Redis(c) => c.call_value(service, method, params, timeout).await,
-            Self::Nats(c) => c.call_value(service, method, params, timeout).await,
-        }
-    }
-
-    async fn notify_value(
-        &self,
-        service: &str,
-        method: &str,
-        params: Value,
-    ) -> Result<(), CallError> {
-        match self {
-            Self::Redis(c) => c.notify_value(service, method, params).await,
-            Self::Nats(c) => c.notify_value(service, method, params).await,
-        }
-    }
 }
 
 /// `host:6379` → a hint to add the scheme (the `redis` crate says only "invalid URL").
@@ -153,9 +109,9 @@ impl Target {
                     .build()
                     .map_err(|e| e.to_string())?;
                 client.start().await.map_err(|e| e.to_string())?;
-                Ok(AnyClient::Nats(client))
+                Ok(client.into())
             }
-            Backend::Redis { .. } => self.redis_client(timeout).await.map(AnyClient::Redis),
+            Backend::Redis { .. } => self.redis_client(timeout).await.map(AnyClient::from),
         }
     }
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 use clamator_protocol::middleware::{
     AuthTokenLayer, ClientLayers, RequireAuthTokenLayer, ServerLayers, UNAUTHORIZED,
 };
-use clamator_protocol::{codes, CallError, RpcClient, RpcError, RpcService};
+use clamator_protocol::{codes, AnyClient, AnyServer, CallError, RpcClient, RpcError, RpcService};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -32,30 +32,19 @@ pub use faults::{BrokerFaults, BrokerState, Faults};
 /// Builds and starts servers and clients on one transport, sharing whatever the transport
 /// needs (a bus, a broker, a key prefix).
 pub trait Harness: Send + Sync + Sized + 'static {
-    /// The client type.
-    type Client: RpcClient;
-    /// The server type.
-    type Server: Send + Sync;
-    /// A started server serving `services` behind `layers`.
+    /// A started server serving `services` behind `layers` (any transport's server converts:
+    /// `AnyServer::from(server)`); the cases stop it with `stop_with_grace`.
     fn server(
         &self,
         services: Vec<RpcService>,
         layers: ServerLayers,
-    ) -> impl Future<Output = Self::Server> + Send;
-    /// Stops a server with the given drain window.
-    fn stop_server(
-        &self,
-        server: &Self::Server,
-        grace: Duration,
-    ) -> impl Future<Output = ()> + Send;
-    /// A started client.
+    ) -> impl Future<Output = AnyServer> + Send;
+    /// A started client (`AnyClient::from(client)`); the cases stop it.
     fn client(
         &self,
         default_timeout: Duration,
         layers: ClientLayers,
-    ) -> impl Future<Output = Self::Client> + Send;
-    /// Stops a client.
-    fn stop_client(&self, client: &Self::Client) -> impl Future<Output = ()> + Send;
+    ) -> impl Future<Output = AnyClient> + Send;
 }
 
 /// Expands to one `#[tokio::test]` per conformance case, each building its harness with
@@ -172,7 +161,7 @@ pub mod cases {
 
     async fn setup<H: Harness>(
         h: &H,
-    ) -> (H::Server, H::Client, Probe, mpsc::UnboundedReceiver<String>) {
+    ) -> (AnyServer, AnyClient, Probe, mpsc::UnboundedReceiver<String>) {
         let (probe, rx) = probe();
         let server = h.server(vec![calc(&probe)], ServerLayers::new()).await;
         let client = h.client(T, ClientLayers::new()).await;
@@ -187,8 +176,8 @@ pub mod cases {
             .await;
         assert_eq!(out.unwrap(), json!({"sum": 5.5}));
         assert_eq!(probe.handled.load(Ordering::SeqCst), 1);
-        h.stop_client(&client).await;
-        h.stop_server(&server, T).await;
+        client.stop().await;
+        server.stop_with_grace(T).await;
     }
 
     /// Wrong params: `-32602` naming the field; the handler does not run.
@@ -204,8 +193,8 @@ pub mod cases {
         let (c, _) = code(client.call_value("calc", "add", json!([1, 2]), None).await);
         assert_eq!(c, codes::INVALID_PARAMS);
         assert_eq!(probe.handled.load(Ordering::SeqCst), 0);
-        h.stop_client(&client).await;
-        h.stop_server(&server, T).await;
+        client.stop().await;
+        server.stop_with_grace(T).await;
     }
 
     /// An unknown method of a served service: `-32601`.
@@ -213,8 +202,8 @@ pub mod cases {
         let (server, client, _probe, _rx) = setup(h).await;
         let (c, _) = code(client.call_value("calc", "nosuch", json!({}), None).await);
         assert_eq!(c, codes::METHOD_NOT_FOUND);
-        h.stop_client(&client).await;
-        h.stop_server(&server, T).await;
+        client.stop().await;
+        server.stop_with_grace(T).await;
     }
 
     /// A handler's `RpcError` arrives verbatim; a panic becomes `-32603` and the server keeps
@@ -235,8 +224,8 @@ pub mod cases {
             .call_value("calc", "add", json!({"a": 1, "b": 1}), None)
             .await;
         assert_eq!(out.unwrap(), json!({"sum": 2.0}));
-        h.stop_client(&client).await;
-        h.stop_server(&server, T).await;
+        client.stop().await;
+        server.stop_with_grace(T).await;
     }
 
     /// A request to a notification method: `-32600`, the handler does not run.
@@ -253,8 +242,8 @@ pub mod cases {
             r#"note {"n":1}"#,
             "only the notification ran"
         );
-        h.stop_client(&client).await;
-        h.stop_server(&server, T).await;
+        client.stop().await;
+        server.stop_with_grace(T).await;
     }
 
     /// A call times out after its timeout; the handler sees a deadline within it.
@@ -284,8 +273,8 @@ pub mod cases {
             .as_u64()
             .expect("the handler sees a deadline");
         assert!(left > 3000 && left <= 5000, "{out}");
-        h.stop_client(&client).await;
-        h.stop_server(&server, Duration::from_millis(100)).await;
+        client.stop().await;
+        server.stop_with_grace(Duration::from_millis(100)).await;
     }
 
     /// Notifications run their handler and produce no reply.
@@ -306,8 +295,8 @@ pub mod cases {
             seen,
             [r#"note {"i":0}"#, r#"note {"i":1}"#, r#"note {"i":2}"#]
         );
-        h.stop_client(&client).await;
-        h.stop_server(&server, T).await;
+        client.stop().await;
+        server.stop_with_grace(T).await;
     }
 
     /// Metadata added by client middleware reaches server middleware: shared-token auth
@@ -349,9 +338,9 @@ pub mod cases {
             "refused calls never reach the handler"
         );
         for c in [&good, &wrong, &none] {
-            h.stop_client(c).await;
+            c.stop().await;
         }
-        h.stop_server(&server, T).await;
+        server.stop_with_grace(T).await;
     }
 
     /// 500 calls in flight at once are all answered with their own result.
@@ -371,8 +360,8 @@ pub mod cases {
             let (i, out) = done.unwrap();
             assert_eq!(out.unwrap(), json!({"sum": f64::from(i) + 1.0}));
         }
-        h.stop_client(&client).await;
-        h.stop_server(&server, T).await;
+        client.stop().await;
+        server.stop_with_grace(T).await;
     }
 
     /// Stopping a server lets a running handler finish and answer (within the grace).
@@ -387,9 +376,9 @@ pub mod cases {
             })
         };
         assert_eq!(next(&mut rx).await, "slow started");
-        h.stop_server(&server, Duration::from_secs(5)).await;
+        server.stop_with_grace(Duration::from_secs(5)).await;
         assert_eq!(call.await.unwrap().unwrap(), json!({"slept": 500}));
-        h.stop_client(&client).await;
+        client.stop().await;
     }
 
     /// A timeout too long for a clock (`Duration::MAX`, as a default or per call) waits as
@@ -410,8 +399,8 @@ pub mod cases {
             .await
             .unwrap();
         assert_eq!(next(&mut rx).await, "note {}");
-        h.stop_client(&client).await;
-        h.stop_server(&server, T).await;
+        client.stop().await;
+        server.stop_with_grace(T).await;
     }
 
     /// Stopping a client fails the calls waiting for replies with "transport stopped" and
@@ -427,7 +416,7 @@ pub mod cases {
             })
         };
         assert_eq!(next(&mut rx).await, "slow started");
-        h.stop_client(&client).await;
+        client.stop().await;
         let err = call.await.unwrap().unwrap_err();
         assert!(
             matches!(&err, CallError::Transport(t) if t.is_stopped()),
@@ -438,6 +427,6 @@ pub mod cases {
             .await
             .unwrap_err();
         assert!(matches!(err, CallError::Transport(_)), "{err:?}");
-        h.stop_server(&server, Duration::from_millis(100)).await;
+        server.stop_with_grace(Duration::from_millis(100)).await;
     }
 }

@@ -13,35 +13,32 @@ struct Memory {
 }
 
 impl Harness for Memory {
-    type Client = MemoryRpcClient;
-    type Server = MemoryRpcServer;
-
-    async fn server(&self, services: Vec<RpcService>, layers: ServerLayers) -> MemoryRpcServer {
+    async fn server(
+        &self,
+        services: Vec<RpcService>,
+        layers: ServerLayers,
+    ) -> clamator_protocol::AnyServer {
         let mut b = MemoryRpcServer::builder(&self.bus).layers(layers);
         for s in services {
             b = b.service(s);
         }
         let server = b.build().unwrap();
         server.start().await.unwrap();
-        server
+        server.into()
     }
 
-    async fn stop_server(&self, server: &MemoryRpcServer, grace: Duration) {
-        server.stop_with_grace(grace).await;
-    }
-
-    async fn client(&self, default_timeout: Duration, layers: ClientLayers) -> MemoryRpcClient {
+    async fn client(
+        &self,
+        default_timeout: Duration,
+        layers: ClientLayers,
+    ) -> clamator_protocol::AnyClient {
         let client = MemoryRpcClient::builder(&self.bus)
             .default_timeout(default_timeout)
             .layers(layers)
             .build()
             .unwrap();
         client.start().await.unwrap();
-        client
-    }
-
-    async fn stop_client(&self, client: &MemoryRpcClient) {
-        client.stop().await;
+        client.into()
     }
 }
 

@@ -170,26 +170,19 @@ impl Channels {
 }
 
 impl clamator_conformance::Harness for Channels {
-    type Client = Client<ChanClient>;
-    type Server = Server<ChanServer>;
-
     async fn server(
         &self,
         services: Vec<RpcService>,
         layers: clamator_protocol::middleware::ServerLayers,
-    ) -> Self::Server {
-        self.start(services, layers).await
-    }
-
-    async fn stop_server(&self, server: &Self::Server, grace: Duration) {
-        server.stop_with_grace(grace).await;
+    ) -> clamator_protocol::AnyServer {
+        self.start(services, layers).await.into()
     }
 
     async fn client(
         &self,
         timeout: Duration,
         layers: clamator_protocol::middleware::ClientLayers,
-    ) -> Self::Client {
+    ) -> clamator_protocol::AnyClient {
         let transport = ChanClient {
             broker: self.broker.clone(),
             inbox: OnceLock::new(),
@@ -200,17 +193,13 @@ impl clamator_conformance::Harness for Channels {
             .build()
             .unwrap();
         client.start().await.unwrap();
-        client
-    }
-
-    async fn stop_client(&self, client: &Self::Client) {
-        client.stop().await;
+        client.into()
     }
 }
 
 impl clamator_conformance::Faults for Channels {
-    async fn fault_server(&self, services: Vec<RpcService>) -> Self::Server {
-        self.start(services, Default::default()).await
+    async fn fault_server(&self, services: Vec<RpcService>) -> clamator_protocol::AnyServer {
+        self.start(services, Default::default()).await.into()
     }
 
     async fn dead_letters(&self, _service: &str) -> usize {

@@ -189,3 +189,10 @@ impl RpcClient for MemoryRpcClient {
         self.client.notify_value(service, method, params)
     }
 }
+
+impl From<MemoryRpcClient> for clamator_protocol::AnyClient {
+    /// The same client behind the handle every transport shares.
+    fn from(value: MemoryRpcClient) -> Self {
+        Self::new(value.client)
+    }
+}

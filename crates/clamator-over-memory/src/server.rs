@@ -141,3 +141,10 @@ impl MemoryRpcServer {
         &self.server
     }
 }
+
+impl From<MemoryRpcServer> for clamator_protocol::AnyServer {
+    /// The same server behind the handle every transport shares.
+    fn from(value: MemoryRpcServer) -> Self {
+        Self::new(value.server)
+    }
+}

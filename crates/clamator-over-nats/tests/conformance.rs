@@ -50,19 +50,21 @@ impl Nats {
 }
 
 impl Harness for Nats {
-    type Client = NatsRpcClient;
-    type Server = NatsRpcServer;
-
-    async fn server(&self, services: Vec<RpcService>, layers: ServerLayers) -> NatsRpcServer {
+    async fn server(
+        &self,
+        services: Vec<RpcService>,
+        layers: ServerLayers,
+    ) -> clamator_protocol::AnyServer {
         self.start(NatsRpcServer::builder().layers(layers), services)
             .await
+            .into()
     }
 
-    async fn stop_server(&self, server: &NatsRpcServer, grace: Duration) {
-        server.stop_with_grace(grace).await;
-    }
-
-    async fn client(&self, default_timeout: Duration, layers: ClientLayers) -> NatsRpcClient {
+    async fn client(
+        &self,
+        default_timeout: Duration,
+        layers: ClientLayers,
+    ) -> clamator_protocol::AnyClient {
         let client = NatsRpcClient::builder()
             .url(&self.url)
             .default_timeout(default_timeout)
@@ -70,20 +72,16 @@ impl Harness for Nats {
             .build()
             .unwrap();
         client.start().await.unwrap();
-        client
-    }
-
-    async fn stop_client(&self, client: &NatsRpcClient) {
-        client.stop().await;
+        client.into()
     }
 }
 
 impl Faults for Nats {
-    async fn fault_server(&self, services: Vec<RpcService>) -> NatsRpcServer {
+    async fn fault_server(&self, services: Vec<RpcService>) -> clamator_protocol::AnyServer {
         let b = NatsRpcServer::builder()
             .ack_wait(Duration::from_secs(1))
             .max_deliveries(2);
-        self.start(b, services).await
+        self.start(b, services).await.into()
     }
 
     async fn dead_letters(&self, service: &str) -> usize {
@@ -105,6 +103,8 @@ impl Faults for Nats {
 }
 
 impl BrokerFaults for Nats {
+    const RESENDS_AFTER_RECONNECT: bool = true;
+
     async fn delete_broker_state(&self, service: &str, what: BrokerState) {
         let stream = format!("clamator_cmds_{service}");
         match what {

@@ -141,17 +141,7 @@ impl RedisRpcClientBuilder {
         self
     }
 
-    /// Where to connect (a node, a cluster, Sentinels, or an injected `redis::Client`).
-    /// Default: [`RedisConnection::from_env`] (`$REDIS_URL`, else `redis://localhost:6379`).
-    pub fn connection(mut self, connection: RedisConnection) -> Self {
-        self.connection = connection;
-        self
-    }
-
-    /// Connect to one node at this URL: `.connection(RedisConnection::url(url))`.
-    pub fn url(self, url: impl Into<String>) -> Self {
-        self.connection(RedisConnection::url(url))
-    }
+    crate::connection::connection_methods!();
 
     /// The prefix of every key (`<prefix>:cmds:<service>`, `<prefix>:replies:<id>`): the
     /// servers and clients of one system share it. Not empty, no glob characters. Default:
@@ -746,6 +736,13 @@ async fn keep_reply_stream(shared: Arc<Shared>, mut conn: Conn) {
         {
             tracing::debug!(%error, "could not refresh the reply stream TTL");
         }
+    }
+}
+
+impl From<RedisRpcClient> for clamator_protocol::AnyClient {
+    /// The same client behind the handle every transport shares.
+    fn from(value: RedisRpcClient) -> Self {
+        Self::new(value.client)
     }
 }
 

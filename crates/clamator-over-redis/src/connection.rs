@@ -151,3 +151,23 @@ impl ConnectionSource {
             })
     }
 }
+
+/// The builder methods that set where a client or server connects (`connection`, `url`), the
+/// same on both builders; each builder has a `connection: RedisConnection` field.
+macro_rules! connection_methods {
+    () => {
+        /// Where to connect (a node, a cluster, Sentinels, or an injected `redis::Client`).
+        /// Default: [`RedisConnection::from_env`](crate::RedisConnection::from_env)
+        /// (`$REDIS_URL`, else `redis://localhost:6379`).
+        pub fn connection(mut self, connection: $crate::RedisConnection) -> Self {
+            self.connection = connection;
+            self
+        }
+
+        /// Connect to one node at this URL: `.connection(RedisConnection::url(url))`.
+        pub fn url(self, url: impl Into<String>) -> Self {
+            self.connection($crate::RedisConnection::url(url))
+        }
+    };
+}
+pub(crate) use connection_methods;

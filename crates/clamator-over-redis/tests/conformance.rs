@@ -45,10 +45,11 @@ impl Redis {
 }
 
 impl Harness for Redis {
-    type Client = RedisRpcClient;
-    type Server = RedisRpcServer;
-
-    async fn server(&self, services: Vec<RpcService>, layers: ServerLayers) -> RedisRpcServer {
+    async fn server(
+        &self,
+        services: Vec<RpcService>,
+        layers: ServerLayers,
+    ) -> clamator_protocol::AnyServer {
         self.start(
             RedisRpcServer::builder()
                 .key_prefix(&self.prefix)
@@ -56,13 +57,14 @@ impl Harness for Redis {
             services,
         )
         .await
+        .into()
     }
 
-    async fn stop_server(&self, server: &RedisRpcServer, grace: Duration) {
-        server.stop_with_grace(grace).await;
-    }
-
-    async fn client(&self, default_timeout: Duration, layers: ClientLayers) -> RedisRpcClient {
+    async fn client(
+        &self,
+        default_timeout: Duration,
+        layers: ClientLayers,
+    ) -> clamator_protocol::AnyClient {
         let client = RedisRpcClient::builder()
             .key_prefix(&self.prefix)
             .url(&self.url)
@@ -71,21 +73,17 @@ impl Harness for Redis {
             .build()
             .unwrap();
         client.start().await.unwrap();
-        client
-    }
-
-    async fn stop_client(&self, client: &RedisRpcClient) {
-        client.stop().await;
+        client.into()
     }
 }
 
 impl Faults for Redis {
-    async fn fault_server(&self, services: Vec<RpcService>) -> RedisRpcServer {
+    async fn fault_server(&self, services: Vec<RpcService>) -> clamator_protocol::AnyServer {
         let b = RedisRpcServer::builder()
             .key_prefix(&self.prefix)
             .consumer_claim_idle(Duration::from_secs(1))
             .max_deliveries(2);
-        self.start(b, services).await
+        self.start(b, services).await.into()
     }
 
     async fn dead_letters(&self, service: &str) -> usize {

@@ -17,6 +17,7 @@ mod contract;
 mod deadline;
 mod envelope;
 mod error;
+mod handle;
 mod lifecycle;
 pub mod middleware;
 mod names;
@@ -40,6 +41,7 @@ pub use error::{
     codes, BoxError, CallError, ContractError, ErrorObject, HandlerError, InvalidRequest,
     InvalidRequestReason, LifecycleState, ProtocolError, RpcError, ServerError, TransportError,
 };
+pub use handle::{AnyClient, AnyServer};
 pub use lifecycle::{Lifecycle, StartGuard, StartStep, StopGuard};
 pub use names::{
     is_valid_method, is_valid_service, snake_to_camel, METHOD_PATTERN, SERVICE_PATTERN,

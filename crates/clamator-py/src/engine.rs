@@ -11,7 +11,9 @@ use std::time::Duration;
 use clamator_over_memory::{MemoryBus, MemoryRpcClient, MemoryRpcServer};
 use clamator_over_nats::{NatsRpcClient, NatsRpcServer};
 use clamator_over_redis::{RedisConnection, RedisRpcClient, RedisRpcServer};
-use clamator_protocol::{CallError, HandlerError, RpcClient, RpcError, RpcService};
+use clamator_protocol::{
+    AnyClient, AnyServer, CallError, HandlerError, RpcClient, RpcError, RpcService,
+};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use serde_json::Value;
@@ -194,91 +196,66 @@ impl Drop for Forget {
     }
 }
 
-enum AnyServer {
-    Memory(MemoryRpcServer),
-    Redis(RedisRpcServer),
-    Nats(NatsRpcServer),
-}
-
-macro_rules! each {
-    ($value:expr, $name:ident => $body:expr) => {
-        match $value {
-            Self::Memory($name) => $body,
-            Self::Redis($name) => $body,
-            Self::Nats($name) => $body,
+/// The server `settings` describe, on its transport.
+fn build_server(settings: &Settings, services: Vec<RpcService>) -> Result<AnyServer, String> {
+    let s = settings;
+    let built = match &s.wire {
+        Wire::Memory(bus) => {
+            let mut b = MemoryRpcServer::builder(bus).shutdown_grace(s.grace);
+            for service in services {
+                b = b.service(service);
+            }
+            b.build().map(AnyServer::from)
+        }
+        Wire::Redis(connection) => {
+            let mut b = RedisRpcServer::builder()
+                .connection(connection.clone())
+                .shutdown_grace(s.grace)
+                .concurrency(s.concurrency);
+            if let Some(p) = &s.key_prefix {
+                b = b.key_prefix(p);
+            }
+            if let Some(id) = &s.instance_id {
+                b = b.instance_id(id);
+            }
+            if let Some(idle) = s.claim_idle {
+                b = b.consumer_claim_idle(idle);
+            }
+            if let Some(n) = s.reply_stream_maxlen {
+                b = b.reply_stream_maxlen(n);
+            }
+            if let Some(n) = s.max_deliveries {
+                b = b.max_deliveries(n);
+            }
+            for service in services {
+                b = b.service(service);
+            }
+            b.build().map(AnyServer::from)
+        }
+        Wire::Nats(urls) => {
+            let mut b = NatsRpcServer::builder()
+                .urls(urls.clone())
+                .shutdown_grace(s.grace)
+                .concurrency(s.concurrency);
+            if let Some(p) = &s.key_prefix {
+                b = b.key_prefix(p);
+            }
+            if let Some(id) = &s.instance_id {
+                b = b.instance_id(id);
+            }
+            if let Some(n) = s.max_deliveries {
+                b = b.max_deliveries(n);
+            }
+            if let Some(wait) = s.claim_idle {
+                b = b.ack_wait(wait);
+            }
+            for service in services {
+                b = b.service(service);
+            }
+            b.build().map(AnyServer::from)
         }
     };
-}
-
-impl AnyServer {
-    fn build(settings: &Settings, services: Vec<RpcService>) -> Result<Self, String> {
-        let s = settings;
-        let built = match &s.wire {
-            Wire::Memory(bus) => {
-                let mut b = MemoryRpcServer::builder(bus).shutdown_grace(s.grace);
-                for service in services {
-                    b = b.service(service);
-                }
-                b.build().map(Self::Memory)
-            }
-            Wire::Redis(connection) => {
-                let mut b = RedisRpcServer::builder()
-                    .connection(connection.clone())
-                    .shutdown_grace(s.grace)
-                    .concurrency(s.concurrency);
-                if let Some(p) = &s.key_prefix {
-                    b = b.key_prefix(p);
-                }
-                if let Some(id) = &s.instance_id {
-                    b = b.instance_id(id);
-                }
-                if let Some(idle) = s.claim_idle {
-                    b = b.consumer_claim_idle(idle);
-                }
-                if let Some(n) = s.reply_stream_maxlen {
-                    b = b.reply_stream_maxlen(n);
-                }
-                if let Some(n) = s.max_deliveries {
-                    b = b.max_deliveries(n);
-                }
-                for service in services {
-                    b = b.service(service);
-                }
-                b.build().map(Self::Redis)
-            }
-            Wire::Nats(urls) => {
-                let mut b = NatsRpcServer::builder()
-                    .urls(urls.clone())
-                    .shutdown_grace(s.grace)
-                    .concurrency(s.concurrency);
-                if let Some(p) = &s.key_prefix {
-                    b = b.key_prefix(p);
-                }
-                if let Some(id) = &s.instance_id {
-                    b = b.instance_id(id);
-                }
-                if let Some(n) = s.max_deliveries {
-                    b = b.max_deliveries(n);
-                }
-                if let Some(wait) = s.claim_idle {
-                    b = b.ack_wait(wait);
-                }
-                for service in services {
-                    b = b.service(service);
-                }
-                b.build().map(Self::Nats)
-            }
-        };
-        built.map_err(|e| e.to_string())
-    }
-
-    async fn start(&self) -> Result<(), String> {
-        each!(self, s => s.start().await.map_err(|e| e.to_string()))
-    }
-
-    async fn stop(&self, grace: Duration) {
-        each!(self, s => s.stop_with_grace(grace).await);
-    }
+    built.map_err(|e| e.to_string())
 }
 
 /// A server whose handlers run in Python: `register_service` declares each service's methods,
@@ -290,7 +267,7 @@ pub(crate) struct EngineServer {
     settings: Settings,
     waiting: Arc<Waiting>,
     services: Mutex<Vec<RpcService>>,
-    server: Mutex<Option<Arc<AnyServer>>>,
+    server: Mutex<Option<AnyServer>>,
 }
 
 impl std::fmt::Debug for EngineServer {
@@ -432,13 +409,13 @@ impl EngineServer {
         let server = {
             let mut slot = self.lock_server();
             match &*slot {
-                Some(server) => Arc::clone(server),
+                Some(server) => server.clone(),
                 None => {
                     let services = std::mem::take(
                         &mut *self.services.lock().unwrap_or_else(PoisonError::into_inner),
                     );
-                    match AnyServer::build(&self.settings, services) {
-                        Ok(server) => Arc::clone(slot.insert(Arc::new(server))),
+                    match build_server(&self.settings, services) {
+                        Ok(server) => slot.insert(server).clone(),
                         Err(e) => {
                             self.bridge.done(token, Outcome::Value(e));
                             return Ok(());
@@ -451,7 +428,7 @@ impl EngineServer {
         runtime.spawn(async move {
             let outcome = match server.start().await {
                 Ok(()) => Outcome::Ok(None),
-                Err(e) => Outcome::Transport(e),
+                Err(e) => Outcome::Transport(e.to_string()),
             };
             bridge.done(token, outcome);
         });
@@ -468,7 +445,7 @@ impl EngineServer {
         let grace = grace_ms.map_or(self.settings.grace, ms);
         let bridge = Arc::clone(&self.bridge);
         runtime()?.spawn(async move {
-            server.stop(grace).await;
+            server.stop_with_grace(grace).await;
             bridge.done(token, Outcome::Ok(None));
         });
         Ok(())
@@ -476,7 +453,7 @@ impl EngineServer {
 }
 
 impl EngineServer {
-    fn lock_server(&self) -> std::sync::MutexGuard<'_, Option<Arc<AnyServer>>> {
+    fn lock_server(&self) -> std::sync::MutexGuard<'_, Option<AnyServer>> {
         self.server.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -524,68 +501,39 @@ impl EngineServer {
     }
 }
 
-enum AnyClient {
-    Memory(MemoryRpcClient),
-    Redis(RedisRpcClient),
-    Nats(NatsRpcClient),
-}
-
-impl AnyClient {
-    fn build(s: &Settings) -> Result<Self, String> {
-        let built = match &s.wire {
-            Wire::Memory(bus) => MemoryRpcClient::builder(bus)
-                .default_timeout(s.default_timeout)
-                .build()
-                .map(Self::Memory),
-            Wire::Redis(connection) => {
-                let mut b = RedisRpcClient::builder()
-                    .connection(connection.clone())
-                    .default_timeout(s.default_timeout);
-                if let Some(p) = &s.key_prefix {
-                    b = b.key_prefix(p);
-                }
-                if let Some(id) = &s.instance_id {
-                    b = b.instance_id(id);
-                }
-                b.build().map(Self::Redis)
+/// The client `s` describes, on its transport.
+fn build_client(s: &Settings) -> Result<AnyClient, String> {
+    let built = match &s.wire {
+        Wire::Memory(bus) => MemoryRpcClient::builder(bus)
+            .default_timeout(s.default_timeout)
+            .build()
+            .map(AnyClient::from),
+        Wire::Redis(connection) => {
+            let mut b = RedisRpcClient::builder()
+                .connection(connection.clone())
+                .default_timeout(s.default_timeout);
+            if let Some(p) = &s.key_prefix {
+                b = b.key_prefix(p);
             }
-            Wire::Nats(urls) => {
-                let mut b = NatsRpcClient::builder()
-                    .urls(urls.clone())
-                    .default_timeout(s.default_timeout);
-                if let Some(p) = &s.key_prefix {
-                    b = b.key_prefix(p);
-                }
-                if let Some(id) = &s.instance_id {
-                    b = b.instance_id(id);
-                }
-                b.build().map(Self::Nats)
+            if let Some(id) = &s.instance_id {
+                b = b.instance_id(id);
             }
-        };
-        built.map_err(|e| e.to_string())
-    }
-
-    async fn start(&self) -> Result<(), String> {
-        each!(self, c => c.start().await.map_err(|e| e.to_string()))
-    }
-
-    async fn stop(&self) {
-        each!(self, c => c.stop().await);
-    }
-
-    async fn call(
-        &self,
-        service: &str,
-        method: &str,
-        params: Value,
-        timeout: Option<Duration>,
-    ) -> Result<Value, CallError> {
-        each!(self, c => c.client().call_value(service, method, params, timeout).await)
-    }
-
-    async fn notify(&self, service: &str, method: &str, params: Value) -> Result<(), CallError> {
-        each!(self, c => c.client().notify_value(service, method, params).await)
-    }
+            b.build().map(AnyClient::from)
+        }
+        Wire::Nats(urls) => {
+            let mut b = NatsRpcClient::builder()
+                .urls(urls.clone())
+                .default_timeout(s.default_timeout);
+            if let Some(p) = &s.key_prefix {
+                b = b.key_prefix(p);
+            }
+            if let Some(id) = &s.instance_id {
+                b = b.instance_id(id);
+            }
+            b.build().map(AnyClient::from)
+        }
+    };
+    built.map_err(|e| e.to_string())
 }
 
 fn call_outcome(error: CallError) -> Outcome {
@@ -606,7 +554,7 @@ fn call_outcome(error: CallError) -> Outcome {
 pub(crate) struct EngineClient {
     bridge: Arc<Shared>,
     settings: Settings,
-    client: Mutex<Option<Arc<AnyClient>>>,
+    client: Mutex<Option<AnyClient>>,
 }
 
 impl std::fmt::Debug for EngineClient {
@@ -656,14 +604,14 @@ impl EngineClient {
         let client = {
             let mut slot = self.lock_client();
             match &*slot {
-                Some(client) => Arc::clone(client),
+                Some(client) => client.clone(),
                 None => {
                     let built = {
                         let _entered = runtime.enter();
-                        AnyClient::build(&self.settings)
+                        build_client(&self.settings)
                     };
                     match built {
-                        Ok(client) => Arc::clone(slot.insert(Arc::new(client))),
+                        Ok(client) => slot.insert(client).clone(),
                         Err(e) => {
                             self.bridge.done(token, Outcome::Value(e));
                             return Ok(());
@@ -676,7 +624,7 @@ impl EngineClient {
         runtime.spawn(async move {
             let outcome = match client.start().await {
                 Ok(()) => Outcome::Ok(None),
-                Err(e) => Outcome::Transport(e),
+                Err(e) => Outcome::Transport(e.to_string()),
             };
             bridge.done(token, outcome);
         });
@@ -714,7 +662,7 @@ impl EngineClient {
         let bridge = Arc::clone(&self.bridge);
         runtime()?.spawn(async move {
             let outcome = match client
-                .call(&service, &method, params, timeout_ms.map(ms))
+                .call_value(&service, &method, params, timeout_ms.map(ms))
                 .await
             {
                 Ok(value) => Outcome::Ok(Some(serde_json::to_vec(&value).unwrap_or_default())),
@@ -732,7 +680,7 @@ impl EngineClient {
         };
         let bridge = Arc::clone(&self.bridge);
         runtime()?.spawn(async move {
-            let outcome = match client.notify(&service, &method, params).await {
+            let outcome = match client.notify_value(&service, &method, params).await {
                 Ok(()) => Outcome::Ok(None),
                 Err(e) => call_outcome(e),
             };
@@ -743,12 +691,12 @@ impl EngineClient {
 }
 
 impl EngineClient {
-    fn lock_client(&self) -> std::sync::MutexGuard<'_, Option<Arc<AnyClient>>> {
+    fn lock_client(&self) -> std::sync::MutexGuard<'_, Option<AnyClient>> {
         self.client.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The started client and the parsed params, or `None` after reporting why not.
-    fn prepare(&self, token: u64, params: &[u8]) -> PyResult<Option<(Arc<AnyClient>, Value)>> {
+    fn prepare(&self, token: u64, params: &[u8]) -> PyResult<Option<(AnyClient, Value)>> {
         let Some(client) = self.lock_client().clone() else {
             self.bridge.done(
                 token,

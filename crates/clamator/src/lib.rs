@@ -141,8 +141,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use clamator_protocol::{
-    remaining, CallError, Contract, HandlerError, IntoRpcService, NoParams, RpcClient, RpcError,
-    RpcService,
+    remaining, AnyClient, AnyServer, CallError, Contract, HandlerError, IntoRpcService, NoParams,
+    RpcClient, RpcError, RpcService,
 };
 
 /// Everything that can fail, apart from [`CallError`] (what a call returns), [`RpcError`] (the

@@ -421,3 +421,10 @@ impl NatsRpcServer {
         self.server.stats()
     }
 }
+
+impl From<NatsRpcServer> for clamator_protocol::AnyServer {
+    /// The same server behind the handle every transport shares.
+    fn from(value: NatsRpcServer) -> Self {
+        Self::new(value.server)
+    }
+}

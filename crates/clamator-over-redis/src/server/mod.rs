@@ -89,17 +89,7 @@ impl RedisRpcServerBuilder {
         self
     }
 
-    /// Where to connect (a node, a cluster, Sentinels, or an injected `redis::Client`).
-    /// Default: [`RedisConnection::from_env`] (`$REDIS_URL`, else `redis://localhost:6379`).
-    pub fn connection(mut self, connection: RedisConnection) -> Self {
-        self.connection = connection;
-        self
-    }
-
-    /// Connect to one node at this URL: `.connection(RedisConnection::url(url))`.
-    pub fn url(self, url: impl Into<String>) -> Self {
-        self.connection(RedisConnection::url(url))
-    }
+    crate::connection::connection_methods!();
 
     /// The prefix of every key (`<prefix>:cmds:<service>`, …): the servers and clients of one
     /// system, Python and TypeScript ones included, share it. Not empty, no glob characters.
@@ -503,5 +493,12 @@ impl RedisServerTransport {
             contexts,
         });
         Ok(())
+    }
+}
+
+impl From<RedisRpcServer> for clamator_protocol::AnyServer {
+    /// The same server behind the handle every transport shares.
+    fn from(value: RedisRpcServer) -> Self {
+        Self::new(value.server)
     }
 }
