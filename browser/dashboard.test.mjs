@@ -1,8 +1,10 @@
 // Browser test of `clamator dashboard`, in headless Debian chromium (playwright-core).
-// Started by crates/clamator-cli/tests/dashboard.rs, which runs Redis, a Rust and a Python
-// server under load, writes two dead letters and starts two dashboards:
+// Started by crates/clamator-cli/tests/dashboard.rs on each broker: Redis with a Rust and a
+// Python server under load, NATS JetStream with two Rust servers; it writes two dead letters
+// and starts two dashboards:
 //   DASH_URL      the dashboard with actions (needs DASH_TOKEN)
 //   DASH_RO_URL   the same prefix with --read-only
+//   DASH_CONSUMERS the consumer names the service page must list, comma-separated
 //   SCREENSHOTS   where to write the screenshots
 //   CHROMIUM      the browser binary
 // Exits 0 when every check passed; prints each check as it goes.
@@ -10,6 +12,7 @@ import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
 const { DASH_URL, DASH_RO_URL, DASH_TOKEN, SCREENSHOTS, CHROMIUM } = process.env;
+const CONSUMERS = (process.env.DASH_CONSUMERS || "arith:rust-1,arith:py-1").split(",");
 mkdirSync(SCREENSHOTS, { recursive: true });
 
 function check(cond, what) {
@@ -68,12 +71,12 @@ try {
   await page.fill('input[name="token"]', DASH_TOKEN);
   await page.click('button[type="submit"]');
 
-  // ---- overview: every service, Rust and Python consumers, a rate that moves
+  // ---- overview: every service, both consumers, a rate that moves
   await page.waitForSelector('tr[data-service="arith"]');
   check(await page.isVisible('tr[data-service="notifications"]'), "the overview lists arith and notifications");
-  const alive = await eventually("arith has 2 live consumers (Rust and Python)", async () => {
+  const alive = await eventually(`arith has ${CONSUMERS.length} live consumers (${CONSUMERS})`, async () => {
     const n = Number(await page.textContent('tr[data-service="arith"] td:nth-child(7)'));
-    return n >= 2 ? n : 0;
+    return n >= CONSUMERS.length ? n : 0;
   });
   check(alive >= 2, `arith: ${alive} consumers alive`);
   const rate1 = await eventually("arith's rate is above 0", async () => {
@@ -90,14 +93,24 @@ try {
   check((await page.textContent('tr[data-service="arith"] .dead')).trim() === "2", "arith shows its 2 dead letters");
   // DASH_DWELL_MS: let the sparklines fill before the screenshot (for the README's pictures)
   await page.waitForTimeout(Number(process.env.DASH_DWELL_MS || 0));
-  await page.screenshot({ path: `${SCREENSHOTS}/dashboard-overview.png` });
+  await page.screenshot({ path: `${SCREENSHOTS}/${process.env.DASH_SHOT_PREFIX || ""}dashboard-overview.png` });
 
   // ---- service page: consumers, dead letters, the XSS entry is inert
   await page.click('tr[data-service="arith"] a');
   await page.waitForSelector("#dead-table tbody tr");
   check((await page.$$("#dead-table tbody tr")).length === 2, "the service page lists the 2 dead letters");
-  const consumers = await page.textContent("#consumer-table");
-  check(consumers.includes("arith:rust-1") && consumers.includes("arith:py-1"), "consumers of both languages are listed");
+  const consumers = await eventually("both consumers are listed", async () => {
+    const text = await page.textContent("#consumer-table").catch(() => "");
+    return CONSUMERS.every((c) => text.includes(c)) ? text : "";
+  });
+  check(consumers, `the consumers are listed (${CONSUMERS})`);
+  const pending = await eventually("a running request is listed as pending, with its deliveries", async () => {
+    const rows = await page.$$("#pending-table tbody tr");
+    if (!rows.length) return "";
+    const cells = await page.$$eval("#pending-table tbody tr:first-child td", (tds) => tds.map((td) => td.textContent));
+    return cells.join(" | ");
+  });
+  check(pending.split(" | ")[2] === "1", `the slow request is pending, delivered once (${pending})`);
   const xssRow = page.locator("#dead-table tbody tr", { hasText: "onerror" });
   await xssRow.locator("summary").first().click();
   const shown = await xssRow.locator("pre.envelope").textContent();
@@ -108,7 +121,7 @@ try {
   check((await page.$$("#dead-letters script, #dead-letters img")).length === 0, "no script or img element was created from it");
   const replayRow = page.locator("#dead-table tbody tr", { hasText: "replay-me" });
   await replayRow.locator("summary").first().click();
-  await page.screenshot({ path: `${SCREENSHOTS}/dashboard-dead-letters.png`, fullPage: true });
+  await page.screenshot({ path: `${SCREENSHOTS}/${process.env.DASH_SHOT_PREFIX || ""}dashboard-dead-letters.png`, fullPage: true });
 
   // ---- actions need the CSRF header and the token
   const refused = await page.evaluate(async () => {

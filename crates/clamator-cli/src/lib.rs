@@ -1,12 +1,13 @@
-//! The `clamator` command-line tool's building blocks: the load generator ([`mod@bench`]), the
-//! Redis layout report ([`inspect`]), dead-letter management ([`dlq`]) and who reads a
-//! service's stream ([`diagnose`]), on one node or a cluster ([`conn`]), and the web
-//! dashboard ([`dashboard`]); the same over NATS JetStream ([`nats`]).
+//! The `clamator` command-line tool's building blocks, shared by its commands and its web
+//! dashboard: [`Broker`] (the one type commands talk to; it answers for Redis or NATS), the
+//! load generator ([`mod@bench`]), the web dashboard ([`dashboard`]), and what each broker
+//! does underneath ([`redis`]: layout report, dead letters, who reads a stream, one node or a
+//! cluster; [`nats`]: the same over JetStream).
 
 pub mod bench;
-pub mod conn;
+mod broker;
 pub mod dashboard;
-pub mod diagnose;
-pub mod dlq;
-pub mod inspect;
 pub mod nats;
+pub mod redis;
+
+pub use broker::{Broker, DeadLetters, Done, Error, Report};

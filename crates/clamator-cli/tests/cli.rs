@@ -1130,3 +1130,62 @@ async fn the_small_cli_items_of_the_public_face() {
         "{help}"
     );
 }
+
+/// Connection flags are taken after the command as well as before it
+/// (`clamator call --redis-url … --prefix … arith.add …`, as before issue 30), and a command
+/// that needs no broker still lists none in its help.
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_flags_after_the_command_are_taken() {
+    let redis = RedisServer::start();
+    let server = RedisRpcServer::builder()
+        .key_prefix("after")
+        .url(redis.url())
+        .service(ArithServer::new(Fixture::default()))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let out = tokio::task::block_in_place(|| {
+        Command::new(env!("CARGO_BIN_EXE_clamator"))
+            .env_remove("REDIS_URL")
+            .env_remove("CLAMATOR_PREFIX")
+            .args(["call", "--redis-url", &redis.url(), "--prefix", "after"])
+            .args(["arith.add", r#"{"a": 2, "b": 3}"#])
+            .output()
+            .unwrap()
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout_json(&out), json!({"sum": 5.0}));
+    let out = tokio::task::block_in_place(|| {
+        Command::new(env!("CARGO_BIN_EXE_clamator"))
+            .env_remove("REDIS_URL")
+            .args([
+                "--prefix",
+                "after",
+                "inspect",
+                "--redis-url",
+                &redis.url(),
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    });
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.stop().await;
+    for command in ["codegen", "completions", "man"] {
+        let help = Command::new(env!("CARGO_BIN_EXE_clamator"))
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            !help.contains("--redis-url") && !help.contains("--nats-url"),
+            "{command}: {help}"
+        );
+    }
+}

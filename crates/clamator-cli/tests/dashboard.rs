@@ -1,9 +1,11 @@
 //! `clamator dashboard` in a real browser (headless Debian chromium driven by playwright-core,
-//! both installed by `scripts/setup-browser.sh`) against a private redis-server with a Rust
-//! and a Python 0.1.9 server under load: the page lists the services and their consumers, the
-//! rate moves, a dead letter replayed from the page is answered, an envelope holding `<script>`
-//! stays inert, actions need the CSRF header and the token, read-only hides them. The browser
-//! part is `browser/dashboard.test.mjs`; this test runs everything around it and checks Redis.
+//! both installed by `scripts/setup-browser.sh`), on each broker: a private redis-server with a
+//! Rust and a Python 0.1.9 server under load, and a private `nats-server -js` with two Rust
+//! servers under load. The page lists the services and their consumers, the rate moves, a
+//! running request is pending, a dead letter replayed from the page is answered, an envelope
+//! holding `<script>` stays inert, actions need the CSRF header and the token, read-only hides
+//! them. The browser part is `browser/dashboard.test.mjs` (the same checks on both brokers);
+//! these tests run everything around it and check the broker.
 #![allow(missing_docs)]
 
 use std::io::{BufRead, BufReader};
@@ -74,8 +76,14 @@ fn chromium() -> PathBuf {
 }
 
 fn dashboard(redis: &RedisServer, extra: &[&str]) -> (Proc, String) {
+    dashboard_on(&["--redis-url", &redis.url()], extra)
+}
+
+/// A dashboard on the broker `conn` names (`--redis-url …` or `--nats-url …`).
+fn dashboard_on(conn: &[&str], extra: &[&str]) -> (Proc, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clamator"));
-    cmd.args(["--redis-url", &redis.url(), "--prefix", PREFIX])
+    cmd.args(conn)
+        .args(["--prefix", PREFIX])
         .args(["dashboard", "--listen", "127.0.0.1:0"])
         .args(extra);
     let (proc, line) = spawn_until(cmd, "dashboard for prefix");
@@ -85,6 +93,45 @@ fn dashboard(redis: &RedisServer, extra: &[&str]) -> (Proc, String) {
         .expect("the URL in the first line")
         .to_owned();
     (proc, url)
+}
+
+/// Runs `browser/dashboard.test.mjs` against the dashboards at `url` (with the token) and
+/// `ro_url` (read-only); `consumers` are the names the service page must list.
+async fn browser_checks(url: &str, ro_url: &str, consumers: &[&str], shots: &str) {
+    let root = workspace_root();
+    let screenshots = std::env::var_os("CLAMATOR_SCREENSHOTS")
+        .map_or_else(|| root.join("target/dashboard-screenshots"), PathBuf::from);
+    let started = Instant::now();
+    let (url, ro_url, consumers, shots) = (
+        url.to_owned(),
+        ro_url.to_owned(),
+        consumers.join(","),
+        shots.to_owned(),
+    );
+    let browser = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(root.join("browser/dashboard.test.mjs"))
+            .current_dir(root.join("browser"))
+            .env("DASH_URL", &url)
+            .env("DASH_RO_URL", &ro_url)
+            .env("DASH_TOKEN", TOKEN)
+            .env("DASH_CONSUMERS", &consumers)
+            .env("DASH_SHOT_PREFIX", &shots)
+            .env("SCREENSHOTS", &screenshots)
+            .env("CHROMIUM", chromium())
+            .output()
+            .expect("run node")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&browser.stdout);
+    eprintln!(
+        "{stdout}{}(browser part: {:.1} s)",
+        String::from_utf8_lossy(&browser.stderr),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(browser.status.success(), "the browser checks failed");
+    assert!(stdout.contains("all dashboard checks passed"));
 }
 
 async fn dead_letter(conn: &mut redis::aio::MultiplexedConnection, id: &str, envelope: &str) {
@@ -184,6 +231,21 @@ async fn dashboard_in_a_browser() {
     )
     .await;
 
+    // a request that stays pending while the browser looks
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .call_value(
+                    "arith",
+                    "slowAdd",
+                    json!({"a": 1, "b": 1, "sleepMs": 20_000}),
+                    Some(Duration::from_secs(60)),
+                )
+                .await
+        }
+    });
+
     let docs = root.join("contracts");
     let docs = docs.to_str().unwrap();
     let (_dash, url) = dashboard(&redis_server, &["--token", TOKEN, "--docs", docs]);
@@ -193,34 +255,7 @@ async fn dashboard_in_a_browser() {
         "{url} {ro_url}"
     );
 
-    let screenshots = std::env::var_os("CLAMATOR_SCREENSHOTS")
-        .map_or_else(|| root.join("target/dashboard-screenshots"), PathBuf::from);
-    let started = Instant::now();
-    let browser = tokio::task::spawn_blocking({
-        let root = root.clone();
-        move || {
-            Command::new("node")
-                .arg(root.join("browser/dashboard.test.mjs"))
-                .current_dir(root.join("browser"))
-                .env("DASH_URL", &url)
-                .env("DASH_RO_URL", &ro_url)
-                .env("DASH_TOKEN", TOKEN)
-                .env("SCREENSHOTS", &screenshots)
-                .env("CHROMIUM", chromium())
-                .output()
-                .expect("run node")
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&browser.stdout);
-    eprintln!(
-        "{stdout}{}(browser part: {:.1} s)",
-        String::from_utf8_lossy(&browser.stderr),
-        started.elapsed().as_secs_f64()
-    );
-    assert!(browser.status.success(), "the browser checks failed");
-    assert!(stdout.contains("all dashboard checks passed"));
+    browser_checks(&url, &ro_url, &["arith:rust-1", "arith:py-1"], "").await;
 
     // the dead letter replayed from the page was answered on its reply stream
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -258,8 +293,143 @@ async fn dashboard_in_a_browser() {
         task.await.unwrap();
     }
     assert!(answered.load(Ordering::Relaxed) > 0);
+    slow.abort();
     client.stop().await;
-    rust.stop().await;
+    rust.stop_with_grace(Duration::ZERO).await;
+}
+
+/// The same page over NATS JetStream: two Rust servers (the consumers the page lists are the
+/// servers that answer `<prefix>.status`), their running request as pending with its
+/// deliveries, dead letters replayed (answered on the client's subject) and dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_in_a_browser_over_nats() {
+    use clamator::nats::async_nats::{self, jetstream, HeaderMap};
+    use clamator::nats::{NatsRpcClient, NatsRpcServer};
+    use clamator_test_support::nats::NatsServer;
+    use futures::StreamExt;
+    run_script("setup-browser.sh");
+    let nats = NatsServer::start();
+    let fixture = Fixture::default();
+    let mut servers = Vec::new();
+    for id in ["rust-1", "rust-2"] {
+        let server = NatsRpcServer::builder()
+            .url(nats.url())
+            .key_prefix(PREFIX)
+            .instance_id(id)
+            .service(ArithServer::new(fixture.clone()))
+            .service(NotificationsServer::new(fixture.clone()))
+            .build()
+            .unwrap();
+        server.start().await.unwrap();
+        servers.push(server);
+    }
+    let client = NatsRpcClient::builder()
+        .url(nats.url())
+        .key_prefix(PREFIX)
+        .build()
+        .unwrap();
+    client.start().await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU64::new(0));
+    let mut load = Vec::new();
+    for i in 0..4 {
+        let (client, stop, answered) = (client.clone(), stop.clone(), answered.clone());
+        load.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let r = client
+                    .call_value("arith", "add", json!({"a": i, "b": 1}), None)
+                    .await;
+                assert_eq!(r.unwrap(), json!({"sum": f64::from(i + 1)}));
+                answered.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .call_value(
+                    "arith",
+                    "slowAdd",
+                    json!({"a": 1, "b": 1, "sleepMs": 20_000}),
+                    Some(Duration::from_secs(60)),
+                )
+                .await
+        }
+    });
+
+    // two dead letters, as a server writes them; the replayed one answers on this subject
+    let raw = async_nats::connect(nats.url()).await.unwrap();
+    let mut replies = raw
+        .subscribe(format!("{PREFIX}.replies.dashtest"))
+        .await
+        .unwrap();
+    raw.flush().await.unwrap();
+    let js = jetstream::new(raw.clone());
+    for (sequence, envelope) in [
+        (
+            "7",
+            r#"{"jsonrpc":"2.0","method":"arith.add","params":{"a":20,"b":22},"id":"replay-me"}"#
+                .to_owned(),
+        ),
+        (
+            "8",
+            json!({
+                "jsonrpc": "2.0",
+                "method": "arith.echoText",
+                "params": {"text": "<script>window.__xss=1</script><img src=x onerror=\"window.__xss=1\">"},
+                "id": "</pre><script>window.__xss=1</script>",
+            })
+            .to_string(),
+        ),
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.insert("Clamator-Reply-To", format!("{PREFIX}.replies.dashtest").as_str());
+        headers.insert(
+            "Clamator-Dead-Reason",
+            "delivered 5 times without being acked (max_deliveries 5)",
+        );
+        headers.insert("Clamator-Dead-Deliveries", "5");
+        headers.insert("Clamator-Dead-Sequence", sequence);
+        js.publish_with_headers(format!("{PREFIX}.dead.arith"), headers, envelope.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    let root = workspace_root();
+    let docs = root.join("contracts");
+    let docs = docs.to_str().unwrap();
+    let nats_url = nats.url();
+    let conn = ["--nats-url", nats_url.as_str()];
+    let (_dash, url) = dashboard_on(&conn, &["--token", TOKEN, "--docs", docs]);
+    let (_dash_ro, ro_url) = dashboard_on(&conn, &["--read-only"]);
+    browser_checks(&url, &ro_url, &["rust-1", "rust-2"], "nats-").await;
+
+    // the dead letter replayed from the page was answered on the client's subject
+    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
+        .await
+        .expect("the replayed request was not answered")
+        .unwrap();
+    let envelope: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(envelope["id"], "replay-me");
+    assert_eq!(envelope["result"], json!({"sum": 42.0}));
+    // the hostile one was dropped from the page by a bulk "drop selected"
+    let mut dead = js.get_stream(format!("{PREFIX}_dead_arith")).await.unwrap();
+    assert_eq!(dead.info().await.unwrap().state.messages, 0);
+
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    assert!(answered.load(Ordering::Relaxed) > 0);
+    slow.abort();
+    client.stop().await;
+    for s in servers {
+        s.stop_with_grace(Duration::ZERO).await;
+    }
 }
 
 /// Sends one raw HTTP/1.1 request (with `Connection: close`) and returns the whole answer.

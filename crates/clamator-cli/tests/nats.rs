@@ -140,7 +140,7 @@ async fn call_notify_bench_inspect_and_dlq_over_nats() {
     batch.next().await.unwrap().unwrap(); // delivery 1, never acked
     drop(batch);
 
-    // Meanwhile a call times out, and the error says nobody is pulling.
+    // Meanwhile a call times out, and the error says no server answered (none runs).
     let out = run(
         &nats,
         &["call", "arith.add", r#"{"a":1,"b":1}"#, "--timeout", "1s"],
@@ -148,7 +148,7 @@ async fn call_notify_bench_inspect_and_dlq_over_nats() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("call timeout") && err.contains("pull"),
+        err.contains("call timeout") && err.contains("no server of \"arith\" answered"),
         "{err}"
     );
     // A service nobody ever served: named at once.
@@ -223,10 +223,29 @@ async fn call_notify_bench_inspect_and_dlq_over_nats() {
     let out = run(&nats, &["dlq", "list", "arith", "--json"]);
     assert_eq!(json_of(&out), json!([]));
 
-    // The dashboard says it is Redis-only instead of failing obscurely.
-    let out = run(&nats, &["dashboard"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Redis only"));
+    // `inspect` names the servers that run the service (they answer `<prefix>.status`).
+    let out = run(&nats, &["inspect", "--json"]);
+    let report = json_of(&out);
+    let arith = report
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["service"] == "arith"))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(
+        arith["servers"].as_array().map(Vec::len),
+        Some(1),
+        "{arith}"
+    );
     s.stop().await;
+    let out = run(&nats, &["inspect", "--json"]);
+    let report = json_of(&out);
+    assert!(
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["servers"].as_array().is_some_and(Vec::is_empty)),
+        "a stopped server no longer answers: {report}"
+    );
 }
 
 #[test]

@@ -42,12 +42,12 @@ pub use connection::{NatsConnection, DEFAULT_NATS_URL};
 pub use names::{
     command_stream, command_subject, consumer_name, dead_letter_stream, dead_letter_subject,
     is_metadata_header, is_reply_subject_of, is_valid_client_id, is_valid_prefix, reply_subject,
-    DEFAULT_KEY_PREFIX, HEADER_DEAD_DELIVERIES, HEADER_DEAD_REASON, HEADER_DEAD_SEQUENCE,
-    HEADER_MSG_ID, HEADER_REPLY_TO, HEADER_TIMEOUT_MS,
+    status_subject, DEFAULT_KEY_PREFIX, HEADER_DEAD_DELIVERIES, HEADER_DEAD_REASON,
+    HEADER_DEAD_SEQUENCE, HEADER_MSG_ID, HEADER_REPLY_TO, HEADER_TIMEOUT_MS,
 };
 pub use server::{
-    NatsRpcServer, NatsRpcServerBuilder, NatsServerTransport, DEFAULT_ACK_WAIT,
-    DEFAULT_CONCURRENCY, DEFAULT_MAX_DELIVERIES, MIN_ACK_WAIT,
+    NatsRpcServer, NatsRpcServerBuilder, NatsServerTransport, RunningRequest, ServerStatus,
+    ServiceStatus, DEFAULT_ACK_WAIT, DEFAULT_CONCURRENCY, DEFAULT_MAX_DELIVERIES, MIN_ACK_WAIT,
 };
 pub use wire::{DEAD_LETTERS_KEPT, DEFAULT_DUPLICATE_WINDOW, DEFAULT_MAX_ENVELOPE_BYTES};
 

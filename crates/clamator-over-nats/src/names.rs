@@ -7,6 +7,7 @@
 //! | durable pull consumer | `<service>` |
 //! | reply subject (core NATS) | `<prefix>.replies.<client-id>` |
 //! | dead-letter subject / stream | `<prefix>.dead.<service>` / `<prefix>_dead_<service>` |
+//! | server status (core NATS request, every server answers) | `<prefix>.status` |
 
 /// The default subject prefix.
 pub const DEFAULT_KEY_PREFIX: &str = "clamator";
@@ -45,6 +46,12 @@ pub fn is_valid_client_id(id: &str) -> bool {
 /// `<prefix>.cmds.<service>`.
 pub fn command_subject(prefix: &str, service: &str) -> String {
     format!("{prefix}.cmds.{service}")
+}
+
+/// `<prefix>.status`: every running server answers a request there with its
+/// [`ServerStatus`](crate::ServerStatus).
+pub fn status_subject(prefix: &str) -> String {
+    format!("{prefix}.status")
 }
 
 /// `<prefix>_cmds_<service>`.

@@ -438,9 +438,10 @@ pub mod nats {
     pub use clamator_over_nats::{
         async_nats, command_stream, command_subject, consumer_name, dead_letter_stream,
         dead_letter_subject, is_reply_subject_of, is_valid_prefix, redact_url, reply_subject,
-        NatsConnection, NatsRpcClient, NatsRpcClientBuilder, NatsRpcServer, NatsRpcServerBuilder,
-        DEAD_LETTERS_KEPT, DEFAULT_ACK_WAIT, DEFAULT_CONCURRENCY, DEFAULT_DUPLICATE_WINDOW,
-        DEFAULT_KEY_PREFIX, DEFAULT_MAX_DELIVERIES, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_NATS_URL,
+        status_subject, NatsConnection, NatsRpcClient, NatsRpcClientBuilder, NatsRpcServer,
+        NatsRpcServerBuilder, RunningRequest, ServerStatus, ServiceStatus, DEAD_LETTERS_KEPT,
+        DEFAULT_ACK_WAIT, DEFAULT_CONCURRENCY, DEFAULT_DUPLICATE_WINDOW, DEFAULT_KEY_PREFIX,
+        DEFAULT_MAX_DELIVERIES, DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_NATS_URL,
         HEADER_DEAD_DELIVERIES, HEADER_DEAD_REASON, HEADER_DEAD_SEQUENCE, HEADER_MSG_ID,
         HEADER_REPLY_TO, HEADER_TIMEOUT_MS, MIN_ACK_WAIT,
     };

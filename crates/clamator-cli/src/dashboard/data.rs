@@ -1,15 +1,12 @@
-//! What the dashboard shows, read from Redis: the overview of every service under a prefix
-//! (sampled once a second, with rates from each stream's `entries-added` counter) and one
-//! service's consumers, pending entries and dead letters (read when asked).
+//! What the dashboard shows, whichever broker holds it: the overview of every service under a
+//! prefix (sampled once a second; rates from a counter of every request ever stored) and one
+//! service's consumers, pending requests and dead letters. The reads are the broker's
+//! ([`crate::redis::overview`], [`crate::nats::overview`]); the rates and history are here.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use clamator::redis::redis::{self, Value};
 use serde::Serialize;
-
-use crate::conn::RawConn;
-use crate::inspect::{self, as_map, as_string, as_u64, field, list, ConsumerInfo};
 
 /// Envelopes longer than this are cut in the service page (the API says so).
 pub const ENVELOPE_CAP: usize = 16 * 1024;
@@ -23,30 +20,32 @@ pub const DEAD_LETTER_LIMIT: usize = 500;
 pub struct ServiceRow {
     /// Service name.
     pub service: String,
-    /// `XLEN` of its command stream.
+    /// Requests stored in its command stream (Redis `XLEN`; NATS: messages in the work queue).
     pub length: u64,
-    /// The stream's `entries-added` counter (every request and notification ever written).
+    /// Every request and notification ever stored (Redis `entries-added`; NATS: the stream's
+    /// last sequence).
     pub entries_added: Option<u64>,
     /// Entries added per second over the last sample.
     pub rate: f64,
-    /// Delivered and not acked (all groups).
+    /// Delivered and not acked.
     pub pending: u64,
-    /// Entries not yet delivered to any group (the backlog), when Redis reports it.
+    /// Stored and not yet delivered (the backlog), when the broker reports it.
     pub lag: Option<u64>,
-    /// Age of the oldest pending entry, ms.
+    /// Age of the oldest pending entry (NATS: of the oldest stored request), ms.
     pub oldest_pending_age_ms: Option<u64>,
-    /// Consumers idle for less than the alive window.
+    /// Consumers idle for less than the alive window (NATS: servers that answered the status
+    /// request).
     pub consumers_alive: usize,
     /// Consumers idle for longer (a server that died or stopped; removed by live servers
-    /// after `consumer_expiry`).
-    pub consumers_dead: usize,
-    /// Entries in `<prefix>:dead:<service>`.
+    /// after `consumer_expiry`). NATS cannot tell: `null`.
+    pub consumers_dead: Option<usize>,
+    /// Entries in the service's dead-letter stream.
     pub dead_letters: u64,
     /// `rate` of the last samples, oldest first.
     pub history: Vec<f64>,
 }
 
-/// One client reply stream in the overview.
+/// One client reply stream in the overview (Redis; NATS replies are not stored).
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplyRow {
     /// The key.
@@ -60,6 +59,8 @@ pub struct ReplyRow {
 /// Everything under the prefix, as of `at_ms`.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Overview {
+    /// `redis` or `nats`.
+    pub broker: &'static str,
     /// The key prefix.
     pub prefix: String,
     /// When it was read (ms since the epoch).
@@ -70,25 +71,22 @@ pub struct Overview {
     pub services: Vec<ServiceRow>,
     /// Client reply streams.
     pub reply_streams: Vec<ReplyRow>,
-    /// Why the last sample failed (Redis unreachable, …); the rest is the previous sample.
+    /// Why the last sample failed (the broker unreachable, …); the rest is the previous sample.
     pub error: Option<String>,
 }
 
-/// `entries-added` and the time of the last entry of a stream (`XINFO STREAM`).
-async fn stream_counters(conn: &mut RawConn, key: &str) -> (Option<u64>, Option<u64>) {
-    let info: Value = redis::cmd("XINFO")
-        .arg("STREAM")
-        .arg(key)
-        .query_async(conn)
-        .await
-        .unwrap_or(Value::Nil);
-    let info = as_map(&info);
-    let last_ms = as_string(field(&info, "last-generated-id"))
-        .split('-')
-        .next()
-        .and_then(|ms| ms.parse::<u64>().ok())
-        .filter(|ms| *ms > 0);
-    (as_u64(field(&info, "entries-added")), last_ms)
+/// What a broker read of one service in the overview: a [`ServiceRow`] without the rate.
+#[derive(Debug, Clone)]
+pub(crate) struct Counts {
+    pub(crate) service: String,
+    pub(crate) length: u64,
+    pub(crate) added: Option<u64>,
+    pub(crate) pending: u64,
+    pub(crate) lag: Option<u64>,
+    pub(crate) oldest_pending_age_ms: Option<u64>,
+    pub(crate) consumers_alive: usize,
+    pub(crate) consumers_dead: Option<usize>,
+    pub(crate) dead_letters: u64,
 }
 
 /// How often, by default, the overview walks the keyspace for new services and reply streams
@@ -98,27 +96,19 @@ async fn stream_counters(conn: &mut RawConn, key: &str) -> (Option<u64>, Option<
 /// known makes the next sample walk again.
 pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Keeps the counters between samples to turn them into rates, and the streams found by the
-/// last discovery.
+/// Keeps the counters between samples to turn them into rates, and (Redis) the streams found by
+/// the last discovery.
 #[derive(Debug)]
 pub struct Sampler {
-    prefix: String,
-    alive_within: Duration,
+    pub(crate) prefix: String,
+    pub(crate) alive_within: Duration,
     history_len: usize,
     last: HashMap<String, (u64, u64)>,
     history: HashMap<String, VecDeque<f64>>,
-    services: Vec<String>,
-    reply_streams: Vec<String>,
-    discovered_at: Option<std::time::Instant>,
-    discover_every: Duration,
-}
-
-/// `XINFO STREAM` counters of `keys`, in order, read [`inspect::CONCURRENT_READS`] at a time.
-async fn counters_of(conn: &RawConn, keys: Vec<String>) -> Vec<(Option<u64>, Option<u64>)> {
-    inspect::read_each(conn, keys, |mut conn, key| async move {
-        stream_counters(&mut conn, &key).await
-    })
-    .await
+    pub(crate) services: Vec<String>,
+    pub(crate) reply_streams: Vec<String>,
+    pub(crate) discovered_at: Option<std::time::Instant>,
+    pub(crate) discover_every: Duration,
 }
 
 impl Sampler {
@@ -137,7 +127,7 @@ impl Sampler {
         }
     }
 
-    /// Walks the keyspace every `every` instead of [`DISCOVERY_INTERVAL`].
+    /// Walks the keyspace every `every` instead of [`DISCOVERY_INTERVAL`] (Redis).
     #[must_use]
     pub fn discover_every(mut self, every: Duration) -> Self {
         self.discover_every = every;
@@ -149,105 +139,62 @@ impl Sampler {
         self.discovered_at = None;
     }
 
-    /// Reads one sample: discovery when it is due, then every known stream.
-    pub async fn sample(&mut self, conn: &mut RawConn) -> redis::RedisResult<Overview> {
-        if self
-            .discovered_at
+    /// Whether a discovery is due.
+    pub(crate) fn discovery_due(&self) -> bool {
+        self.discovered_at
             .is_none_or(|at| at.elapsed() >= self.discover_every)
-        {
-            let (services, reply_streams) = inspect::discover(conn, &self.prefix).await?;
-            self.services = services;
-            self.reply_streams = reply_streams;
-            self.discovered_at = Some(std::time::Instant::now());
-        }
-        let infos = inspect::inspect_services(conn, &self.prefix, &self.services).await?;
-        let counters = counters_of(conn, infos.iter().map(|s| s.stream.clone()).collect()).await;
-        let now = inspect::now_ms();
-        let alive_ms = self.alive_within.as_millis() as u64;
-        let mut services = Vec::with_capacity(infos.len());
-        for (s, (added, _)) in infos.into_iter().zip(counters) {
-            let rate = match (added, self.last.get(&s.service)) {
+    }
+
+    /// The rows of this sample: rates from the counters of the previous one, history kept for
+    /// the services still there.
+    pub(crate) fn rows(&mut self, counts: Vec<Counts>, now: u64) -> Vec<ServiceRow> {
+        let mut rows = Vec::with_capacity(counts.len());
+        for c in counts {
+            let rate = match (c.added, self.last.get(&c.service)) {
                 (Some(added), Some(&(before, at))) if now > at && added >= before => {
                     (added - before) as f64 * 1000.0 / (now - at) as f64
                 }
                 _ => 0.0,
             };
-            if let Some(added) = added {
-                self.last.insert(s.service.clone(), (added, now));
+            if let Some(added) = c.added {
+                self.last.insert(c.service.clone(), (added, now));
             }
-            let history = self.history.entry(s.service.clone()).or_default();
+            let history = self.history.entry(c.service.clone()).or_default();
             history.push_back(rate);
             while history.len() > self.history_len {
                 history.pop_front();
             }
-            let consumers: Vec<&ConsumerInfo> =
-                s.groups.iter().flat_map(|g| g.consumers.iter()).collect();
-            let alive = consumers.iter().filter(|c| c.idle_ms < alive_ms).count();
-            services.push(ServiceRow {
-                length: s.length,
-                entries_added: added,
+            rows.push(ServiceRow {
+                length: c.length,
+                entries_added: c.added,
                 rate,
-                pending: s.groups.iter().map(|g| g.pending).sum(),
-                lag: s.groups.iter().filter_map(|g| g.lag).max(),
-                oldest_pending_age_ms: s
-                    .groups
-                    .iter()
-                    .filter_map(|g| g.oldest_pending_age_ms)
-                    .max(),
-                consumers_alive: alive,
-                consumers_dead: consumers.len() - alive,
-                dead_letters: s.dead_letters,
+                pending: c.pending,
+                lag: c.lag,
+                oldest_pending_age_ms: c.oldest_pending_age_ms,
+                consumers_alive: c.consumers_alive,
+                consumers_dead: c.consumers_dead,
+                dead_letters: c.dead_letters,
                 history: history.iter().copied().collect(),
-                service: s.service,
+                service: c.service,
             });
         }
-        let names: Vec<&str> = services.iter().map(|s| s.service.as_str()).collect();
+        let names: Vec<&str> = rows.iter().map(|s| s.service.as_str()).collect();
         self.history.retain(|k, _| names.contains(&k.as_str()));
         self.last.retain(|k, _| names.contains(&k.as_str()));
-        let lengths = inspect::read_each(
-            conn,
-            self.reply_streams.clone(),
-            |mut conn, key| async move {
-                redis::AsyncCommands::xlen::<_, u64>(&mut conn, &key)
-                    .await
-                    .ok()
-            },
-        )
-        .await;
-        let last = counters_of(conn, self.reply_streams.clone()).await;
-        let mut reply_streams = Vec::with_capacity(self.reply_streams.len());
-        for ((stream, length), (_, last_ms)) in self.reply_streams.iter().zip(lengths).zip(last) {
-            // A reply stream that is gone (its client stopped) leaves the list at once.
-            if length.unwrap_or(0) == 0 && last_ms.is_none() {
-                continue;
-            }
-            reply_streams.push(ReplyRow {
-                age_ms: last_ms.map(|ms| now.saturating_sub(ms)),
-                stream: stream.clone(),
-                length: length.unwrap_or(0),
-            });
-        }
-        Ok(Overview {
-            prefix: self.prefix.clone(),
-            at_ms: now,
-            interval_s: 0.0,
-            services,
-            reply_streams,
-            error: None,
-        })
+        rows
     }
 }
 
 /// A consumer on the service page.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConsumerRow {
-    /// `<service>:<instance_id>`.
+    /// `<service>:<instance_id>` (NATS: the server's instance id).
     pub name: String,
     /// Its group.
     pub group: String,
     /// Entries delivered to it and not acked.
     pub pending: u64,
-    /// Since its last interaction with Redis, ms.
+    /// Since its last interaction with Redis, ms (NATS: 0, it answered just now).
     pub idle_ms: u64,
     /// Since its last delivery (read or claim that returned entries), ms; Redis ≥ 7.2 / Valkey.
     pub last_delivery_ms: Option<u64>,
@@ -258,7 +205,7 @@ pub struct ConsumerRow {
 /// A pending entry.
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingRow {
-    /// Entry id.
+    /// Entry id (NATS: the stream sequence).
     pub id: String,
     /// Its group.
     pub group: String,
@@ -322,6 +269,9 @@ pub struct ServiceDetail {
     pub pending: Vec<PendingRow>,
     /// Entries in the dead-letter stream.
     pub dead_total: u64,
+    /// What the page should say besides the tables (NATS: requests held by no server that
+    /// answered).
+    pub note: Option<String>,
     /// Dead letters, newest first, at most [`DEAD_LETTER_LIMIT`]; in the service's event stream
     /// `None` (`null`) when they are the same as in the previous event.
     pub dead_letters: Option<Vec<DeadRow>>,
@@ -329,7 +279,7 @@ pub struct ServiceDetail {
     pub methods: Option<Vec<MethodRow>>,
 }
 
-fn cap(text: &str) -> (String, bool) {
+pub(crate) fn cap(text: &str) -> (String, bool) {
     if text.len() <= ENVELOPE_CAP {
         return (text.to_owned(), false);
     }
@@ -338,96 +288,6 @@ fn cap(text: &str) -> (String, bool) {
         end -= 1;
     }
     (text[..end].to_owned(), true)
-}
-
-/// Reads one service in detail.
-pub async fn service_detail(
-    conn: &mut RawConn,
-    prefix: &str,
-    service: &str,
-    alive_within: Duration,
-    methods: Option<Vec<MethodRow>>,
-) -> redis::RedisResult<ServiceDetail> {
-    let info = inspect::inspect_service(conn, prefix, service).await?;
-    let alive_ms = alive_within.as_millis() as u64;
-    let mut consumers = Vec::new();
-    let mut pending = Vec::new();
-    for g in &info.groups {
-        for c in &g.consumers {
-            consumers.push(ConsumerRow {
-                name: c.name.clone(),
-                group: g.name.clone(),
-                pending: c.pending,
-                idle_ms: c.idle_ms,
-                last_delivery_ms: c.inactive_ms,
-                alive: c.idle_ms < alive_ms,
-            });
-        }
-        let raw: Value = redis::cmd("XPENDING")
-            .arg(&info.stream)
-            .arg(&g.name)
-            .arg("-")
-            .arg("+")
-            .arg(10_000)
-            .query_async(conn)
-            .await
-            .unwrap_or(Value::Nil);
-        for row in list(&raw) {
-            let row = list(&row);
-            if row.len() < 4 {
-                continue;
-            }
-            pending.push(PendingRow {
-                id: as_string(row.first()),
-                group: g.name.clone(),
-                consumer: as_string(row.get(1)),
-                idle_ms: as_u64(row.get(2)).unwrap_or(0),
-                deliveries: as_u64(row.get(3)).unwrap_or(0),
-            });
-        }
-    }
-    pending.sort_by(|a, b| {
-        b.deliveries
-            .cmp(&a.deliveries)
-            .then(b.idle_ms.cmp(&a.idle_ms))
-    });
-    pending.truncate(PENDING_LIMIT);
-    let dead_letters: Vec<DeadRow> = crate::dlq::newest(conn, prefix, service, DEAD_LETTER_LIMIT)
-        .await?
-        .into_iter()
-        .map(|l| {
-            let envelope = l
-                .fields
-                .iter()
-                .find(|(k, _)| k == "envelope")
-                .map_or("", |(_, v)| v.as_str());
-            let (envelope, truncated) = cap(envelope);
-            DeadRow {
-                id: l.id,
-                reason: l.reason,
-                entry_id: l.entry_id,
-                deliveries: l.deliveries,
-                envelope,
-                truncated,
-                fields: l
-                    .fields
-                    .into_iter()
-                    .filter(|(k, _)| k != "envelope")
-                    .collect(),
-            }
-        })
-        .collect();
-    Ok(ServiceDetail {
-        service: info.service,
-        stream: info.stream,
-        length: info.length,
-        pending_total: info.groups.iter().map(|g| g.pending).sum(),
-        consumers,
-        pending,
-        dead_total: info.dead_letters,
-        dead_letters: Some(dead_letters),
-        methods,
-    })
 }
 
 #[cfg(test)]

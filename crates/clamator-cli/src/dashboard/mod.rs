@@ -29,14 +29,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use clamator::redis::RedisRpcClient;
-use clamator::{CallError, RpcClient};
+use clamator::{AnyClient, CallError, RpcClient};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::RawConn;
+use crate::Broker;
 use data::{MethodRow, Overview, Sampler};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
@@ -71,8 +70,8 @@ struct AppState {
     options: Options,
     /// Cancelled at shutdown: ends the event streams so that connections can close.
     stop: CancellationToken,
-    conn: RawConn,
-    client: Option<RedisRpcClient>,
+    broker: Broker,
+    client: Option<AnyClient>,
     overview: watch::Receiver<Arc<Overview>>,
     csrf: String,
     /// One sampler per service page, shared by all its viewers (see [`page_feed`]).
@@ -82,7 +81,7 @@ struct AppState {
     rediscover: Arc<AtomicBool>,
 }
 
-/// What a service page's sampler publishes: the detail, or why Redis could not be read.
+/// What a service page's sampler publishes: the detail, or why the broker could not be read.
 type PageSample = Result<Arc<data::ServiceDetail>, String>;
 
 type Shared = Arc<AppState>;
@@ -96,12 +95,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(redis_error)`
-fn redis_error(e: clamator::redis::redis::RedisError) -> ApiError {
-    ApiError(StatusCode::BAD_GATEWAY, format!("Redis: {e}"))
+/// A failed read of the broker, for the API.
+fn broker_error(e: &crate::Error) -> ApiError {
+    ApiError(
+        StatusCode::BAD_GATEWAY,
+        format!("reading the broker failed: {e}"),
+    )
 }
 
-/// A random hex token (CSPRNG).
 fn random_token() -> String {
     use rand::RngCore as _;
     let mut bytes = [0u8; 24];
@@ -383,19 +384,15 @@ fn methods_of(options: &Options, service: &str) -> Option<Vec<MethodRow>> {
 }
 
 impl AppState {
-    /// One service in detail, read from Redis now.
-    async fn detail(
-        &self,
-        service: &str,
-    ) -> clamator::redis::redis::RedisResult<data::ServiceDetail> {
-        data::service_detail(
-            &mut self.conn.clone(),
-            &self.options.prefix,
-            service,
-            self.options.alive_within,
-            methods_of(&self.options, service),
-        )
-        .await
+    /// One service in detail, read from the broker now.
+    async fn detail(&self, service: &str) -> Result<data::ServiceDetail, crate::Error> {
+        self.broker
+            .service_detail(
+                service,
+                self.options.alive_within,
+                methods_of(&self.options, service),
+            )
+            .await
     }
 }
 
@@ -449,7 +446,7 @@ async fn page_sampler(state: Shared, service: String, tx: Arc<watch::Sender<Opti
         }
         let sample = match state.detail(&service).await {
             Ok(detail) => Ok(Arc::new(detail)),
-            Err(e) => Err(format!("reading Redis failed: {e}")),
+            Err(e) => Err(format!("reading {} failed: {e}", state.broker.kind())),
         };
         tx.send_replace(Some(sample));
         tokio::select! {
@@ -476,7 +473,9 @@ async fn api_service(
 ) -> Result<Json<data::ServiceDetail>, ApiError> {
     check_service(&service)?;
     state.note_service(&service);
-    Ok(Json(state.detail(&service).await.map_err(redis_error)?))
+    Ok(Json(
+        state.detail(&service).await.map_err(|e| broker_error(&e))?,
+    ))
 }
 
 /// The service page's live updates: its detail every interval (at least 1 s), from the page's
@@ -550,11 +549,14 @@ async fn api_dead_letters(
             "give either \"ids\" (a non-empty list) or \"all\": true".into(),
         ));
     }
-    let mut conn = state.conn.clone();
-    let prefix = &state.options.prefix;
     let done = match action.as_str() {
-        "replay" => crate::dlq::replay(&mut conn, prefix, &service, &selection.ids).await,
-        "drop" => crate::dlq::drop(&mut conn, prefix, &service, &selection.ids).await,
+        "replay" => state.broker.replay(&service, &selection.ids).await,
+        "drop" => {
+            state
+                .broker
+                .drop_dead_letters(&service, &selection.ids)
+                .await
+        }
         other => {
             return Err(ApiError(
                 StatusCode::NOT_FOUND,
@@ -562,7 +564,7 @@ async fn api_dead_letters(
             ))
         }
     }
-    .map_err(redis_error)?;
+    .map_err(|e| broker_error(&e))?;
     let n = done.count;
     tracing::info!(
         service,
@@ -618,7 +620,7 @@ async fn api_call(
 
 /// Samples the overview every `interval` until `stop` fires.
 async fn sample_loop(
-    mut conn: RawConn,
+    broker: Broker,
     options: Options,
     tx: watch::Sender<Arc<Overview>>,
     stop: CancellationToken,
@@ -636,15 +638,15 @@ async fn sample_loop(
         if rediscover.swap(false, Ordering::Relaxed) {
             sampler.rediscover();
         }
-        let next = match sampler.sample(&mut conn).await {
+        let next = match broker.sample(&mut sampler).await {
             Ok(mut o) => {
                 o.interval_s = options.interval.as_secs_f64();
                 o
             }
             Err(e) => {
-                tracing::warn!(error = %e, "dashboard: sampling Redis failed");
+                tracing::warn!(error = %e, broker = broker.kind(), "dashboard: sampling the broker failed");
                 let mut o = (**tx.borrow()).clone();
-                o.error = Some(format!("reading Redis failed: {e}"));
+                o.error = Some(format!("reading {} failed: {e}", broker.kind()));
                 o
             }
         };
@@ -654,7 +656,7 @@ async fn sample_loop(
     }
 }
 
-/// The dashboard's routes on `conn` (and `client` for calls, `None` when read-only).
+/// The dashboard's routes on `broker` (and `client` for calls, `None` when read-only).
 fn router(state: Shared) -> Router {
     Router::new()
         .route("/", get(page))
@@ -680,21 +682,22 @@ fn router(state: Shared) -> Router {
 /// port is chosen by the system when `listen` has port 0).
 pub async fn serve(
     options: Options,
-    conn: RawConn,
-    client: Option<RedisRpcClient>,
+    broker: Broker,
+    client: Option<AnyClient>,
     on_listening: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let local = listener.local_addr()?;
     let (tx, rx) = watch::channel(Arc::new(Overview {
+        broker: broker.kind(),
         prefix: options.prefix.clone(),
         ..Overview::default()
     }));
     let stop = CancellationToken::new();
     let rediscover = Arc::new(AtomicBool::new(false));
     let sampler = tokio::spawn(sample_loop(
-        conn.clone(),
+        broker.clone(),
         options.clone(),
         tx,
         stop.clone(),
@@ -703,7 +706,7 @@ pub async fn serve(
     let state = Arc::new(AppState {
         options,
         stop: stop.clone(),
-        conn,
+        broker,
         client,
         overview: rx,
         csrf: random_token(),

@@ -76,6 +76,10 @@ pub(super) struct ServiceCtx {
 pub(super) struct Running {
     ack_subject: async_nats::Subject,
     last_progress: Instant,
+    /// Deliveries so far (for [`super::status`]).
+    pub(super) deliveries: u64,
+    /// When it arrived here.
+    pub(super) since: Instant,
 }
 
 /// A stream sequence in [`ServiceCtx::running`] until dropped.
@@ -184,7 +188,12 @@ impl ServiceCtx {
     /// Marks `message` (stream `sequence`) as running here; `None` when it already is (a
     /// second delivery). A message without a sequence or ack subject (not expected) is not
     /// tracked.
-    fn enter(&self, sequence: u64, message: &jetstream::Message) -> Option<RunningGuard<'_>> {
+    fn enter(
+        &self,
+        delivered: Delivered,
+        message: &jetstream::Message,
+    ) -> Option<RunningGuard<'_>> {
+        let sequence = delivered.sequence;
         let guard = RunningGuard {
             ctx: self,
             sequence,
@@ -196,9 +205,12 @@ impl ServiceCtx {
         match running.entry(sequence) {
             std::collections::hash_map::Entry::Occupied(_) => None,
             std::collections::hash_map::Entry::Vacant(v) => {
+                let now = Instant::now();
                 v.insert(Running {
                     ack_subject,
-                    last_progress: Instant::now(),
+                    last_progress: now,
+                    deliveries: delivered.count,
+                    since: now,
                 });
                 Some(guard)
             }
@@ -287,7 +299,7 @@ impl ServiceCtx {
     /// ack, in that order.
     async fn handle(&self, message: &jetstream::Message) {
         let delivered = Delivered::of(message);
-        let Some(_running) = self.enter(delivered.sequence, message) else {
+        let Some(_running) = self.enter(delivered, message) else {
             // Its first delivery is still being handled here: that one replies and acks (an
             // ack by any delivery acks the request).
             tracing::debug!(

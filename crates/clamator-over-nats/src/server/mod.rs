@@ -7,6 +7,9 @@
 
 mod message;
 mod pull;
+mod status;
+
+pub use status::{RunningRequest, ServerStatus, ServiceStatus};
 
 use std::fmt;
 use std::num::NonZeroUsize;
@@ -23,7 +26,7 @@ use clamator_protocol::{
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::names::{command_stream, consumer_name};
+use crate::names::{command_stream, consumer_name, status_subject};
 use crate::wire::{connection_methods, Wire};
 use message::ServiceCtx;
 
@@ -175,6 +178,17 @@ impl ServerTransport for NatsServerTransport {
                 max_reply_bytes: std::sync::atomic::AtomicUsize::new(0),
             }));
         }
+        let status = client
+            .subscribe(status_subject(&settings.wire.prefix))
+            .await
+            .map_err(|e| transport_error("nats subscribe failed", e))?;
+        self.background_tasks.spawn(status::answer(
+            client.clone(),
+            status,
+            settings.instance_id.clone(),
+            ctxs.clone(),
+            self.background.clone(),
+        ));
         for ctx in ctxs {
             ctx.refresh_limits();
             let stop = self.intake_stop.clone();

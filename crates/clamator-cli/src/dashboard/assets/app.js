@@ -94,7 +94,8 @@ function renderOverview(o) {
         el("thead", {}, el("tr", {},
           el("th", { text: "service" }), el("th.num", { text: "calls/s" }), el("th", { text: "last minutes" }),
           el("th.num", { text: "stream length" }), el("th.num", { text: "pending" }), el("th.num", { text: "oldest pending" }),
-          el("th.num", { text: "consumers alive" }), el("th.num", { text: "dead consumers" }), el("th.num", { text: "dead letters" }))),
+          el("th.num", { text: o.broker === "nats" ? "servers" : "consumers alive" }),
+          el("th.num", { text: "dead consumers" }), el("th.num", { text: "dead letters" }))),
         el("tbody", {}, o.services.map((s) =>
           el("tr", { "data-service": s.service },
             el("td", {}, el("a", { href: `/services/${encodeURIComponent(s.service)}`, text: s.service })),
@@ -106,11 +107,16 @@ function renderOverview(o) {
             // nobody alive is bad when work waits; an idle stream on Redis 7.0 lists a consumer
             // only once it has received an entry
             el("td.num" + (s.consumers_alive ? ".ok" : (s.pending || s.lag ? ".bad" : ".muted")),
-              { text: fmtInt(s.consumers_alive), title: s.consumers_alive ? null : "no consumer idle for less than --alive-within" }),
-            el("td.num" + (s.consumers_dead ? ".warn" : ""), { text: fmtInt(s.consumers_dead) }),
+              { text: fmtInt(s.consumers_alive), title: s.consumers_alive ? null : (o.broker === "nats"
+                ? "no server of this service answered the status request"
+                : "no consumer idle for less than --alive-within") }),
+            el("td.num" + (s.consumers_dead ? ".warn" : ""), { text: fmtInt(s.consumers_dead),
+              title: s.consumers_dead === null ? "NATS does not keep servers that are gone" : null }),
             el("td.num.dead" + (s.dead_letters ? ".bad" : ""), { text: fmtInt(s.dead_letters) })))))
-    : el("p.empty", { text: `No command streams under ${PREFIX}:cmds:* yet.` });
-  const replies = o.reply_streams.length
+    : el("p.empty", { text: `No command streams under ${o.broker === "nats" ? `${PREFIX}_cmds_*` : `${PREFIX}:cmds:*`} yet.` });
+  const replies = o.broker === "nats"
+    ? el("p.empty", { text: "Replies travel over core NATS to each client's subject: nothing is stored." })
+    : o.reply_streams.length
     ? el("table#replies", {},
         el("thead", {}, el("tr", {}, el("th", { text: "reply stream" }), el("th.num", { text: "length" }), el("th.num", { text: "last reply" }))),
         el("tbody", {}, o.reply_streams.map((r) =>
@@ -126,7 +132,7 @@ function renderOverview(o) {
       el("div.card", {}, el("div.v", { text: fmtInt(o.services.reduce((a, s) => a + s.pending, 0)) }), el("div.k", { text: "pending" })),
       el("div.card", {}, el("div.v", { text: fmtInt(o.services.reduce((a, s) => a + s.dead_letters, 0)) }), el("div.k", { text: "dead letters" }))),
     el("section", {}, el("h2", { text: "Services" }), services),
-    el("section", {}, el("h2", { text: `Reply streams (${o.reply_streams.length})` }), replies),
+    el("section", {}, el("h2", { text: o.broker === "nats" ? "Replies" : `Reply streams (${o.reply_streams.length})` }), replies),
   ].filter(Boolean));
 }
 
@@ -148,7 +154,7 @@ function deadLetterRow(d) {
       el("details", {},
         el("summary", { text: d.truncated ? "envelope (cut at 16 KiB)" : "envelope" }),
         el("pre.envelope", { text: prettyJson(d.envelope) }),
-        el("pre.muted", { text: `entry ${d.entry_id}\n${fields}` }))),
+        el("pre.muted", { text: `${/^\d+$/.test(d.entry_id) ? "sequence" : "entry"} ${d.entry_id}\n${fields}` }))),
     el("td", {}, READ_ONLY ? null : [
       el("button.replay", { text: "replay", onclick: () => act("replay", [d.id]) }), " ",
       el("button.danger.drop", { text: "drop", onclick: () => act("drop", [d.id]) })]));
@@ -214,6 +220,7 @@ function renderService(d) {
     page = el("div#service-page", {},
       el("h1", {}, el("a", { href: "/", text: "services" }), " / ", el("span", { text: d.service })),
       el("div.cards#service-cards"),
+      el("p.note#service-note"),
       el("section", {}, el("h2", { text: "Consumers" }), el("div#consumers")),
       el("section", {}, el("h2", { text: "Pending entries (most delivered first: the next to be dead-lettered)" }), el("div#pending")),
       el("section#dead", {}, el("h2#dead-title"),
@@ -237,6 +244,7 @@ function renderService(d) {
     el("div.card", {}, el("div.v", { text: fmtInt(d.pending_total) }), el("div.k", { text: "pending" })),
     el("div.card", {}, el("div.v", { text: fmtInt(d.consumers.filter((c) => c.alive).length) }), el("div.k", { text: "consumers alive" })),
     el("div.card", {}, el("div.v#dead-count", { text: fmtInt(d.dead_total) }), el("div.k", { text: "dead letters" })));
+  document.getElementById("service-note").textContent = d.note || "";
   document.getElementById("consumers").replaceChildren(d.consumers.length
     ? el("table#consumer-table", {},
         heads(["consumer", "group", "#pending", "#idle", "#last delivery", "state"]),
@@ -245,7 +253,9 @@ function renderService(d) {
           el("td.num", { text: fmtInt(c.pending) }), el("td.num", { text: fmtAge(c.idle_ms) }),
           el("td.num", { text: c.last_delivery_ms === null || c.last_delivery_ms === undefined ? "–" : `${fmtAge(c.last_delivery_ms)} ago` }),
           el("td" + (c.alive ? ".ok" : ".bad"), { text: c.alive ? "alive" : "dead" })))))
-    : el("p.empty", { text: "No consumers yet: no server has received an entry of this stream (Redis < 7.2 lists a consumer only then)." }));
+    : el("p.empty", { text: d.stream.includes("_cmds_")
+        ? "No server of this service answered the status request."
+        : "No consumers yet: no server has received an entry of this stream (Redis < 7.2 lists a consumer only then)." }));
   document.getElementById("pending").replaceChildren(d.pending.length
     ? el("table#pending-table", {},
         heads(["entry", "consumer", "#deliveries", "#since last delivery"]),
@@ -299,7 +309,8 @@ function start() {
   events.addEventListener("overview", (e) => {
     lastOverview = JSON.parse(e.data);
     renderOverview(lastOverview);
-    setStatus(lastOverview.error ? "Redis unreachable" : "live", lastOverview.error ? "down" : "live");
+    const broker = lastOverview.broker === "nats" ? "NATS" : "Redis";
+    setStatus(lastOverview.error ? `${broker} unreachable` : "live", lastOverview.error ? "down" : "live");
   });
   events.onerror = () => setStatus("disconnected (retrying)", "down");
 }

@@ -4,9 +4,11 @@
 
 use clamator::redis::redis;
 
-use crate::conn::RawConn;
+use super::conn::RawConn;
 use clamator::redis::{command_stream, dead_letter_stream};
 use serde::Serialize;
+
+use crate::Done;
 
 /// One dead letter.
 #[derive(Debug, Clone, Serialize)]
@@ -90,15 +92,6 @@ pub async fn newest(
         .query_async(conn)
         .await?;
     Ok(entries.into_iter().map(to_letter).collect())
-}
-
-/// What `replay` or `drop` did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Done {
-    /// How many dead letters it replayed or dropped.
-    pub count: usize,
-    /// The ids asked for that are not dead letters of the service.
-    pub unknown: Vec<String>,
 }
 
 /// The dead letters with these ids (all when `ids` is empty), and the ids that are not there.

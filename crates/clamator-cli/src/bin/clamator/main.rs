@@ -1,8 +1,9 @@
 //! `clamator`: call, notify, inspect and load-test clamator services over Redis or NATS,
 //! whatever language they are written in; generate code from contract documents.
 //!
-//! Layout: [`cli`] (flags and commands), [`backend`] (the one place that picks the broker),
-//! [`commands`] (one module per command, each with an `exec`).
+//! Layout: [`cli`] (flags and commands), [`target`] (the one place that reads the connection
+//! flags), [`commands`] (one module per command, each with an `exec`); the library
+//! (`clamator_cli`) holds what they share, per broker.
 
 use std::process::ExitCode;
 
@@ -46,14 +47,18 @@ pub(crate) fn write_out(text: &str, newline: bool) {
     }
 }
 
-mod backend;
 mod cli;
 mod commands;
+mod target;
 
 async fn run(cli: cli::Cli) -> Result<ExitCode, String> {
     use cli::Command;
     // The broker is picked once, here, for the commands that need one.
-    let target = || backend::Target::from_args(&cli.conn);
+    let conn = cli
+        .command
+        .conn_after()
+        .map_or_else(|| cli.conn.clone(), |after| cli.conn.with(after));
+    let target = || target::Target::from_args(&conn);
     match &cli.command {
         Command::Codegen(args) => commands::codegen::exec(args),
         Command::Completions { shell } => commands::man::completions(*shell),

@@ -18,9 +18,10 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-/// Where the services are. Given before the command (`clamator --prefix app call …`); the
-/// commands that need no broker (`codegen`, `completions`, `man`) do not list them.
-#[derive(Debug, Args)]
+/// Where the services are. Given before the command (`clamator --prefix app call …`) or after
+/// it ([`ConnAfter`]); the commands that need no broker (`codegen`, `completions`, `man`) do
+/// not list them.
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Connection")]
 pub(crate) struct ConnArgs {
     /// Redis URL (`redis://[user:password@]host[:port][/db]`, `rediss://` for TLS).
@@ -66,6 +67,96 @@ pub(crate) struct ConnArgs {
     /// Key prefix of the services (required by every command that talks to a broker).
     #[arg(long, env = "CLAMATOR_PREFIX", default_value = "")]
     pub(crate) prefix: String,
+}
+
+/// The connection flags given after the command (`clamator call --prefix app …`): they take
+/// the place of the same flags given before it. No environment variables and no defaults
+/// here: those are [`ConnArgs`]'s.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Connection (also before the command; see `clamator --help`)")]
+pub(crate) struct ConnAfter {
+    /// Redis URL (`redis://[user:password@]host[:port][/db]`, `rediss://` for TLS).
+    #[arg(long)]
+    pub(crate) redis_url: Option<String>,
+    /// A Redis Cluster: seed node URLs, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) redis_cluster: Vec<String>,
+    /// Redis Sentinels: Sentinel URLs, comma-separated (with --sentinel-master).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) redis_sentinel: Vec<String>,
+    /// The name the Sentinels monitor the master under.
+    #[arg(long)]
+    pub(crate) sentinel_master: Option<String>,
+    /// Replicas that must have each call (Redis `WAIT`).
+    #[arg(long)]
+    pub(crate) min_replicas: Option<usize>,
+    /// NATS JetStream server URLs, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) nats_url: Vec<String>,
+    /// Key prefix of the services.
+    #[arg(long)]
+    pub(crate) prefix: Option<String>,
+}
+
+impl Command {
+    /// The connection flags given after the command, if it takes any.
+    pub(crate) fn conn_after(&self) -> Option<&ConnAfter> {
+        match self {
+            Self::Call(a) => Some(&a.conn),
+            Self::Notify(a) => Some(&a.conn),
+            Self::Inspect(a) => Some(&a.conn),
+            Self::Bench(a) => Some(&a.conn),
+            Self::Dashboard(a) => Some(&a.conn),
+            Self::Dlq {
+                action:
+                    DlqAction::List { conn, .. }
+                    | DlqAction::Replay { conn, .. }
+                    | DlqAction::Drop { conn, .. },
+            } => Some(conn),
+            Self::Codegen(_) | Self::Completions { .. } | Self::Man { .. } => None,
+        }
+    }
+}
+
+impl ConnArgs {
+    /// These flags, with those given after the command in their place.
+    pub(crate) fn with(&self, after: &ConnAfter) -> Self {
+        let pick = |after: &Vec<String>, before: &Vec<String>| {
+            if after.is_empty() {
+                before.clone()
+            } else {
+                after.clone()
+            }
+        };
+        let mut conn = Self {
+            redis_url: after
+                .redis_url
+                .clone()
+                .unwrap_or_else(|| self.redis_url.clone()),
+            redis_cluster: pick(&after.redis_cluster, &self.redis_cluster),
+            redis_sentinel: pick(&after.redis_sentinel, &self.redis_sentinel),
+            sentinel_master: after
+                .sentinel_master
+                .clone()
+                .or_else(|| self.sentinel_master.clone()),
+            min_replicas: after.min_replicas.unwrap_or(self.min_replicas),
+            nats_url: pick(&after.nats_url, &self.nats_url),
+            prefix: after.prefix.clone().unwrap_or_else(|| self.prefix.clone()),
+        };
+        // A broker named after the command replaces the one named before it (or by the
+        // environment), whichever kind it was.
+        if after.redis_url.is_some()
+            || !after.redis_cluster.is_empty()
+            || !after.redis_sentinel.is_empty()
+        {
+            conn.nats_url.clear();
+        }
+        if !after.nats_url.is_empty() || after.redis_url.is_some() {
+            conn.redis_cluster.clear();
+            conn.redis_sentinel.clear();
+        }
+        conn
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +210,8 @@ pub(crate) struct CallArgs {
     /// the services that exist.
     #[arg(long)]
     pub(crate) create: bool,
+    #[command(flatten)]
+    pub(crate) conn: ConnAfter,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +223,8 @@ pub(crate) struct NotifyArgs {
     /// Send it even if no server has ever served the service under the prefix.
     #[arg(long)]
     pub(crate) create: bool,
+    #[command(flatten)]
+    pub(crate) conn: ConnAfter,
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +232,8 @@ pub(crate) struct InspectArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) conn: ConnAfter,
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +312,8 @@ pub(crate) enum DlqAction {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        conn: ConnAfter,
     },
     /// Put dead letters back on the command stream (the given ids, or `--all`).
     Replay {
@@ -225,6 +324,8 @@ pub(crate) enum DlqAction {
         /// All of them.
         #[arg(long, conflicts_with = "ids")]
         all: bool,
+        #[command(flatten)]
+        conn: ConnAfter,
     },
     /// Delete dead letters (the given ids, or `--all`).
     Drop {
@@ -235,6 +336,8 @@ pub(crate) enum DlqAction {
         /// All of them.
         #[arg(long, conflicts_with = "ids")]
         all: bool,
+        #[command(flatten)]
+        conn: ConnAfter,
     },
 }
 
@@ -261,6 +364,8 @@ pub(crate) struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) conn: ConnAfter,
 }
 
 #[derive(Debug, Args)]
@@ -291,6 +396,8 @@ pub(crate) struct DashboardArgs {
     /// service page opened for a service not yet listed walks at once.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub(crate) discover_every: Duration,
+    #[command(flatten)]
+    pub(crate) conn: ConnAfter,
 }
 
 /// `250ms`, `5s`, `2m`.

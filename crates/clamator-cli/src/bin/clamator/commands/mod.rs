@@ -1,5 +1,5 @@
 //! One module per command, each with an `exec`; `main` parses the command line, picks the
-//! broker once ([`crate::backend::Target`]) and hands it to the command.
+//! broker once ([`crate::target::Target`]) and hands it to the command.
 
 pub(crate) mod bench;
 pub(crate) mod call;

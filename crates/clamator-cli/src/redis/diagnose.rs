@@ -4,7 +4,7 @@
 use clamator::redis::command_stream;
 use clamator::redis::redis::{self, Value};
 
-use crate::conn::RawConn;
+use super::conn::RawConn;
 
 /// A consumer of the service's group.
 #[derive(Debug, Clone, PartialEq, Eq)]

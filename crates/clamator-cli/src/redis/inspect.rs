@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clamator::redis::redis::{self, AsyncCommands, Value};
 
-use crate::conn::RawConn;
+use super::conn::RawConn;
 use serde::Serialize;
 
 /// One consumer of a group.

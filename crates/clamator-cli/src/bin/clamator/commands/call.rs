@@ -5,14 +5,15 @@ use std::process::ExitCode;
 use clamator::{CallError, RpcClient};
 
 use super::pretty;
-use crate::backend::Target;
 use crate::cli::{read_params, split_method, CallArgs};
+use crate::target::Target;
 
 pub(crate) async fn exec(args: &CallArgs, target: &Target) -> Result<ExitCode, String> {
     let (service, method) = split_method(&args.method)?;
     let params = read_params(args.params.as_deref())?;
+    let broker = target.broker().await?;
     if !args.create {
-        target.check_served(service).await?;
+        broker.check_served(service).await?;
     }
     let client = target.client(args.timeout).await?;
     let outcome = client
@@ -31,7 +32,7 @@ pub(crate) async fn exec(args: &CallArgs, target: &Target) -> Result<ExitCode, S
         Err(e) if e.is_timeout() => Err(format!(
             "{e} after {:?}{}",
             args.timeout,
-            target.timeout_hint(service).await
+            broker.timeout_hint(service).await
         )),
         Err(e) => Err(e.to_string()),
     }

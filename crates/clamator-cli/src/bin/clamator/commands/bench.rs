@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clamator_cli::bench;
 
-use crate::backend::Target;
 use crate::cli::{read_params, split_method, BenchArgs};
+use crate::target::Target;
 
 /// Calls a run makes when neither `--calls` nor `--duration` says.
 const DEFAULT_CALLS: usize = 10_000;
@@ -33,7 +33,7 @@ pub(crate) async fn exec(args: &BenchArgs, target: &Target) -> Result<ExitCode, 
         duration: args.duration,
         timeout: Some(args.timeout),
     };
-    target.check_served(service).await?;
+    target.broker().await?.check_served(service).await?;
     let client = target.client(args.timeout).await?;
     let progress = Arc::new(AtomicUsize::new(0));
     let bar = std::io::stderr().is_terminal().then(|| {

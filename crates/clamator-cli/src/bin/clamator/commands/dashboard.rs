@@ -1,15 +1,12 @@
-//! `clamator dashboard`: the web page of the services under a prefix (Redis).
+//! `clamator dashboard`: the web page of the services under a prefix (Redis or NATS).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::backend::Target;
 use crate::cli::DashboardArgs;
+use crate::target::Target;
 
 pub(crate) async fn exec(args: &DashboardArgs, target: &Target) -> Result<ExitCode, String> {
-    if target.is_nats() {
-        return Err("the dashboard works over Redis only (not --nats-url); use `clamator --nats-url … inspect`".into());
-    }
     if !args.listen.ip().is_loopback() && args.token.is_none() && !args.read_only {
         return Err(format!(
             "--listen {} is not loopback: give --token (or --read-only) so that \
@@ -21,11 +18,11 @@ pub(crate) async fn exec(args: &DashboardArgs, target: &Target) -> Result<ExitCo
         Some(path) => clamator_codegen::read_docs(path).map_err(|e| e.to_string())?,
         None => Vec::new(),
     };
-    let conn = target.raw().await?;
+    let broker = target.broker().await?;
     let client = if args.read_only {
         None
     } else {
-        Some(target.redis_client(Duration::from_secs(10)).await?)
+        Some(target.client(Duration::from_secs(10)).await?)
     };
     let options = clamator_cli::dashboard::Options {
         prefix: target.prefix.clone(),
@@ -42,7 +39,7 @@ pub(crate) async fn exec(args: &DashboardArgs, target: &Target) -> Result<ExitCo
     let read_only = args.read_only;
     let served = clamator_cli::dashboard::serve(
         options,
-        conn,
+        broker,
         client.clone(),
         |addr| {
             out!(
