@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Builds the clamator-rs wheel (crates/clamator-py: PyO3 + maturin) into target/wheels/.
-# maturin comes from PyPI into .tools/maturin (crates/clamator-py/build-requirements.txt).
+# Builds the clamator-rs wheel (bindings/clamator-py: PyO3 + maturin) into target/wheels/.
+# maturin comes from PyPI into .tools/maturin (bindings/clamator-py/build-requirements.txt).
 # Usage: bash scripts/build-python.sh [--dev]   (--dev: the debug profile, as the test suite
 # uses it: shares the workspace's debug build and is quicker; benchmarks use the default,
 # release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The bindings workspace builds into the root target directory: what it shares with the main
+# workspace (the same crates with the same features) is built once.
+export CARGO_TARGET_DIR="$PWD/target"
 PY=${PYTHON:-python3}
 TOOLS=.tools/maturin
-REQ=crates/clamator-py/build-requirements.txt
+REQ=bindings/clamator-py/build-requirements.txt
 exec 9>".tools.maturin.lock"
 flock 9
 want=$(sha256sum "$REQ" | cut -d' ' -f1)
@@ -24,6 +27,6 @@ rm -f target/wheels/clamator_rs-*.whl
 # manylinux_2_34: maturin audits the wheel (it links only libc/libm, symbols up to GLIBC_2.34:
 # installs on Debian 12, Ubuntu 22.04, RHEL 9 and later). manylinux2014 (glibc 2.17) would need
 # a build against an older glibc (a manylinux container, or maturin --zig).
-"$TOOLS/bin/maturin" build --quiet "${profile[@]}" -m crates/clamator-py/Cargo.toml \
+"$TOOLS/bin/maturin" build --quiet "${profile[@]}" -m bindings/clamator-py/Cargo.toml \
   --interpreter "$PY" --compatibility manylinux_2_34 --out target/wheels >&2
 ls target/wheels/clamator_rs-*.whl

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tests the clamator-rs wheel (crates/clamator-py) as a user gets it: builds it
+# Tests the clamator-rs wheel (bindings/clamator-py) as a user gets it: builds it
 # (scripts/build-python.sh), installs it into a fresh venv (.venv-rs) beside the released
 # 0.1.9 packages, runs the pytest suite there (behaviour of both implementations side by side,
 # interop with 0.1.9 both ways and in one pool, faults, NATS), then the Rust interop suite
@@ -19,9 +19,9 @@ fi
 rm -rf "$VENV"
 "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-  -r crates/clamator-py/test-requirements.txt "$wheel"
-echo "== pytest (crates/clamator-py/tests) on $(basename "$wheel")"
-(cd crates/clamator-py/tests && "../../../$VENV/bin/python" -m pytest -q --durations=5)
+  -r bindings/clamator-py/test-requirements.txt "$wheel"
+echo "== pytest (bindings/clamator-py/tests) on $(basename "$wheel")"
+(cd bindings/clamator-py/tests && "../../../$VENV/bin/python" -m pytest -q --durations=5)
 echo "== Rust interop suite, the Python harness on clamator-rs (CLAMATOR_PY_IMPL=rs)"
 CLAMATOR_PY_IMPL=rs CLAMATOR_INTEROP_PYTHON="$PWD/$VENV/bin/python" \
   cargo test -q -p clamator-interop --test interop -- --nocapture interop_suite

@@ -3,18 +3,30 @@
 # interop suite against the released Python clamator 0.1.9 (installed into .venv here).
 # Needs: Rust stable, Python >= 3.11, Node >= 18 with npm, redis-server, nats-server and openssl on PATH
 # (chromium is installed by scripts/setup-browser.sh when run as root).
-# Usage: bash scripts/test.sh
+# Usage: bash scripts/test.sh            everything (what CI runs)
+#        bash scripts/test.sh --quick    fmt, clippy and the unit tests: a few minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
+quick=false
+[ "${1:-}" = "--quick" ] && quick=true
 
 echo "== system packages"
 bash scripts/ensure-deps.sh
 
-echo "== cargo fmt --check"
+echo "== cargo fmt --check (the main workspace and bindings/)"
 cargo fmt --all -- --check
+cargo fmt --all --manifest-path bindings/Cargo.toml -- --check
 
-echo "== cargo clippy -D warnings"
+echo "== cargo clippy -D warnings (the main workspace, all features; bindings/, into the same target directory)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+CARGO_TARGET_DIR="$PWD/target" cargo clippy --manifest-path bindings/Cargo.toml --workspace --all-targets -- -D warnings
+
+if $quick; then
+  echo "== unit tests (cargo test --workspace --all-features --lib --bins)"
+  cargo test --workspace --all-features --lib --bins
+  echo "quick tier passed (the whole suite: bash scripts/test.sh)"
+  exit 0
+fi
 
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
@@ -33,7 +45,7 @@ fi
 
 echo "== the published crates package (metadata, licence files, no dev-dependency cycles)"
 cargo package --quiet --workspace --exclude clamator-interop --exclude clamator-bench \
-  --exclude clamator-test-support --exclude clamator-examples --exclude clamator-py --no-verify --allow-dirty
+  --exclude clamator-test-support --exclude clamator-examples --exclude clamator-ui-tests --no-verify --allow-dirty
 
 echo "== python venv with clamator 0.1.9 (interop/requirements.txt)"
 bash scripts/setup-python.sh
@@ -51,15 +63,12 @@ echo "== generated TypeScript type-checks (tsc + zod from npm)"
 bash scripts/check-ts.sh
 
 echo "== cargo test (unit, integration, doc tests)"
-# Without clamator-py (it has no Rust tests; its pytest suite runs below): its redis TLS is
-# rustls, and cargo would unify that into this build, so the Redis crates' TLS tests would run
-# on rustls instead of the native-tls their users get (and `#insecure` would be refused).
-cargo test --workspace --exclude clamator-py --all-features -- --skip interop_suite
+cargo test --workspace --all-features -- --skip interop_suite
 
 echo "== interop suite (Rust <-> Python clamator 0.1.9 over Redis)"
 cargo test -p clamator-interop --test interop -- --nocapture interop_suite
 
-echo "== clamator-rs wheel (crates/clamator-py): built, installed into a fresh venv, pytest on it beside 0.1.9, the interop suite with the Python harness on it"
+echo "== clamator-rs wheel (bindings/clamator-py): built, installed into a fresh venv, pytest on it beside 0.1.9, the interop suite with the Python harness on it"
 bash scripts/test-python.sh
 
 echo "== on Valkey 8.1 too: the Redis transport tests (cluster and Sentinel included), the fault tests and the interop suite (CLAMATOR_TEST_SERVER=valkey)"
