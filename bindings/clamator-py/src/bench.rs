@@ -15,6 +15,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::sync::Semaphore;
 
+use clamator_engine::Sink;
+
 use crate::bridge::{Bridge, Event, Outcome};
 use crate::engine::runtime;
 

@@ -12,52 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
-/// What tokio hands to the loop.
-#[derive(Debug)]
-pub(crate) enum Event {
-    /// A request or notification for a Python handler (server side).
-    Request {
-        token: u64,
-        service: Arc<str>,
-        method: Arc<str>,
-        params: Vec<u8>,
-        is_request: bool,
-        /// The request id (for the handler's log lines and `clamator_rs.request_id()`), as text.
-        id: Option<String>,
-        /// Seconds left until the caller stops waiting, when it said (`clamator_rs.deadline()`).
-        remaining: Option<f64>,
-    },
-    /// The server gave up on request `token` (abandoned after the stop grace): cancel its
-    /// handler.
-    Cancel { token: u64 },
-    /// An operation the loop started (start, stop, call, notify) has finished.
-    Done { token: u64, outcome: Outcome },
-    /// A line of the engine's log, for Python's `logging` (see `crate::logs`).
-    Log {
-        level: u8,
-        target: String,
-        message: String,
-    },
-}
-
-/// How an operation ended, in the terms the Python side raises.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// Finished; a call's result as JSON bytes.
-    Ok(Option<Vec<u8>>),
-    /// The peer answered with an error object (`RpcError(code, message, data)`).
-    Rpc {
-        code: i64,
-        message: String,
-        data: Vec<u8>,
-    },
-    /// `ClamatorTransportError(message)`.
-    Transport(String),
-    /// `ClamatorProtocolError(message)`.
-    Protocol(String),
-    /// `ValueError(message)` (bad configuration or names).
-    Value(String),
-}
+use clamator_engine::Sink;
+pub(crate) use clamator_engine::{Event, Outcome};
 
 /// The queue and the write end of the wake-up socket.
 #[derive(Debug)]
@@ -68,9 +24,9 @@ pub(crate) struct Shared {
     listening: AtomicBool,
 }
 
-impl Shared {
+impl Sink for Shared {
     /// Queues an event; the first event of a batch wakes the loop.
-    pub(crate) fn push(&self, event: Event) {
+    fn push(&self, event: Event) {
         let was_empty = {
             let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
             let was_empty = queue.is_empty();
@@ -83,12 +39,8 @@ impl Shared {
         }
     }
 
-    pub(crate) fn is_listening(&self) -> bool {
+    fn is_listening(&self) -> bool {
         self.listening.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn done(&self, token: u64, outcome: Outcome) {
-        self.push(Event::Done { token, outcome });
     }
 }
 
@@ -105,6 +57,11 @@ impl Bridge {
     pub(crate) fn shared(&self) -> Arc<Shared> {
         Arc::clone(&self.shared)
     }
+
+    /// The bridge as the engine's sink.
+    pub(crate) fn sink(&self) -> Arc<dyn Sink> {
+        Arc::clone(&self.shared) as Arc<dyn Sink>
+    }
 }
 
 #[pymethods]
@@ -119,7 +76,7 @@ impl Bridge {
             wake,
             listening: AtomicBool::new(false),
         });
-        crate::logs::register(Arc::downgrade(&shared));
+        clamator_engine::logs::register(&(Arc::clone(&shared) as Arc<dyn Sink>));
         Ok(Self { shared, readable })
     }
 

@@ -7,7 +7,6 @@
 mod bench;
 mod bridge;
 mod engine;
-mod logs;
 
 use pyo3::prelude::*;
 

@@ -1,11 +1,11 @@
 //! The engine's `tracing` events (reconnects, dead letters, poison entries, recovered streams)
-//! forwarded to Python's `logging`, under `clamator_rs.<crate>` (e.g.
-//! `clamator_rs.clamator_over_redis`). Tokio threads never take the GIL: an event is queued
-//! on a live bridge, and the loop that drains it logs it. `CLAMATOR_RS_LOG` filters them
+//! forwarded to the binding's logging (Python `logging` under `clamator_rs.<crate>`, a Node
+//! `Logger`). Engine threads never call into the binding's language: a line is queued on a
+//! listening sink, and the loop that drains it logs it. `CLAMATOR_RS_LOG` filters them
 //! (`tracing-subscriber` EnvFilter syntax; default `warn`).
 
 use std::fmt::Write as _;
-use std::sync::{Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event as TracingEvent, Level, Subscriber};
@@ -13,17 +13,17 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
-use crate::bridge::{Event, Shared};
+use crate::events::{Event, Sink};
 
-/// The bridges log lines may go to (the first one a loop watches takes each; with none,
-/// the line is dropped: no engine of this process is running).
-static SINKS: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
+/// The sinks log lines may go to (the first one that listens takes each; with none, the line
+/// is dropped: no engine of this process is running).
+static SINKS: Mutex<Vec<Weak<dyn Sink>>> = Mutex::new(Vec::new());
 
-/// Lets `bridge` carry log lines.
-pub(crate) fn register(bridge: Weak<Shared>) {
+/// Lets `sink` carry log lines.
+pub fn register(sink: &Arc<dyn Sink>) {
     let mut sinks = SINKS.lock().unwrap_or_else(PoisonError::into_inner);
     sinks.retain(|s| s.strong_count() > 0);
-    sinks.push(bridge);
+    sinks.push(Arc::downgrade(sink));
 }
 
 /// Installs the forwarding subscriber, unless the process already has one.
@@ -35,8 +35,8 @@ pub(crate) fn install() {
         .try_init();
 }
 
-/// Python's numeric level of a `tracing` level.
-fn python_level(level: Level) -> u8 {
+/// Python's numeric level of a `tracing` level (the Node binding maps them back).
+fn numeric_level(level: Level) -> u8 {
     match level {
         Level::ERROR => 40,
         Level::WARN => 30,
@@ -83,7 +83,7 @@ impl<S: Subscriber> Layer<S> for Forward {
             .unwrap_or("engine")
             .to_owned();
         let line = Event::Log {
-            level: python_level(*meta.level()),
+            level: numeric_level(*meta.level()),
             target,
             message: text.message + &text.fields,
         };
