@@ -23,7 +23,7 @@ rm -rf "$VENV"
 echo "== pytest (bindings/clamator-py/tests) on $(basename "$wheel")"
 (cd bindings/clamator-py/tests && "../../../$VENV/bin/python" -m pytest -q --durations=5)
 echo "== Rust interop suite, the Python harness on clamator-rs (CLAMATOR_PY_IMPL=rs)"
-CLAMATOR_PY_IMPL=rs CLAMATOR_INTEROP_PYTHON="$PWD/$VENV/bin/python" \
+CLAMATOR_PY_IMPL=rs CLAMATOR_INTEROP_PYTHON="$PWD/$VENV/bin/python" CLAMATOR_INTEROP_TS=0 \
   cargo test -q -p clamator-interop --test interop -- --nocapture interop_suite
 echo "== Redis Cluster, the Python harness on clamator-rs"
 CLAMATOR_PY_IMPL=rs CLAMATOR_INTEROP_PYTHON="$PWD/$VENV/bin/python" \

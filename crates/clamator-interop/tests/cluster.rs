@@ -32,6 +32,11 @@ fn run_client(lang: Lang, python: &std::path::Path, seeds: &[String], prefix: &s
             c.arg(common::root().join("interop/py/client.py"));
             c
         }
+        Lang::Ts => {
+            let mut c = Command::new("node");
+            c.arg(common::ts_driver("client.mjs"));
+            c
+        }
     };
     let config = json!({
         "redisCluster": seeds, "keyPrefix": prefix, "defaultTimeoutMs": 10_000,

@@ -78,6 +78,11 @@ impl Env {
                     .current_dir(&self.py_dir);
                 c
             }
+            Lang::Ts => {
+                let mut c = Command::new("node");
+                c.arg(common::ts_driver("client.mjs"));
+                c
+            }
         };
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -556,11 +561,12 @@ fn poison(env: &Env, s: Lang, prefix: &str) -> Outcome {
         .query(&mut con)
         .unwrap_or_default();
     Ok(match s {
-        Lang::Rust if replies.len() == 1 => {
+        // the TypeScript server is the Rust engine's
+        Lang::Rust | Lang::Ts if replies.len() == 1 => {
             "4 poison entries acked, server kept serving; the one with an id got a -32600 reply"
                 .into()
         }
-        Lang::Rust => return Err(format!("expected one -32600 reply, got {replies:?}")),
+        Lang::Rust | Lang::Ts => return Err(format!("expected one -32600 reply, got {replies:?}")),
         Lang::Py => "4 poison entries acked silently (0.1.9), server kept serving".into(),
     })
 }
@@ -603,7 +609,20 @@ fn interop_suite() {
         (Lang::Rust, Lang::Py),
         (Lang::Py, Lang::Rust),
         (Lang::Rust, Lang::Rust),
+        // the TypeScript packages on the engine, with each language on the other side
+        (Lang::Ts, Lang::Py),
+        (Lang::Py, Lang::Ts),
+        (Lang::Ts, Lang::Rust),
+        (Lang::Rust, Lang::Ts),
+        (Lang::Ts, Lang::Ts),
     ];
+    // CLAMATOR_INTEROP_TS=0 leaves the TypeScript rows out (the reruns of the suite on the
+    // clamator-rs wheel and on Valkey: the TypeScript servers are the engine's, tested once).
+    let ts = std::env::var("CLAMATOR_INTEROP_TS").map_or(true, |v| v != "0");
+    let dirs: Vec<(Lang, Lang)> = dirs
+        .into_iter()
+        .filter(|(s, c)| ts || (*s != Lang::Ts && *c != Lang::Ts))
+        .collect();
     type Scenario = fn(&Env, Lang, Lang, &str) -> Outcome;
     let scenarios: [(&str, Scenario); 8] = [
         ("basic call", basic_call),
@@ -650,12 +669,16 @@ fn interop_suite() {
         }
     };
     for (name, scenario) in scenarios {
-        for (s, c) in dirs {
+        for &(s, c) in &dirs {
             let dir = format!("{}-server <- {}-client", s.name(), c.name());
             run(name, dir, &|prefix| scenario(&env, s, c, prefix));
         }
     }
-    for c in [Lang::Py, Lang::Rust] {
+    let langs: Vec<Lang> = [Lang::Py, Lang::Rust, Lang::Ts]
+        .into_iter()
+        .filter(|l| ts || *l != Lang::Ts)
+        .collect();
+    for &c in &langs {
         run(
             "worker pool, mixed (rust + py servers)",
             format!("mixed <- {}-client", c.name()),
@@ -667,7 +690,7 @@ fn interop_suite() {
         "rust-server <- py-client (generated)".into(),
         &|prefix| generated_python_client(&env, prefix),
     );
-    for s in [Lang::Rust, Lang::Py] {
+    for &s in &langs {
         run(
             "numeric/negative ids by raw XADD",
             format!("{}-server", s.name()),

@@ -1,5 +1,5 @@
-//! Process helpers shared by the interop tests: the Python venv, server processes of either
-//! language (READY on stdout, HANDLED on stderr after SIGTERM).
+//! Process helpers shared by the interop tests: the Python venv, the TypeScript packages,
+//! server processes of each language (READY on stdout, HANDLED on stderr after SIGTERM).
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 pub enum Lang {
     Rust,
     Py,
+    /// The `@clamator-rs/*` TypeScript packages (node/interop/*.mjs).
+    Ts,
 }
 
 impl Lang {
@@ -21,8 +23,27 @@ impl Lang {
         match self {
             Self::Rust => "rust",
             Self::Py => "py",
+            Self::Ts => "ts",
         }
     }
+}
+
+/// `node/interop/<file>` of the built TypeScript packages; a clear failure when they are not
+/// built (`bash scripts/build-node.sh` builds the engine, the packages and the generated code;
+/// the test command runs it before the Rust tests).
+pub fn ts_driver(file: &str) -> PathBuf {
+    let root = root();
+    for needed in [
+        "node/interop/generated/arith.js",
+        "node/packages/over-redis/dist/index.js",
+        "node/packages/engine-linux-x64-gnu/clamator-engine.linux-x64-gnu.node",
+    ] {
+        assert!(
+            root.join(needed).exists(),
+            "{needed} is missing: build the TypeScript packages first (bash scripts/build-node.sh)"
+        );
+    }
+    root.join("node/interop").join(file)
 }
 
 /// The repository root.
@@ -81,6 +102,11 @@ pub fn spawn_server(
         Lang::Py => {
             let mut c = Command::new(python);
             c.arg(py_dir.join("server.py")).current_dir(&py_dir);
+            c
+        }
+        Lang::Ts => {
+            let mut c = Command::new("node");
+            c.arg(ts_driver("server.mjs"));
             c
         }
     };
