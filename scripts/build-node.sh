@@ -51,4 +51,5 @@ if [ ! -d node_modules/typescript ] || [ package-lock.json -nt node_modules/.pac
 fi
 npx tsc -b packages/protocol packages/engine packages/over-memory packages/over-redis packages/over-nats >&2
 npx tsc -p interop >&2
+npx tsc -p test-fixtures/original-shape >&2
 echo "node/packages built ($profile engine${glibc:+, glibc $glibc})" >&2

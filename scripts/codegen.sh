@@ -10,3 +10,8 @@ cargo run --quiet -p clamator-cli -- codegen --docs contracts \
   --out-ts interop/generated/ts \
   --out-rust crates/clamator-interop/src/generated \
   --manifest interop/generated/manifest.json "$@"
+# The same arith contract in the original @clamator/codegen shape (types inferred from a
+# hand-written contract object), run against @clamator-rs/* by the TypeScript tests.
+cargo run --quiet -p clamator-cli -- codegen --docs contracts/arith.openrpc.json \
+  --out-ts node/test-fixtures/original-shape/generated \
+  --ts-contract-import '../contracts/{service}.js' "$@"

@@ -111,6 +111,10 @@ pub struct Outputs {
     pub python: Option<PathBuf>,
     /// Directory for `<service>.ts`.
     pub typescript: Option<PathBuf>,
+    /// Write the TypeScript in the original `@clamator/codegen` shape instead, importing each
+    /// contract object from this path (`{service}` replaced): see
+    /// [`typescript_original`].
+    pub ts_contract_import: Option<String>,
     /// Directory for `<service>.rs`.
     pub rust: Option<PathBuf>,
     /// Path of `manifest.json`.
@@ -125,6 +129,16 @@ pub fn python(doc: &ContractDoc) -> String {
 /// The generated TypeScript module of a contract.
 pub fn typescript(doc: &ContractDoc) -> String {
     emit_ts::emit(&prepare(doc))
+}
+
+/// The TypeScript module the original `@clamator/codegen` writes for a contract: types
+/// inferred from the contract object `<camel>Contract` that it imports from `contract_import`
+/// (`{service}` replaced by the service name), `ClamatorClient` from `@clamator/protocol`,
+/// the typed client class and the service interface. For code generated for the original
+/// packages: it runs on `@clamator-rs/*` (with `@clamator/protocol` resolved to
+/// `@clamator-rs/protocol`, e.g. an npm alias).
+pub fn typescript_original(doc: &ContractDoc, contract_import: &str) -> String {
+    emit_ts::emit_original(&prepare(doc), contract_import)
 }
 
 /// The generated Rust module of a contract.
@@ -236,7 +250,11 @@ pub fn render(docs: &[ContractDoc], out: &Outputs) -> Vec<(PathBuf, String)> {
             files.push((dir.join(format!("{file}.py")), python(doc)));
         }
         if let Some(dir) = &out.typescript {
-            files.push((dir.join(format!("{}.ts", doc.service)), typescript(doc)));
+            let text = match &out.ts_contract_import {
+                Some(import) => typescript_original(doc, import),
+                None => typescript(doc),
+            };
+            files.push((dir.join(format!("{}.ts", doc.service)), text));
         }
         if let Some(dir) = &out.rust {
             files.push((dir.join(format!("{file}.rs")), rust(doc)));

@@ -44,6 +44,17 @@ fn typescript_golden() {
     golden("launch-ctl.ts", &clamator_codegen::typescript(&doc()));
 }
 
+/// The original `@clamator/codegen` shape (`--ts-contract-import`); its fixture
+/// (`ts/packages/codegen/tests/fixtures/expected/ts/arith.ts` of the original repository) has
+/// the same layout for `add` and `divide`.
+#[test]
+fn typescript_original_shape_golden() {
+    golden(
+        "launch-ctl.original.ts",
+        &clamator_codegen::typescript_original(&doc(), "../contracts/{service}.js"),
+    );
+}
+
 #[test]
 fn rust_golden() {
     golden("launch_ctl.rs", &clamator_codegen::rust(&doc()));

@@ -34,3 +34,24 @@ test('the generated contract and ArithClient over the memory transport', async (
   await client.stop();
   await server.stop();
 });
+
+test('code generated in the original @clamator/codegen shape (--ts-contract-import) runs too', async () => {
+  const { arithContract: contract } = await import('../../../test-fixtures/original-shape/dist/contracts/arith.js');
+  const { ArithClient: OriginalClient } = await import('../../../test-fixtures/original-shape/dist/generated/arith.js');
+  const bus = new MemoryBus();
+  const server = new MemoryRpcServer({ bus });
+  server.registerService(contract, {
+    async add(p) { return { sum: p.a + p.b }; },
+    async divide(p) { return { q: p.a / p.b }; },
+    async echoText(p) { return p; },
+    async slowAdd(p) { return { sum: p.a + p.b }; },
+  });
+  await server.start();
+  const client = new MemoryRpcClient({ bus });
+  await client.start();
+  const arith = new OriginalClient(client);
+  assert.deepEqual(await arith.add({ a: 20, b: 22 }, { timeoutMs: 1000 }), { sum: 42 });
+  assert.deepEqual(await arith.divide({ a: 1, b: 4 }), { q: 0.25 });
+  await client.stop();
+  await server.stop();
+});

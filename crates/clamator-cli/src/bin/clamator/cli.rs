@@ -250,6 +250,11 @@ pub(crate) struct CodegenArgs {
     /// Write `<service>.ts` here (Zod, self-contained).
     #[arg(long)]
     pub(crate) out_ts: Option<PathBuf>,
+    /// Write the TypeScript in the original `@clamator/codegen` shape instead: import each
+    /// contract object from this path (`{service}` is replaced, e.g. `../contracts/{service}.js`)
+    /// and `ClamatorClient` from `@clamator/protocol`.
+    #[arg(long, requires = "out_ts")]
+    pub(crate) ts_contract_import: Option<String>,
     /// Write `<service>.rs` here (serde types + a `#[clamator::contract]` trait).
     #[arg(long)]
     pub(crate) out_rust: Option<PathBuf>,

@@ -81,6 +81,7 @@ fn generate(args: &CodegenArgs) -> Result<ExitCode, String> {
     let outputs = clamator_codegen::Outputs {
         python: args.out_py.clone(),
         typescript: args.out_ts.clone(),
+        ts_contract_import: args.ts_contract_import.clone(),
         rust: args.out_rust.clone(),
         manifest: args.manifest.clone(),
     };
